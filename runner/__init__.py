@@ -1,0 +1,3 @@
+"""claude-jobs: declarative Claude-on-Vertex-AI jobs."""
+
+__version__ = "0.1.0"

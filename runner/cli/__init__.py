@@ -1,0 +1,118 @@
+"""The `claude-jobs` command group: parses, builds, executes; turns errors into exit codes.
+
+Subcommands live in their own modules and are imported only when invoked, so
+`claude-jobs validate` never pays for the cloud clients.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+
+import click
+
+from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, ClaudeJobsError
+
+# name -> "module:function" (relative to this package)
+COMMANDS: dict[str, str] = {
+    "validate": "validate_cmd:validate",
+    "plan": "plan_cmd:plan",
+    "apply": "plan_cmd:apply",
+    "run": "run_cmd:run",
+    "status": "jobs_cmd:status",
+    "results": "jobs_cmd:results",
+    "cancel": "jobs_cmd:cancel",
+    "list": "jobs_cmd:list_jobs",
+    "local": "local_cmd:local",
+}
+
+EXIT_INTERNAL = 70
+
+EPILOG = """\b
+Exit codes:
+  0   success
+  1   invalid spec or input
+  2   usage error (flag, argument, environment variable)
+  3   target or configuration error (credentials, local stack)
+  4   remote error (Vertex AI, Cloud Storage, BigQuery)
+  5   rows failed or a batch job ended unsuccessfully (results kept)
+  6   plan found changes (plan --detailed-exitcode)
+  70  internal error (a bug: please report it)
+  130 interrupted; re-run to resume
+"""
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return [name for name in COMMANDS if self._available(name)]
+
+    def get_command(self, ctx, name):
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return None
+        module_name, attr = spec.split(":")
+        try:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{module_name}":
+                return None
+            raise
+        return getattr(module, attr)
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        module_name = COMMANDS[name].split(":")[0]
+        return importlib.util.find_spec(f"{__name__}.{module_name}") is not None
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="claude-jobs", prog_name="claude-jobs")
+def cli():
+    """Declarative Claude jobs on Google Vertex AI: validate, plan, run, status, results, cancel.
+
+    With no GCP project configured (--project or GOOGLE_CLOUD_PROJECT), jobs run
+    on the local stack: Cloud Storage and BigQuery emulators plus a local Vertex
+    AI server with a simulated Claude.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    sys.exit(invoke(argv))
+
+
+def invoke(argv: list[str] | None = None) -> int:
+    """Run the group and map every failure to one line on stderr and an exit code."""
+    try:
+        result = cli.main(args=argv, prog_name="claude-jobs", standalone_mode=False)
+    except ClaudeJobsError as exc:
+        _print_error(str(exc))
+        code = exc.exit_code
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.Abort:
+        _print_error("interrupted")
+        code = EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code if exc.exit_code else EXIT_USAGE
+    except KeyboardInterrupt:
+        _print_error("interrupted; state is saved, re-run the same command to resume")
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        code = 0
+    except Exception as exc:  # a bug: never show a traceback unless asked to
+        if os.environ.get("CLAUDE_JOBS_DEBUG"):
+            raise
+        _print_error(f"internal error: {type(exc).__name__}: {exc} "
+                     "(a bug in claude-jobs; re-run with CLAUDE_JOBS_DEBUG=1 for a traceback and report it)")
+        code = EXIT_INTERNAL
+    else:
+        code = result if isinstance(result, int) else 0
+    return code
+
+
+def _print_error(line: str) -> None:
+    click.echo(f"error: {line}" if "\n" not in line else line, err=True)

@@ -1,0 +1,152 @@
+"""The one place that builds official clients for a target.
+
+A target is either a real Google Cloud project or the local stack. The only
+difference between them is here: endpoints and credentials. Every other module
+receives clients (or a `Target`) and never asks which one it is talking to.
+Heavy client libraries are imported inside the builders so that commands such
+as `validate` never load them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from .errors import ConfigError, UsageError
+
+DEFAULT_REGION = "us-east5"
+LOCAL_PROJECT = "claude-jobs-local"
+LOCAL_TOKEN = "local-stack-token"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where jobs run. `*_url` are None for Google's own endpoints."""
+
+    project: str
+    region: str = DEFAULT_REGION
+    local: bool = False
+    vertex_url: str | None = None      # e.g. http://127.0.0.1:8790 (no /v1)
+    storage_url: str | None = None     # e.g. http://127.0.0.1:4443
+    bigquery_url: str | None = None    # e.g. http://127.0.0.1:9050
+
+    @property
+    def description(self) -> str:
+        if self.local:
+            return f"local stack (simulated Claude) at {self.vertex_url}, project {self.project}"
+        return f"Vertex AI project {self.project}"
+
+    # -- builders -----------------------------------------------------------
+
+    def anthropic(self, region: str | None = None):
+        """An `AsyncAnthropicVertex` with SDK retries off: the runner owns the one retry policy."""
+        from anthropic import AsyncAnthropicVertex
+
+        region = region or self.region
+        if self.local:
+            return AsyncAnthropicVertex(region=region, project_id=self.project,
+                                        base_url=f"{self.vertex_url}/v1",
+                                        access_token=LOCAL_TOKEN, max_retries=0)
+        # Application Default Credentials; the SDK refreshes expired tokens itself.
+        return AsyncAnthropicVertex(region=region, project_id=self.project, max_retries=0)
+
+    def job_service(self, region: str | None = None):
+        """`aiplatform_v1.JobServiceClient` for batch prediction jobs in `region`."""
+        from google.cloud import aiplatform_v1
+
+        region = region or self.region
+        if self.local:
+            from google.auth.credentials import AnonymousCredentials
+
+            return aiplatform_v1.JobServiceClient(
+                transport="rest", credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": self.vertex_url})
+        if region == "global":
+            raise UsageError("batch prediction needs a regional location, not 'global'",
+                             where="region", hint="set region: us-east5 in the spec")
+        return aiplatform_v1.JobServiceClient(
+            client_options={"api_endpoint": f"{region}-aiplatform.googleapis.com"})
+
+    def storage(self):
+        from google.cloud import storage
+
+        if self.local:
+            from google.auth.credentials import AnonymousCredentials
+
+            return storage.Client(project=self.project, credentials=AnonymousCredentials(),
+                                  client_options={"api_endpoint": self.storage_url})
+        return storage.Client(project=self.project)
+
+    def bigquery(self, location: str | None = None):
+        from google.cloud import bigquery
+
+        if self.local:
+            from google.api_core.client_options import ClientOptions
+            from google.auth.credentials import AnonymousCredentials
+
+            return bigquery.Client(project=self.project, credentials=AnonymousCredentials(),
+                                   location=location,
+                                   client_options=ClientOptions(api_endpoint=self.bigquery_url))
+        return bigquery.Client(project=self.project, location=location)
+
+
+def configured_project(project_flag: str | None) -> str | None:
+    """The GCP project from `--project` or the environment, or None (then the local stack is used)."""
+    if project_flag is not None:
+        if not project_flag.strip():
+            raise UsageError("empty project id", where="--project",
+                             hint="pass --project MY_PROJECT, or omit it to use the local stack")
+        return project_flag.strip()
+    for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"):
+        value = os.environ.get(var, "").strip()
+        if value:
+            return value
+    return None
+
+
+def cloud_target(project: str, region: str = DEFAULT_REGION) -> Target:
+    """A real project; checks that Application Default Credentials exist before anything runs."""
+    try:
+        import google.auth
+        from google.auth.exceptions import DefaultCredentialsError
+    except ImportError as exc:  # pragma: no cover - dependency missing
+        raise ConfigError(f"google-auth is not installed: {exc}",
+                          hint="pip install claude-jobs") from None
+    try:
+        google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    except DefaultCredentialsError:
+        raise ConfigError(
+            f"no Google credentials for project {project}",
+            where="GOOGLE_APPLICATION_CREDENTIALS",
+            hint="run `gcloud auth application-default login`, use Workload Identity "
+                 "Federation in CI, or drop --project/GOOGLE_CLOUD_PROJECT to use the local stack",
+        ) from None
+    return Target(project=project, region=region)
+
+
+@contextmanager
+def open_target(project_flag: str | None = None, region: str = DEFAULT_REGION, *,
+                force_local: bool = False, announce=None) -> Iterator[Target]:
+    """Resolve the target; for the local stack, start it if needed and stop it afterwards.
+
+    `announce(text)` is called once with a line saying which target is used.
+    """
+    project = None if force_local else configured_project(project_flag)
+    if project:
+        target = cloud_target(project, region)
+        if announce:
+            announce(f"Target: {target.description}")
+        yield target
+        return
+    from .local.stack import ensure_up
+
+    with ensure_up() as endpoints:
+        target = Target(project=endpoints.project, region=region, local=True,
+                        vertex_url=endpoints.vertex, storage_url=endpoints.storage,
+                        bigquery_url=endpoints.bigquery)
+        if announce:
+            announce(f"Target: {target.description} — no GCP project configured "
+                     "(pass --project or set GOOGLE_CLOUD_PROJECT for real Vertex AI)")
+        yield target

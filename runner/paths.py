@@ -1,0 +1,24 @@
+"""Where claude-jobs keeps its files: packaged data, and the state folder of a working copy."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@cache
+def schemas_dir() -> Path:
+    """`schemas/`: inside an installed wheel it is `runner/schemas`, in a checkout the repo's folder."""
+    packaged = PACKAGE_DIR / "schemas"
+    if packaged.is_dir():
+        return packaged
+    return PACKAGE_DIR.parent / "schemas"
+
+
+def state_dir() -> Path:
+    """The one folder for local state: stream ledgers, the local stack. `CLAUDE_JOBS_HOME` overrides."""
+    env = os.environ.get("CLAUDE_JOBS_HOME")
+    return Path(env).expanduser().resolve() if env else (Path.cwd() / ".claude-jobs").resolve()
