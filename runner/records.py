@@ -1,0 +1,57 @@
+"""The two records that flow between steps: a rendered request and its result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["succeeded", "errored"]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One Vertex request: the Anthropic Messages body without `model`, images already base64."""
+
+    custom_id: str
+    body: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ResultRow:
+    """The outcome of one custom_id, whatever the mode; joined to inputs by custom_id only."""
+
+    custom_id: str
+    status: Status
+    response: dict[str, Any] | None = None        # the Anthropic Message JSON
+    error: dict[str, Any] | None = None           # {"type", "message", "code"} when errored
+    stop_reason: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    attempts: int = 1
+    latency_ms: float | None = None
+    processed_time: str | None = None             # RFC 3339
+    mode: str = "stream"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "custom_id": self.custom_id,
+            "status": self.status,
+            "response": self.response,
+            "error": self.error,
+            "stop_reason": self.stop_reason,
+            "usage": self.usage,
+            "attempts": self.attempts,
+            "latency_ms": self.latency_ms,
+            "processed_time": self.processed_time,
+            "mode": self.mode,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResultRow:
+        return cls(**{k: data.get(k) for k in (
+            "custom_id", "status", "response", "error", "stop_reason", "processed_time",
+            "latency_ms")}, usage=data.get("usage") or {}, attempts=data.get("attempts") or 1,
+            mode=data.get("mode") or "stream")
