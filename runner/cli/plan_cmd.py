@@ -1,0 +1,144 @@
+"""`claude-jobs plan` and `claude-jobs apply`: the GitOps pair, like terraform plan/apply."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import EXIT_CHANGES, EXIT_INVALID, EXIT_OK
+from ._common import emit_summary, project_options, stderr_console
+
+PLAN_EPILOG = """\b
+Exit codes:
+  0  valid specs; no changes (or changes, without --detailed-exitcode)
+  1  at least one spec is invalid (the valid ones are still planned)
+  2  usage error
+  3  target or configuration error (credentials, local stack)
+  4  remote error (count-tokens, job listing)
+  6  valid specs and something to run (only with --detailed-exitcode;
+     offline, a spec whose state is unknown counts as a change)
+"""
+
+APPLY_EPILOG = """\b
+Exit codes:
+  0  every new or changed spec ran successfully (or nothing to run)
+  1  at least one spec is invalid: nothing was run
+  3  target or configuration error
+  4  a remote error stopped a run
+  5  a run ended with failed rows or an unsuccessful batch job
+The first failing spec's code wins; the other specs still run.
+"""
+
+
+def _paths(paths: tuple[str, ...]) -> list[str]:
+    return list(paths) or ["jobs/"]
+
+
+@click.command(epilog=PLAN_EPILOG)
+@click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=str))
+@project_options
+@click.option("--offline", is_flag=True,
+              help="No network and no local stack: estimate tokens locally, leave the state unknown.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json", "markdown"]),
+              default="table", show_default=True,
+              help="table for people, json for pipelines, markdown for a pull request comment.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 6 when something would run (like terraform plan -detailed-exitcode).")
+@click.option("--sample-size", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Requests sent to count-tokens per spec; above this the total is extrapolated.")
+@click.option("--batch-discount", type=click.FloatRange(0, 1), default=None,
+              help="Fraction taken off batch prices (default: the model catalog's number).")
+def plan(paths, project, region, local, offline, output_format, detailed_exitcode, sample_size,
+         batch_discount):
+    """Show what `run` would do for each spec under PATH (files or folders; default jobs/).
+
+    For every spec: mode, model and region, number of requests, input tokens
+    (counted with the count-tokens endpoint; estimated with --offline), the
+    worst-case output tokens (the sum of max_tokens), the maximum cost from the
+    model catalog's prices (batch discount applied), the destination, and the
+    state: new (never ran), changed (ran at another revision: apply starts the
+    new revision over) or up-to-date (ran or running at this revision, from
+    batch job labels and the stream ledger). Nothing is sent to Claude.
+    """
+    from ..plan import PlanOptions, build_plan
+    from ..plan_render import print_table, render
+
+    options = PlanOptions(offline=offline, sample_size=sample_size,
+                          batch_discount=batch_discount, region=region)
+    if offline:
+        result = build_plan(_paths(paths), None, options)
+    else:
+        from ..clients import DEFAULT_REGION, open_target
+
+        console = stderr_console()
+        with open_target(project, region or DEFAULT_REGION, force_local=local,
+                         announce=lambda line: console.print(line, style="bold")) as target:
+            result = build_plan(_paths(paths), target, options)
+    if output_format == "table":
+        from rich.console import Console
+
+        print_table(result, Console(highlight=False, soft_wrap=False))
+    else:
+        click.echo(render(result, output_format), nl=False)
+    if result.errors:
+        return EXIT_INVALID
+    if detailed_exitcode and result.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+@click.command(epilog=APPLY_EPILOG)
+@click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=str))
+@project_options
+@click.option("--no-wait", is_flag=True,
+              help="Batch: submit and return without waiting (a later `run SPEC` collects).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Summaries on stdout.")
+@click.option("--no-progress", is_flag=True, help="No live progress display.")
+def apply(paths, project, region, local, no_wait, output_format, no_progress):
+    """Run every spec under PATH that plan marks new or changed, and nothing else.
+
+    A changed spec runs its new revision from the start (what `run --restart`
+    does); up-to-date specs are skipped. Applying twice runs nothing the second
+    time. If any spec is invalid nothing runs. Prints a summary per spec.
+    """
+    from ..apply import apply as apply_specs
+    from ..clients import DEFAULT_REGION, open_target
+    from ..execute import RunOptions
+    from ..plan import load_specs
+
+    specs, errors = load_specs(_paths(paths))
+    if errors:
+        for error in errors:
+            click.echo(f"error: {error}", err=True)
+        click.echo("error: nothing was applied: fix the invalid specs first", err=True)
+        return EXIT_INVALID
+    console = stderr_console()
+    options = RunOptions(wait=not no_wait, progress=not no_progress and output_format == "text")
+
+    def on_start(line):
+        console.print(f"{line.name}: {line.state} -> running revision {line.revision}",
+                      style="bold", markup=False, highlight=False)
+
+    def on_done(applied):
+        if output_format != "text":
+            return
+        if applied.summary is not None:
+            emit_summary(applied.summary, "text")
+        elif applied.error is not None:
+            click.echo(f"{applied.plan.name}: failed: {applied.error}")
+        else:
+            click.echo(f"{applied.plan.name}: up to date ({applied.plan.detail}), nothing to run")
+
+    with open_target(project, region or DEFAULT_REGION, force_local=local,
+                     announce=lambda line: console.print(line, style="bold")) as target:
+        result = apply_specs(specs, target, options, region=region, on_start=on_start,
+                             on_done=on_done)
+    if output_format == "json":
+        import orjson
+
+        click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        ran = sum(a.ran for a in result.applied)
+        click.echo(f"Apply: {ran} spec(s) run, {len(result.applied) - ran} up to date.")
+    return result.exit_code
+

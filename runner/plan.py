@@ -1,0 +1,321 @@
+"""What `run` would do for each spec: requests, tokens, worst-case cost, and new/changed/up-to-date.
+
+`build_plan(paths, target, options)` is the one entry point; `apply` reuses it
+to decide what to run. Counting stays bounded: every request is rendered once
+and estimated offline (cheap), but at most `sample_size` of them go to the
+count-tokens endpoint; above that the total is extrapolated from the sample
+and the plan says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .clients import Target
+from .errors import SpecError, SpecErrors
+from .spec.model import JobSpec
+
+State = Literal["new", "changed", "up-to-date", "unknown"]
+RUN_STATES = ("new", "changed")     # what apply runs
+SAMPLE_SIZE = 200                   # requests counted exactly before extrapolating
+COUNT_CONCURRENCY = 4               # count-tokens calls in flight
+DEFAULT_MAX_TOKENS = 1024           # docs/spec-format.md: request.max_tokens default
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    offline: bool = False               # estimate tokens locally; no network, no state
+    count_tokens: bool = True           # False: state only (apply does not need the numbers)
+    sample_size: int = SAMPLE_SIZE
+    batch_discount: float | None = None  # None: the catalog's number
+    region: str | None = None           # --region: overrides every spec's region
+
+
+@dataclass
+class SpecPlan:
+    """One spec's line of the plan."""
+
+    name: str
+    path: str
+    mode: str
+    model: str
+    region: str
+    destination: str
+    state: State = "unknown"
+    revision: str | None = None         # label of the revision this spec would run
+    previous_revision: str | None = None  # label of what ran before, when it differs
+    detail: str = ""                    # why this state (e.g. "job … RUNNING", "ledger 10/10 done")
+    requests: int | None = None         # None when unknown (remote input while offline)
+    input_tokens: int | None = None
+    token_method: str = "none"          # counted | sampled | estimated | none
+    sampled: int = 0                    # requests sent to count-tokens
+    output_tokens_max: int | None = None
+    cost_usd: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def will_run(self) -> bool:
+        return self.state in RUN_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"will_run": self.will_run}
+
+
+@dataclass
+class Plan:
+    specs: list[SpecPlan]
+    errors: list[str] = field(default_factory=list)     # invalid specs, one line each
+    target: str = ""
+    offline: bool = False
+
+    @property
+    def changes(self) -> list[SpecPlan]:
+        return [s for s in self.specs if s.will_run]
+
+    @property
+    def has_changes(self) -> bool:
+        """True when apply would run something, or when the state could not be read."""
+        return any(s.state != "up-to-date" for s in self.specs)
+
+    @property
+    def total_cost_usd(self) -> float | None:
+        costs = [s.cost_usd for s in self.changes]
+        return None if any(c is None for c in costs) else sum(costs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "offline": self.offline,
+            "valid": not self.errors,
+            "has_changes": self.has_changes,
+            "summary": {state: sum(1 for s in self.specs if s.state == state)
+                        for state in ("new", "changed", "up-to-date", "unknown")},
+            "total_cost_usd": self.total_cost_usd,
+            "errors": self.errors,
+            "specs": [s.to_dict() for s in self.specs],
+        }
+
+
+# -- arithmetic ----------------------------------------------------------------
+
+def estimate_cost(prices: dict[str, float], input_tokens: int, output_tokens: int, *,
+                  batch: bool, batch_discount: float) -> float:
+    """USD for `input_tokens` + `output_tokens` at per-million prices; batch takes the discount.
+
+    Prompt caching is not modelled: every input token is priced as a plain input token.
+    """
+    cost = (input_tokens * prices["input"] + output_tokens * prices["output"]) / 1_000_000
+    return cost * (1.0 - batch_discount) if batch else cost
+
+
+def extrapolate(estimated_total: int, sample_estimated: int, sample_counted: int,
+                sample_len: int, requests: int) -> int:
+    """Scale counted tokens from a sample to all requests by the counted/estimated ratio.
+
+    The ratio estimator uses every request's offline estimate, so a skewed
+    sample of short or long rows does not skew the total; it falls back to the
+    sample mean when the estimates are all zero.
+    """
+    if sample_estimated > 0:
+        return round(estimated_total * sample_counted / sample_estimated)
+    return round(sample_counted / max(sample_len, 1) * requests)
+
+
+# -- building a plan -------------------------------------------------------------
+
+def load_specs(paths: Iterable[str]) -> tuple[list[JobSpec], list[str]]:
+    """Valid specs under `paths` (files or folders) and one line per error, validate's wording."""
+    from .spec import load_spec, validate_paths
+
+    report = validate_paths(list(paths))
+    specs, errors = [], [str(e) for e in _report_errors(report)]
+    for path in _report_valid_files(report):
+        try:
+            specs.append(load_spec(path))
+        except SpecErrors as exc:
+            errors.extend(str(e) for e in exc.errors)
+        except SpecError as exc:
+            errors.append(str(exc))
+    return specs, errors
+
+
+def _report_errors(report) -> list:
+    return list(report.errors)
+
+
+def _report_valid_files(report) -> list:
+    return list(report.valid_files)
+
+
+async def plan_specs(specs: list[JobSpec], target: Target | None, options: PlanOptions) -> list[SpecPlan]:
+    """Plan every spec, one after the other (counting is concurrent inside a spec)."""
+    return [await plan_spec(spec, target, options) for spec in specs]
+
+
+async def plan_spec(spec: JobSpec, target: Target | None, options: PlanOptions) -> SpecPlan:
+    from .spec.catalog import catalog
+
+    info = catalog().get(spec.model)
+    line = SpecPlan(name=spec.name, path=str(spec.path), mode=spec.mode, model=spec.model,
+                    region=options.region or spec.region, destination=spec.destination)
+    regional = dataclasses.replace(target, region=line.region) if target else None
+    if regional is not None:
+        read_state(spec, regional, line)
+    else:
+        line.detail = "offline: state not read"
+    if options.count_tokens:
+        if options.offline and _reads_remote_input(spec):
+            line.notes.append("reads a remote input: requests and tokens unknown offline")
+        else:
+            await count_spec(spec, regional, options, line)
+        if line.input_tokens is not None:
+            discount = (options.batch_discount if options.batch_discount is not None
+                        else _batch_discount(info))
+            line.cost_usd = estimate_cost(_prices(info), line.input_tokens, line.output_tokens_max,
+                                          batch=spec.mode == "batch", batch_discount=discount)
+    return line
+
+
+def read_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
+    """Fill state, revision and detail from the stream ledger or the batch job labels."""
+    from .revision import revision_label, spec_revision
+
+    label = revision_label(spec_revision(spec, target))
+    line.revision = label
+    if spec.mode == "stream":
+        from .stream import stream_status
+
+        status = stream_status(spec) or {}
+        ran = status.get("revision")
+        ran = revision_label(ran) if ran and len(ran) > len(label) else ran
+        if not ran:
+            line.state, line.detail = "new", "no ledger"
+        elif ran == label:
+            line.state = "up-to-date"
+            line.detail = f"ledger: {status.get('done', 0)} done, {status.get('errored', 0)} errored"
+        else:
+            line.state, line.previous_revision = "changed", ran
+            line.detail = f"ledger at revision {ran}"
+        return
+    from .batch import batch_status
+
+    jobs = list(batch_status(spec, target) or [])
+    here = [j for j in jobs if _job_rev(j) == label]
+    if here:
+        line.state = "up-to-date"
+        line.detail = ", ".join(f"{_job_name(j)} {_job_state(j)}" for j in here)
+    elif jobs:
+        line.state, line.previous_revision = "changed", _job_rev(jobs[0])
+        line.detail = f"{len(jobs)} job(s) at other revisions"
+    else:
+        line.state, line.detail = "new", "no job with this spec's labels"
+
+
+async def count_spec(spec: JobSpec, target: Target | None, options: PlanOptions,
+                     line: SpecPlan) -> None:
+    """Requests, input tokens and worst-case output tokens; count-tokens on a bounded sample."""
+    from .render import render_requests
+    from .tokens import estimate_input_tokens
+
+    rng = random.Random(spec.name)      # the same sample on every run: stable plan output
+    sample: list[tuple[dict[str, Any], int]] = []
+    requests = estimated = output_max = 0
+    for request in render_requests(spec, target):
+        requests += 1
+        guess = estimate_input_tokens(request.body)
+        estimated += guess
+        output_max += int(request.body.get("max_tokens", DEFAULT_MAX_TOKENS))
+        # Reservoir sampling keeps memory bounded by sample_size whatever the input size.
+        if len(sample) < options.sample_size:
+            sample.append((request.body, guess))
+        else:
+            slot = rng.randrange(requests)
+            if slot < options.sample_size:
+                sample[slot] = (request.body, guess)
+    line.requests, line.output_tokens_max = requests, output_max
+    if target is None or not sample:
+        line.input_tokens, line.token_method = estimated, "estimated"
+        return
+    counted = await _count_sample(spec, target, [body for body, _ in sample])
+    line.sampled = len(sample)
+    if len(sample) == requests:
+        line.input_tokens, line.token_method = sum(counted), "counted"
+        return
+    line.input_tokens = extrapolate(estimated, sum(g for _, g in sample), sum(counted),
+                                    len(sample), requests)
+    line.token_method = "sampled"
+    line.notes.append(f"input tokens extrapolated from {len(sample)} of {requests} requests")
+
+
+async def _count_sample(spec: JobSpec, target: Target, bodies: list[dict[str, Any]]) -> list[int]:
+    from .tokens import count_tokens
+
+    client = target.anthropic(target.region)
+    gate = asyncio.Semaphore(COUNT_CONCURRENCY)
+
+    async def one(body):
+        async with gate:
+            return await count_tokens(client, spec.model, body)
+
+    try:
+        return list(await asyncio.gather(*(one(b) for b in bodies)))
+    finally:
+        await client.close()
+
+
+# -- small readers over the collaborators' shapes -----------------------------------
+
+def _reads_remote_input(spec: JobSpec) -> bool:
+    refs = [spec.template.source if spec.template else None, spec.prepared]
+    return any(ref is not None and ref.kind != "file" for ref in refs) or _has_gcs_image(spec)
+
+
+def _has_gcs_image(spec: JobSpec) -> bool:
+    messages = [m for p in spec.prompts or () for m in p.messages]
+    if spec.template:
+        messages += spec.template.messages
+    return any(_walk_gcs(m) for m in messages)
+
+
+def _walk_gcs(node: Any) -> bool:
+    if isinstance(node, dict):
+        return node.get("type") == "gcs" or any(_walk_gcs(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_walk_gcs(v) for v in node)
+    return False
+
+
+def _prices(info) -> dict[str, float]:
+    prices = info.prices
+    return prices if isinstance(prices, dict) else dataclasses.asdict(prices)
+
+
+def _batch_discount(info) -> float:
+    return float(getattr(info, "batch_discount", 0.0) or 0.0)
+
+
+def _job_rev(job) -> str | None:
+    labels = job.get("labels", {}) if isinstance(job, dict) else getattr(job, "labels", {})
+    return dict(labels or {}).get("claude-jobs-rev")
+
+
+def _job_name(job) -> str:
+    return (job.get("name") if isinstance(job, dict) else getattr(job, "name", "")) or "job"
+
+
+def _job_state(job) -> str:
+    state = job.get("state") if isinstance(job, dict) else getattr(job, "state", "")
+    return str(getattr(state, "name", state) or "")
+
+
+def build_plan(paths: Iterable[str], target: Target | None, options: PlanOptions) -> Plan:
+    """Load, validate and plan every spec under `paths`; invalid specs land in `errors`."""
+    specs, errors = load_specs(paths)
+    lines = asyncio.run(plan_specs(specs, target, options))
+    return Plan(specs=lines, errors=errors, offline=options.offline,
+                target=target.description if target else "offline (no network)")

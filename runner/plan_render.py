@@ -1,0 +1,129 @@
+"""A `Plan` as a rich table (terminals), JSON (pipelines) or Markdown (a pull request comment)."""
+
+from __future__ import annotations
+
+from .plan import Plan, SpecPlan
+
+STATE_MARK = {"new": "+", "changed": "~", "up-to-date": "=", "unknown": "?"}
+STATE_STYLE = {"new": "green", "changed": "yellow", "up-to-date": "dim", "unknown": "magenta"}
+COLUMNS = ("", "spec", "state", "mode", "model", "region", "requests", "input tokens",
+           "max output tokens", "max cost", "destination")
+MARKDOWN_MARKER = "<!-- claude-jobs-plan -->"
+
+
+def render(plan: Plan, output_format: str) -> str:
+    """The plan as text in `output_format` (json | markdown); `table` is printed by `print_table`."""
+    if output_format == "json":
+        import orjson
+
+        return orjson.dumps(plan.to_dict(), option=orjson.OPT_INDENT_2).decode()
+    if output_format == "markdown":
+        return markdown(plan)
+    raise ValueError(output_format)
+
+
+def print_table(plan: Plan, console) -> None:
+    """The human view: one row per spec, then notes, errors and the one-line summary."""
+    from rich.table import Table
+
+    table = Table(title=f"claude-jobs plan — {plan.target}", title_justify="left",
+                  show_lines=False, header_style="bold")
+    for name in COLUMNS:
+        table.add_column(name, justify="right" if _numeric(name) else "left",
+                         overflow="fold")
+    for spec in plan.specs:
+        style = STATE_STYLE[spec.state]
+        table.add_row(STATE_MARK[spec.state], spec.name, f"[{style}]{spec.state}[/]", *_cells(spec)[3:])
+    if plan.specs:
+        console.print(table)
+    for line in _notes(plan):
+        console.print(f"  note: {line}", style="dim", markup=False, highlight=False)
+    for error in plan.errors:
+        console.print(f"error: {error}", style="red", markup=False, highlight=False)
+    console.print(summary_line(plan), style="bold", markup=False, highlight=False)
+
+
+def markdown(plan: Plan) -> str:
+    """A pull request comment: summary first, then the table, notes and errors."""
+    out = [MARKDOWN_MARKER, "### claude-jobs plan", "", summary_line(plan), ""]
+    if plan.errors:
+        out += ["**Invalid specs** — nothing can be applied until these are fixed:", "", "```"]
+        out += plan.errors + ["```", ""]
+    if plan.specs:
+        out.append("| " + " | ".join(COLUMNS) + " |")
+        out.append("|" + "|".join("---:" if _numeric(c) else "---" for c in COLUMNS) + "|")
+        for spec in plan.specs:
+            cells = _cells(spec)
+            cells[1] = f"`{spec.name}`"
+            cells[2] = f"**{spec.state}**" if spec.will_run else spec.state
+            out.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+        out.append("")
+    notes = _notes(plan)
+    if notes:
+        out += [f"- {_md_escape(n)}" for n in notes] + [""]
+    out.append(f"<sub>target: {_md_escape(plan.target)} · `~` estimated offline, "
+               "`≈` extrapolated from a sample · max cost assumes every request uses its full "
+               "`max_tokens`; prompt caching not modelled</sub>")
+    return "\n".join(out) + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    counts = {state: sum(1 for s in plan.specs if s.state == state) for state in STATE_MARK}
+    parts = [f"{counts['new']} new", f"{counts['changed']} changed",
+             f"{counts['up-to-date']} up to date"]
+    if counts["unknown"]:
+        parts.append(f"{counts['unknown']} unknown (state not read offline)")
+    text = f"Plan: {len(plan.changes)} to run ({', '.join(parts)})"
+    if plan.changes:
+        total = plan.total_cost_usd
+        text += f"; max cost of the runs {_money(total) if total is not None else 'unknown'}"
+    if plan.errors:
+        text += f"; {len(plan.errors)} error(s) in invalid specs"
+    return text + "."
+
+
+# -- cells ---------------------------------------------------------------------------
+
+def _cells(spec: SpecPlan) -> list[str]:
+    mark = {"counted": "", "sampled": "≈", "estimated": "~"}.get(spec.token_method, "")
+    return [
+        STATE_MARK[spec.state],
+        spec.name,
+        spec.state,
+        spec.mode,
+        spec.model,
+        spec.region,
+        _int(spec.requests),
+        f"{mark}{_int(spec.input_tokens)}" if spec.input_tokens is not None else "?",
+        _int(spec.output_tokens_max),
+        _money(spec.cost_usd),
+        spec.destination,
+    ]
+
+
+def _notes(plan: Plan) -> list[str]:
+    notes = []
+    for spec in plan.specs:
+        if spec.state == "changed" and spec.previous_revision:
+            notes.append(f"{spec.name}: revision {spec.previous_revision} -> {spec.revision} "
+                         "(a new run starts over)")
+        notes += [f"{spec.name}: {n}" for n in spec.notes]
+    return notes
+
+
+def _int(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def _money(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+
+
+def _numeric(column: str) -> bool:
+    return column in ("requests", "input tokens", "max output tokens", "max cost")
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
