@@ -1,0 +1,420 @@
+"""A deterministic simulated Claude: the reply is a pure function of (model, request body).
+
+Used by the local Vertex AI server for online calls and by the batch engine for
+every row, so `reply()` must stay cheap (tens of microseconds for short prompts).
+
+Token model: a text costs ceil(len/4) tokens, each generated word is one
+output token, an image costs (w*h)/750 tokens after Anthropic's resizing.
+`count_tokens(body)` and `reply(...)["usage"]["input_tokens"]` agree exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import random
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+WORDS = tuple("""
+the a an of to and in that it is for on with as was at by this be from or have not are
+but which you they we one all there their what so up out if about who get can more when
+make like time just know take people into year your good some could them see other than
+then now look only come its over think also back after use two how our work first well
+way even new want because any these give day most us data model result answer question
+report value table summary review detail clear simple point reason example case step
+plan review batch stream token request response system image tool input output record
+quality careful brief useful likely strong small large early later often rarely short
+long fast slow quiet bright calm steady open closed direct gentle precise broad narrow
+river stone garden window morning evening signal letter number pattern method process
+""".split())
+_WORD_TABLE = tuple(WORDS[i % len(WORDS)] for i in range(256))  # indexed by one random byte
+_TOKEN_RE = re.compile(r"\S+\s*")
+_MAX_IMAGE_TOKENS = 1600
+_PER_MESSAGE_TOKENS = 3
+
+
+# -- token counting -----------------------------------------------------------
+
+def _text_tokens(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def _json_tokens(value: Any) -> int:
+    return _text_tokens(orjson.dumps(value).decode())
+
+
+def image_dimensions(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG, GIF, WebP or JPEG header, or None if unreadable."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return struct.unpack("<HH", data[6:10])
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+        chunk = data[12:16]
+        if chunk == b"VP8X":
+            return (1 + int.from_bytes(data[24:27], "little"),
+                    1 + int.from_bytes(data[27:30], "little"))
+        if chunk == b"VP8 ":
+            w, h = struct.unpack("<HH", data[26:30])
+            return w & 0x3FFF, h & 0x3FFF
+        if chunk == b"VP8L" and len(data) >= 25:
+            bits = int.from_bytes(data[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 < len(data):
+            if data[i] != 0xFF:
+                i += 1
+                continue
+            marker = data[i + 1]
+            length = int.from_bytes(data[i + 2:i + 4], "big")
+            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                h, w = struct.unpack(">HH", data[i + 5:i + 9])
+                return w, h
+            i += 2 + length
+    return None
+
+
+def image_tokens(source: dict) -> int:
+    """Anthropic's estimate (w*h)/750 after scaling to a 1568 px long edge; unknown: the maximum."""
+    if not isinstance(source, dict) or source.get("type") != "base64":
+        return _MAX_IMAGE_TOKENS
+    try:
+        raw = base64.b64decode(source.get("data", ""), validate=False)
+    except (ValueError, TypeError):
+        return _MAX_IMAGE_TOKENS
+    dims = image_dimensions(raw)
+    if not dims or not all(dims):
+        return _MAX_IMAGE_TOKENS
+    w, h = dims
+    scale = min(1.0, 1568 / max(w, h), math.sqrt(1_150_000 / (w * h)))
+    return max(1, min(_MAX_IMAGE_TOKENS, math.ceil(w * scale * h * scale / 750)))
+
+
+def _block_tokens(block: Any) -> int:
+    if isinstance(block, str):
+        return _text_tokens(block)
+    if not isinstance(block, dict):
+        return _json_tokens(block)
+    kind = block.get("type")
+    if kind == "text":
+        return _text_tokens(str(block.get("text", "")))
+    if kind == "image":
+        return image_tokens(block.get("source"))
+    if kind == "tool_result":
+        content = block.get("content", "")
+        if isinstance(content, list):
+            return 2 + sum(_block_tokens(b) for b in content)
+        return 2 + _text_tokens(str(content))
+    return _json_tokens(block)
+
+
+def _content_tokens(content: Any) -> int:
+    if isinstance(content, str):
+        return _text_tokens(content)
+    if isinstance(content, list):
+        return sum(_block_tokens(b) for b in content)
+    return 0
+
+
+def count_tokens(body: dict) -> int:
+    """Input tokens of a Messages body: system, messages (text, images, tools' blocks) and tools."""
+    total = 1 + _content_tokens(body.get("system", ""))
+    for message in body.get("messages") or ():
+        if isinstance(message, dict):
+            total += _PER_MESSAGE_TOKENS + _content_tokens(message.get("content", ""))
+    for tool in body.get("tools") or ():
+        total += _json_tokens(tool)
+    return total
+
+
+# -- reply --------------------------------------------------------------------
+
+_TRANSPORT_KEYS = ("stream", "anthropic_version")
+
+
+def _digest(model: str, body: dict) -> bytes:
+    """The seed of a reply; transport keys are left out so a streamed call and a batch row agree."""
+    if any(key in body for key in _TRANSPORT_KEYS):
+        body = {k: v for k, v in body.items() if k not in _TRANSPORT_KEYS}
+    return hashlib.blake2b(model.encode() + b"\0" + orjson.dumps(body, option=orjson.OPT_SORT_KEYS),
+                           digest_size=16).digest()
+
+
+def _images(body: dict) -> list[str]:
+    found = []
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict) and block.get("type") == "image":
+                    source = block.get("source") or {}
+                    found.append(str(source.get("media_type") or source.get("type") or "image"))
+    return found
+
+
+def _sentences(digest: bytes, count: int) -> list[str]:
+    """`count` output tokens: words with a trailing space, in sentences of 7 to 15 words."""
+    noise = hashlib.shake_256(digest).digest(count * 2)
+    words = [_WORD_TABLE[b] for b in noise[:count]]
+    i = 0
+    for b in noise[count:]:
+        if i >= count:
+            break
+        words[i] = words[i].capitalize()
+        i = min(count, i + 7 + b % 9)
+        words[i - 1] += "."
+    tokens = [w + " " for w in words]
+    tokens[-1] = words[-1]
+    return tokens
+
+
+def _schema_value(schema: Any, rng: random.Random, depth: int = 0) -> Any:
+    if not isinstance(schema, dict) or depth > 6:
+        return None
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return rng.choice(schema["enum"])
+    for key in ("anyOf", "oneOf", "allOf"):
+        if schema.get(key):
+            return _schema_value(schema[key][0], rng, depth + 1)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        return {name: _schema_value(sub, rng, depth + 1)
+                for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        n = max(int(schema.get("minItems", 1)), 1)
+        return [_schema_value(schema.get("items", {}), rng, depth + 1) for _ in range(n)]
+    if kind == "integer":
+        lo = int(schema.get("minimum", 0))
+        return rng.randint(lo, int(schema.get("maximum", lo + 100)))
+    if kind == "number":
+        lo = float(schema.get("minimum", 0))
+        return round(rng.uniform(lo, float(schema.get("maximum", lo + 100))), 2)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if kind == "null":
+        return None
+    return " ".join(rng.choices(WORDS, k=2))
+
+
+def _forced_tool(body: dict, rng: random.Random) -> dict | None:
+    choice = body.get("tool_choice")
+    tools = [t for t in body.get("tools") or () if isinstance(t, dict) and t.get("name")]
+    if not isinstance(choice, dict) or not tools:
+        return None
+    if choice.get("type") == "tool":
+        return next((t for t in tools if t["name"] == choice.get("name")), None)
+    if choice.get("type") == "any":
+        return tools[rng.randrange(len(tools))]
+    return None
+
+
+def _ident(prefix: str, digest: bytes) -> str:
+    return prefix + base64.b32encode(digest[:15]).decode().lower()
+
+
+def reply(body: dict, model: str) -> dict:
+    """The complete Anthropic Message JSON the simulated model answers to `body`."""
+    digest = _digest(model, body)
+    # A Random() costs more than the rest of a short reply: build it only when needed.
+    rng = random.Random(int.from_bytes(digest[:8], "big")) if body.get("tool_choice") \
+        or body.get("stop_sequences") else None
+    max_tokens = int(body.get("max_tokens") or 1)
+    usage = {"input_tokens": count_tokens(body), "output_tokens": 0,
+             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    message = {"id": _ident("msg_vrtx_", digest), "type": "message", "role": "assistant",
+               "model": model, "content": [], "stop_reason": "end_turn", "stop_sequence": None,
+               "usage": usage}
+
+    tool = _forced_tool(body, rng)
+    if tool is not None:
+        tool_input = _schema_value(tool.get("input_schema") or {}, rng)
+        tokens = _json_tokens(tool_input) + 8
+        message["content"].append({"type": "tool_use", "id": _ident("toolu_vrtx_", digest[1:]),
+                                   "name": tool["name"], "input": tool_input})
+        message["stop_reason"] = "tool_use" if tokens <= max_tokens else "max_tokens"
+        usage["output_tokens"] = min(tokens, max_tokens)
+        return message
+
+    tokens = []
+    images = _images(body)
+    if images:
+        noun = "image" if len(images) == 1 else "images"
+        tokens = f"I can see {len(images)} {noun} ({', '.join(images)}). ".split(" ")
+        tokens = [t + " " for t in tokens if t]
+    tokens += _sentences(digest, 12 + digest[8] % 109)
+    stop_sequences = [s for s in body.get("stop_sequences") or () if isinstance(s, str) and s]
+    if stop_sequences:
+        # The simulated model "says" one of the stop sequences at a hash-chosen point,
+        # unless an earlier token already contains one.
+        cut, said = rng.randint(1, len(tokens) - 1), rng.choice(stop_sequences)
+        text_so_far = ""
+        for i, token in enumerate(tokens[:cut]):
+            hits = [(text_so_far.find(s) if s in text_so_far else -1, s) for s in stop_sequences]
+            hits = [h for h in hits if h[0] >= 0]
+            if hits:
+                cut, said = i, min(hits)[1]
+                break
+            text_so_far += token
+        if cut < max_tokens:
+            text = "".join(tokens[:cut])
+            if said in text:
+                text = text[:text.find(said)]
+            message["content"].append({"type": "text", "text": text.rstrip(" ")})
+            message["stop_reason"], message["stop_sequence"] = "stop_sequence", said
+            usage["output_tokens"] = cut
+            return message
+    if len(tokens) > max_tokens:
+        tokens = tokens[:max_tokens]
+        message["stop_reason"] = "max_tokens"
+    message["content"].append({"type": "text", "text": "".join(tokens).rstrip(" ")})
+    usage["output_tokens"] = len(tokens)
+    return message
+
+
+# -- streaming ----------------------------------------------------------------
+
+def stream_events(message: dict, chunk_tokens: int = 4) -> list[tuple[str, dict, int]]:
+    """The SSE events Vertex sends for `message`: (event name, data, output tokens it carries)."""
+    usage = message["usage"]
+    start = dict(message, content=[], stop_reason=None, stop_sequence=None,
+                 usage=dict(usage, output_tokens=1))
+    events: list[tuple[str, dict, int]] = [
+        ("message_start", {"type": "message_start", "message": start}, 0),
+        ("ping", {"type": "ping"}, 0),
+    ]
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            events.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                                   "content_block": {"type": "text", "text": ""}}, 0))
+            pieces = _TOKEN_RE.findall(block["text"]) or [block["text"]]
+            for i in range(0, len(pieces), chunk_tokens):
+                chunk = pieces[i:i + chunk_tokens]
+                events.append(("content_block_delta", {
+                    "type": "content_block_delta", "index": index,
+                    "delta": {"type": "text_delta", "text": "".join(chunk)}}, len(chunk)))
+        else:
+            opened = dict(block, input={}) if block["type"] == "tool_use" else block
+            events.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                                   "content_block": opened}, 0))
+            if block["type"] == "tool_use":
+                text = json.dumps(block["input"], ensure_ascii=False)
+                step = chunk_tokens * 4
+                for i in range(0, len(text), step):
+                    events.append(("content_block_delta", {
+                        "type": "content_block_delta", "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": text[i:i + step]}},
+                        _text_tokens(text[i:i + step])))
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}, 0))
+    events.append(("message_delta", {
+        "type": "message_delta",
+        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
+        "usage": {"output_tokens": usage["output_tokens"]}}, 0))
+    # Vertex-only; clients must ignore it (the Anthropic SDK passes it through harmlessly).
+    events.append(("vertex_event", {"type": "vertex_event", "usage": dict(usage)}, 0))
+    events.append(("message_stop", {"type": "message_stop"}, 0))
+    return events
+
+
+def sse(event: str, data: dict) -> bytes:
+    """One SSE frame with its `event:` line (the SDK drops data-only events)."""
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+# -- scripted replies -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the simulator answers: HTTP `status` and JSON `payload` (a Message or an error body)."""
+
+    status: int
+    payload: dict
+
+
+def _request_text(body: dict) -> str:
+    parts = [body.get("system") if isinstance(body.get("system"), str) else ""]
+    for block in body.get("system") if isinstance(body.get("system"), list) else ():
+        if isinstance(block, dict):
+            parts.append(str(block.get("text", "")))
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts += [str(b.get("text", "")) for b in content if isinstance(b, dict)]
+    return "\n".join(parts)
+
+
+class Simulator:
+    """`reply()` plus optional scripted replies: JSONL lines of `{match, reply | error}`.
+
+    `match`: `{"custom_id": "row-1"}` and/or `{"contains": "text in system or messages"}`
+    (all given keys must match). `reply`: keys merged over the simulated Message;
+    `{"text": "..."}` replaces the content with one text block. `error`:
+    `{"status": 529, "body": {...}}` is answered as is.
+    """
+
+    def __init__(self, scripts: list[dict] | None = None):
+        self.scripts = list(scripts or ())
+
+    @classmethod
+    def from_file(cls, path: str | Path | None) -> Simulator:
+        if not path:
+            return cls()
+        from ..errors import ConfigError
+
+        scripts = []
+        for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"invalid JSON: {exc}", where=f"{path}:{number}") from None
+            if not isinstance(entry, dict) or not isinstance(entry.get("match"), dict) \
+                    or ("reply" in entry) == ("error" in entry):
+                raise ConfigError("each line needs `match` and exactly one of `reply`, `error`",
+                                  where=f"{path}:{number}")
+            scripts.append(entry)
+        return cls(scripts)
+
+    def _script_for(self, body: dict, custom_id: str | None) -> dict | None:
+        text = None
+        for entry in self.scripts:
+            match = entry["match"]
+            if "custom_id" in match and match["custom_id"] != custom_id:
+                continue
+            if "contains" in match:
+                text = _request_text(body) if text is None else text
+                if match["contains"] not in text:
+                    continue
+            return entry
+        return None
+
+    def respond(self, body: dict, model: str, custom_id: str | None = None) -> Outcome:
+        entry = self._script_for(body, custom_id) if self.scripts else None
+        if entry is None:
+            return Outcome(200, reply(body, model))
+        if "error" in entry:
+            error = entry["error"]
+            return Outcome(int(error.get("status", 500)), error.get("body") or {})
+        message = reply(body, model)
+        override = dict(entry["reply"])
+        if "text" in override:
+            text = str(override.pop("text"))
+            message["content"] = [{"type": "text", "text": text}]
+            message["usage"]["output_tokens"] = len(_TOKEN_RE.findall(text))
+        message.update(override)
+        return Outcome(200, message)

@@ -1,0 +1,376 @@
+"""The online routes of the local Vertex AI server: rawPredict, streamRawPredict, count-tokens.
+
+Checks run in Vertex's order: auth, model, body, headers, quota; then a fault
+may be injected; then the simulated Claude answers (JSON or SSE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter, deque
+from urllib.parse import unquote
+
+import orjson
+from aiohttp import web
+
+from . import claude_sim, faults
+from .config import ServerConfig, catalog_or_none
+from .faults import FaultPicker
+from .quota import QuotaBook, base_model
+
+ANTHROPIC_VERSION = "vertex-2023-10-16"
+# anthropic[vertex] 2.x sends its API date (e.g. "2026-10-21") instead of the vertex-* value.
+DATED_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+PREDICT_PATH = "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{tail:.+}"
+LOGGED_HEADERS = ("authorization", "anthropic-beta", "content-type", "user-agent",
+                  "x-goog-user-project", "idempotency-key")
+_LOG_BODY_LIMIT = 256 * 1024
+
+
+class OnlineState:
+    """Everything the online routes share; rebuilt in place when the config changes."""
+
+    def __init__(self, config: ServerConfig):
+        self.log: deque[dict] = deque(maxlen=config.request_log_size)
+        self.stats: Counter[str] = Counter()
+        self.configure(config)
+
+    def configure(self, config: ServerConfig) -> None:
+        self.config = config
+        self.simulator = claude_sim.Simulator.from_file(config.scripted_replies)
+        self.quota = QuotaBook(config)
+        self.faults = FaultPicker(config.faults)
+        if self.log.maxlen != config.request_log_size:
+            self.log = deque(self.log, maxlen=config.request_log_size)
+
+    def reset(self) -> None:
+        self.log.clear()
+        self.stats.clear()
+        self.configure(self.config)
+
+    def known_model(self, model: str) -> bool:
+        """Configured ids, else the catalog's, else any `claude-*` id; disabled ones exist too."""
+        if model in self.config.disabled_models:
+            return True
+        if self.config.models is not None:
+            return model in self.config.models
+        known = catalog_or_none()
+        if known is not None:
+            return known.get(model) is not None
+        return model.startswith("claude-")
+
+
+STATE = web.AppKey("runner.local.online", OnlineState)
+# The live config as a one-item list, so that POST /_local/config is seen by every module.
+CONFIG = web.AppKey("runner.local.config", list)
+
+
+class Reject(Exception):
+    """Answer the request with `status` and the JSON `body`."""
+
+    def __init__(self, status: int, body: dict):
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+def _json(status: int, body: dict) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+def _invalid(message: str) -> Reject:
+    return Reject(400, faults.anthropic_error("invalid_request_error", message))
+
+
+# -- checks -------------------------------------------------------------------
+
+def _check_auth(request: web.Request) -> None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Reject(401, faults.google_error(401, "UNAUTHENTICATED", faults.UNAUTHENTICATED))
+
+
+def _check_model(state: OnlineState, project: str, location: str, model: str) -> None:
+    name = f"projects/{project}/locations/{location}/publishers/anthropic/models/{model}"
+    if not state.known_model(model):
+        raise Reject(404, faults.google_error(404, "NOT_FOUND", f"Publisher Model `{name}` not found."))
+    if model in state.config.disabled_models:
+        raise Reject(400, faults.google_error(
+            400, "FAILED_PRECONDITION",
+            f"Project `{project}` is not allowed to use Publisher Model `{name}`"))
+
+
+def _check_betas(state: OnlineState, request: web.Request) -> None:
+    values = [v.strip() for header in request.headers.getall("anthropic-beta", [])
+              for v in header.split(",") if v.strip()]
+    unknown = [v for v in values if v not in state.config.supported_betas]
+    if unknown:
+        raise _invalid(f"Unexpected value(s) `{', '.join(unknown)}` for the `anthropic-beta` "
+                       "header. Please consult our documentation at docs.anthropic.com or try "
+                       "again without the header.")
+
+
+async def _read_body(request: web.Request, state: OnlineState) -> dict:
+    if (request.content_length or 0) > state.config.max_body_bytes:
+        raise Reject(413, faults.google_error(
+            413, "INVALID_ARGUMENT",
+            f"Request payload size exceeds the limit: {state.config.max_body_bytes} bytes."))
+    raw = await request.content.read(state.config.max_body_bytes + 1)
+    if len(raw) > state.config.max_body_bytes:
+        raise Reject(413, faults.google_error(
+            413, "INVALID_ARGUMENT",
+            f"Request payload size exceeds the limit: {state.config.max_body_bytes} bytes."))
+    request["raw_size"] = len(raw)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _invalid("There was an error parsing the body of your request as JSON.") from None
+    request["body"] = body
+    if not isinstance(body, dict):
+        raise _invalid("Input should be a valid dictionary")
+    return body
+
+
+def validate_messages_body(body: dict, *, count_only: bool = False) -> None:
+    """Vertex's and Anthropic's checks on a Messages body; raises Reject(400) in Anthropic's shape."""
+    version = body.get("anthropic_version")
+    if version is None:
+        raise _invalid("anthropic_version: Field required")
+    if not isinstance(version, str) or not (version == ANTHROPIC_VERSION or DATED_VERSION.match(version)):
+        raise _invalid(f"anthropic_version: Input should be '{ANTHROPIC_VERSION}'")
+    if not count_only:
+        max_tokens = body.get("max_tokens")
+        if max_tokens is None:
+            raise _invalid("max_tokens: Field required")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            raise _invalid("max_tokens: Input should be a valid integer")
+        if max_tokens < 1:
+            raise _invalid("max_tokens: Input should be greater than or equal to 1")
+    messages = body.get("messages")
+    if messages is None:
+        raise _invalid("messages: Field required")
+    if not isinstance(messages, list):
+        raise _invalid("messages: Input should be a valid list")
+    if not messages:
+        raise _invalid("messages: at least one message is required")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _invalid(f"messages.{i}: Input should be a valid dictionary")
+        if message.get("role") not in ("user", "assistant"):
+            raise _invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        content = message.get("content")
+        if content is None:
+            raise _invalid(f"messages.{i}.content: Field required")
+        if not isinstance(content, (str, list)):
+            raise _invalid(f"messages.{i}.content: Input should be a valid string or list")
+    stops = body.get("stop_sequences")
+    if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
+        raise _invalid("stop_sequences: Input should be a valid list of strings")
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "tool":
+        names = {t.get("name") for t in body.get("tools") or () if isinstance(t, dict)}
+        if choice.get("name") not in names:
+            raise _invalid(f"Tool '{choice.get('name')}' not found in provided tools")
+
+
+# -- logging ------------------------------------------------------------------
+
+def _record(state: OnlineState, request: web.Request, endpoint: str, status: int,
+            fault: str | None = None) -> None:
+    state.stats["requests"] += 1
+    state.stats[f"endpoint.{endpoint}"] += 1
+    state.stats[f"status.{status}"] += 1
+    if fault:
+        state.stats[f"fault.{fault}"] += 1
+    body = request.get("body")
+    if request.get("raw_size", 0) > _LOG_BODY_LIMIT:
+        body = {"_truncated_bytes": request["raw_size"]}
+    state.log.append({
+        "time": time.time(), "method": request.method, "endpoint": endpoint,
+        "raw_path": request.raw_path.split("?", 1)[0], "path": request.path,
+        "query": request.query_string,
+        "headers": {k: v for k in LOGGED_HEADERS if (v := request.headers.get(k)) is not None},
+        "body": body, "status": status, "fault": fault})
+
+
+# -- the routes ---------------------------------------------------------------
+
+async def predict(request: web.Request) -> web.StreamResponse:
+    """`.../models/{model}:rawPredict|streamRawPredict` and `.../models/count-tokens:rawPredict`."""
+    state = request.app[STATE]
+    project = request.match_info["project"]
+    location = request.match_info["location"]
+    model, sep, action = unquote(request.match_info["tail"]).rpartition(":")
+    if not sep or action not in ("rawPredict", "streamRawPredict"):
+        _record(state, request, "unknown", 404)
+        return _json(404, faults.google_error(404, "NOT_FOUND", f"The requested URL {request.path} was not found."))
+    count_only = model == "count-tokens"
+    endpoint = "countTokens" if count_only else action
+    try:
+        _check_auth(request)
+        if count_only:
+            if action != "rawPredict":
+                raise Reject(404, faults.google_error(404, "NOT_FOUND", f"The requested URL {request.path} was not found."))
+            return await _count_tokens(request, state, project, location)
+        _check_model(state, project, location, model)
+        body = await _read_body(request, state)
+        if "model" in body:
+            raise _invalid("model: Extra inputs are not permitted")
+        validate_messages_body(body)
+        _check_betas(state, request)
+        outcome = state.simulator.respond(body, model)
+        if outcome.status != 200:
+            raise Reject(outcome.status, outcome.payload)
+        message = outcome.payload
+        exceeded = state.quota.admit(model, location, message["usage"]["input_tokens"])
+        if exceeded:
+            state.stats["quota_exceeded"] += 1
+            raise Reject(429, faults.quota_error(exceeded.metric, exceeded.base_model))
+        fault = state.faults.draw()
+        if fault in ("rate_limited", "overloaded", "server_error"):
+            status, payload = {"rate_limited": (429, faults.quota_error(
+                "online_prediction_requests_per_base_model", base_model(model))),
+                "overloaded": (529, faults.overloaded()),
+                "server_error": (500, faults.internal_error())}[fault]
+            _record(state, request, endpoint, status, fault)
+            return _json(status, payload)
+        state.quota.charge_output(model, location, message["usage"]["output_tokens"])
+    except Reject as reject:
+        _record(state, request, endpoint, reject.status)
+        return _json(reject.status, reject.body)
+    if fault == "stream_error" and action != "streamRawPredict":
+        fault = None  # only a stream can fail after its HTTP 200
+    _record(state, request, endpoint, 200, fault)
+    if action == "streamRawPredict":
+        return await _stream(request, state, message, fault)
+    return await _respond_json(request, state, message, fault)
+
+
+async def _count_tokens(request: web.Request, state: OnlineState, project: str,
+                        location: str) -> web.Response:
+    if location == "global":
+        raise Reject(400, faults.google_error(
+            400, "INVALID_ARGUMENT",
+            "count-tokens is not supported in location global; use a regional endpoint."))
+    body = await _read_body(request, state)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _invalid("model: Field required")
+    _check_model(state, project, location, model)
+    validate_messages_body(body, count_only=True)
+    _check_betas(state, request)
+    _record(state, request, "countTokens", 200)
+    return _json(200, {"input_tokens": claude_sim.count_tokens(body)})
+
+
+async def _stall(request: web.Request, seconds: float) -> None:
+    """Send nothing for `seconds`, but stop early once the client has gone."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        await asyncio.sleep(min(0.1, deadline - time.monotonic()))
+
+
+def _drop(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.abort()
+
+
+async def _respond_json(request: web.Request, state: OnlineState, message: dict,
+                        fault: str | None) -> web.StreamResponse:
+    payload = orjson.dumps(message)
+    if fault == "stalled_stream":
+        await _stall(request, state.config.faults.stall_seconds)
+    elif fault == "dropped_connection":
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.content_length = len(payload)
+        await response.prepare(request)
+        await response.write(payload[: len(payload) // 2])
+        _drop(request)
+        return response
+    return web.Response(status=200, body=payload, content_type="application/json")
+
+
+async def _stream(request: web.Request, state: OnlineState, message: dict,
+                  fault: str | None) -> web.StreamResponse:
+    config = state.config
+    response = web.StreamResponse(status=200, headers={
+        "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    events = claude_sim.stream_events(message)
+    # Faults strike after message_start and part of the content, like a real mid-stream failure.
+    strike = max(2, len(events) // 2) if fault in ("stream_error", "dropped_connection",
+                                                     "stalled_stream") else None
+    pace = config.tokens_per_second
+    if config.time_to_first_token > 0:
+        await asyncio.sleep(config.time_to_first_token)
+    if pace <= 0 and strike is None:
+        await response.write(b"".join(claude_sim.sse(name, data) for name, data, _ in events))
+        await response.write_eof()
+        return response
+    for i, (name, data, tokens) in enumerate(events):
+        if i == strike:
+            if fault == "stream_error":
+                await response.write(claude_sim.sse("error", faults.overloaded()))
+                await response.write_eof()
+                return response
+            if fault == "dropped_connection":
+                _drop(request)
+                return response
+            await _stall(request, config.faults.stall_seconds)
+            if request.transport is None or request.transport.is_closing():
+                return response
+        await response.write(claude_sim.sse(name, data))
+        if pace > 0 and tokens:
+            await asyncio.sleep(tokens / pace)
+    await response.write_eof()
+    return response
+
+
+# -- /_local: what tests and benchmarks read and change ------------------------
+
+async def local_requests(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    limit = int(request.query.get("limit", len(state.log)) or 0)
+    entries = list(state.log)[-limit:] if limit else []
+    return _json(200, {"requests": entries})
+
+
+async def local_stats(request: web.Request) -> web.Response:
+    return _json(200, dict(request.app[STATE].stats))
+
+
+async def local_config(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if request.method == "POST":
+        from ..errors import ConfigError
+
+        try:
+            changes = await request.json()
+            config = state.config.updated(changes if isinstance(changes, dict) else {"_": changes})
+        except (ValueError, ConfigError) as exc:
+            return _json(400, faults.google_error(400, "INVALID_ARGUMENT", str(exc)))
+        state.configure(config)
+        request.app[CONFIG][0] = config
+    return _json(200, state.config.to_dict())
+
+
+async def local_reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    return _json(200, {})
+
+
+def setup(app: web.Application, config: ServerConfig) -> None:
+    """Mount the online routes and the /_local test endpoints on `app`."""
+    app[STATE] = OnlineState(config)
+    app[CONFIG] = [config]
+    app.router.add_post(PREDICT_PATH, predict)
+    app.router.add_get("/_local/requests", local_requests)
+    app.router.add_get("/_local/stats", local_stats)
+    app.router.add_get("/_local/config", local_config)
+    app.router.add_post("/_local/config", local_config)
+    app.router.add_post("/_local/reset", local_reset)
