@@ -32,7 +32,6 @@ class PlanOptions:
     offline: bool = False               # estimate tokens locally; no network, no state
     count_tokens: bool = True           # False: state only (apply does not need the numbers)
     sample_size: int = SAMPLE_SIZE
-    batch_discount: float | None = None  # None: the catalog's number
     region: str | None = None           # --region: overrides every spec's region
 
 
@@ -103,16 +102,6 @@ class Plan:
 
 # -- arithmetic ----------------------------------------------------------------
 
-def estimate_cost(prices: dict[str, float], input_tokens: int, output_tokens: int, *,
-                  batch: bool, batch_discount: float) -> float:
-    """USD for `input_tokens` + `output_tokens` at per-million prices; batch takes the discount.
-
-    Prompt caching is not modelled: every input token is priced as a plain input token.
-    """
-    cost = (input_tokens * prices["input"] + output_tokens * prices["output"]) / 1_000_000
-    return cost * (1.0 - batch_discount) if batch else cost
-
-
 def extrapolate(estimated_total: int, sample_estimated: int, sample_counted: int,
                 sample_len: int, requests: int) -> int:
     """Scale counted tokens from a sample to all requests by the counted/estimated ratio.
@@ -173,11 +162,10 @@ async def plan_spec(spec: JobSpec, target: Target | None, options: PlanOptions) 
             line.notes.append("reads a remote input: requests and tokens unknown offline")
         else:
             await count_spec(spec, regional, options, line)
-        if line.input_tokens is not None:
-            discount = (options.batch_discount if options.batch_discount is not None
-                        else _batch_discount(info))
-            line.cost_usd = estimate_cost(_prices(info), line.input_tokens, line.output_tokens_max,
-                                          batch=spec.mode == "batch", batch_discount=discount)
+        if line.input_tokens is not None and info is not None:
+            # Catalog prices; batch rows pay the catalog's `batch_discount` fraction.
+            line.cost_usd = info.cost_usd(line.input_tokens, line.output_tokens_max,
+                                          batch=spec.mode == "batch")
     return line
 
 
@@ -288,15 +276,6 @@ def _walk_gcs(node: Any) -> bool:
     if isinstance(node, list):
         return any(_walk_gcs(v) for v in node)
     return False
-
-
-def _prices(info) -> dict[str, float]:
-    prices = info.prices
-    return prices if isinstance(prices, dict) else dataclasses.asdict(prices)
-
-
-def _batch_discount(info) -> float:
-    return float(getattr(info, "batch_discount", 0.0) or 0.0)
 
 
 def _job_rev(job) -> str | None:

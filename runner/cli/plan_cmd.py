@@ -45,16 +45,13 @@ def _paths(paths: tuple[str, ...]) -> list[str]:
               help="Exit 6 when something would run (like terraform plan -detailed-exitcode).")
 @click.option("--sample-size", type=click.IntRange(min=1), default=200, show_default=True,
               help="Requests sent to count-tokens per spec; above this the total is extrapolated.")
-@click.option("--batch-discount", type=click.FloatRange(0, 1), default=None,
-              help="Fraction taken off batch prices (default: the model catalog's number).")
-def plan(paths, project, region, local, offline, output_format, detailed_exitcode, sample_size,
-         batch_discount):
+def plan(paths, project, region, local, offline, output_format, detailed_exitcode, sample_size):
     """Show what `run` would do for each spec under PATH (files or folders; default jobs/).
 
     For every spec: mode, model and region, number of requests, input tokens
     (counted with the count-tokens endpoint; estimated with --offline), the
     worst-case output tokens (the sum of max_tokens), the maximum cost from the
-    model catalog's prices (batch discount applied), the destination, and the
+    model catalog's prices (its batch discount applied to batch specs), the destination, and the
     state: new (never ran), changed (ran at another revision: apply starts the
     new revision over) or up-to-date (ran or running at this revision, from
     batch job labels and the stream ledger). Nothing is sent to Claude.
@@ -62,8 +59,7 @@ def plan(paths, project, region, local, offline, output_format, detailed_exitcod
     from ..plan import PlanOptions, build_plan
     from ..plan_render import print_table, render
 
-    options = PlanOptions(offline=offline, sample_size=sample_size,
-                          batch_discount=batch_discount, region=region)
+    options = PlanOptions(offline=offline, sample_size=sample_size, region=region)
     if offline:
         result = build_plan(_paths(paths), None, options)
     else:
