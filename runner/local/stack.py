@@ -1,0 +1,412 @@
+"""The local stack's lifecycle: start the three services, check them, record them, stop them.
+
+Everything lives in one folder, `state_dir()/local` (or `$CLAUDE_JOBS_LOCAL_DIR`):
+`stack.json` (pids, ports, endpoints), `gcs/`, `bigquery/`, `vertex/`, `logs/`.
+Services run detached in their own session, so `claude-jobs local up` can exit
+and `down` can stop each whole process group.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..clients import LOCAL_PROJECT
+from ..errors import StackError, UsageError
+from ..paths import state_dir
+from . import emulators
+from .emulators import SERVICES, Launch
+
+HOST = "127.0.0.1"
+DEFAULT_PORTS = {"vertex": 8790, "storage": 4443, "bigquery": 9050, "bigquery_grpc": 9060}
+PORT_ENV = {"vertex": "CLAUDE_JOBS_LOCAL_VERTEX_PORT", "storage": "CLAUDE_JOBS_LOCAL_STORAGE_PORT",
+            "bigquery": "CLAUDE_JOBS_LOCAL_BIGQUERY_PORT",
+            "bigquery_grpc": "CLAUDE_JOBS_LOCAL_BIGQUERY_GRPC_PORT"}
+START_TIMEOUT_ENV = "CLAUDE_JOBS_LOCAL_START_TIMEOUT"
+STOP_GRACE_SECONDS = 5.0
+
+# Popen handles of services this process started, reaped on down() so none stays a zombie.
+_children: dict[int, subprocess.Popen] = {}
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    """Where a running stack answers; URLs are `http://host:port` without a path."""
+
+    vertex: str
+    storage: str
+    bigquery: str
+    project: str = LOCAL_PROJECT
+    bigquery_grpc: str = ""
+    root: str = ""
+
+
+def stack_dir() -> Path:
+    """The stack's folder: `$CLAUDE_JOBS_LOCAL_DIR` or `state_dir()/local`."""
+    env = os.environ.get("CLAUDE_JOBS_LOCAL_DIR")
+    return Path(env).expanduser().resolve() if env else state_dir() / "local"
+
+
+# -- public API ---------------------------------------------------------------
+
+def up(*, vertex_port: int | None = None, storage_port: int | None = None,
+       bigquery_port: int | None = None, bigquery_grpc_port: int | None = None,
+       config: str | Path | None = None, seed: bool = True) -> StackEndpoints:
+    """Start the stack (or return the running one) and seed it. Port None: env var or default; 0: free port."""
+    return _up(dict(vertex=vertex_port, storage=storage_port, bigquery=bigquery_port,
+                    bigquery_grpc=bigquery_grpc_port), config, seed)[0]
+
+
+def _up(asked: dict[str, int | None], config, seed: bool) -> tuple[StackEndpoints, bool]:
+    """(endpoints, True if this call started the stack)."""
+    root = stack_dir()
+    with _locked(root):
+        running = _running_endpoints(root)
+        if running is not None:
+            return running, False
+        ports = _resolve_ports(asked)
+        endpoints = StackEndpoints(vertex=f"http://{HOST}:{ports['vertex']}",
+                                   storage=f"http://{HOST}:{ports['storage']}",
+                                   bigquery=f"http://{HOST}:{ports['bigquery']}",
+                                   bigquery_grpc=f"{HOST}:{ports['bigquery_grpc']}",
+                                   root=str(root))
+        config_file = _write_server_config(root, config, endpoints)
+        launches = [
+            emulators.vertex_launch(root, HOST, ports["vertex"], config_file),
+            emulators.storage_launch(root, HOST, ports["storage"]),
+            emulators.bigquery_launch(root, HOST, ports["bigquery"], ports["bigquery_grpc"],
+                                      LOCAL_PROJECT),
+        ]
+        procs = {launch.service: _spawn(launch) for launch in launches}
+        record = {"endpoints": asdict(endpoints), "ports": ports,
+                  "services": {name: _describe(proc, launch)
+                               for (name, proc), launch in zip(procs.items(), launches)}}
+        _write_record(root, record)
+        try:
+            _wait_ready(launches, procs)
+            if seed:
+                from .seed import seed_stack
+
+                seed_stack(endpoints)
+        except BaseException:
+            _stop_record(record)
+            (root / "stack.json").unlink(missing_ok=True)
+            raise
+        return endpoints, True
+
+
+def down() -> bool:
+    """Stop every process of the stack; True if something was running."""
+    root = stack_dir()
+    with _locked(root):
+        record = _read_record(root)
+        if record is None:
+            return False
+        _stop_record(record)
+        (root / "stack.json").unlink(missing_ok=True)
+        return True
+
+
+def status() -> dict:
+    """Endpoints, project, and whether each service is up (process alive and answering)."""
+    root = stack_dir()
+    record = _read_record(root)
+    result: dict = {"vertex": None, "storage": None, "bigquery": None, "project": LOCAL_PROJECT,
+                    "services": {name: False for name in SERVICES}, "running": False,
+                    "state_dir": str(root)}
+    if record is None:
+        return result
+    result.update({key: record["endpoints"][key] for key in ("vertex", "storage", "bigquery")})
+    for name in SERVICES:
+        info = record["services"][name]
+        result["services"][name] = _alive(info) and _answers(info["probe_url"], timeout=1.0)
+    result["running"] = all(result["services"].values())
+    result["pids"] = {name: record["services"][name]["pid"] for name in SERVICES}
+    result["logs"] = {name: record["services"][name]["log"] for name in SERVICES}
+    return result
+
+
+def current() -> StackEndpoints | None:
+    """The running stack's endpoints, or None (a stale stack.json is cleaned up)."""
+    root = stack_dir()
+    with _locked(root):
+        return _running_endpoints(root)
+
+
+@contextmanager
+def ensure_up(config: str | Path | None = None) -> Iterator[StackEndpoints]:
+    """Reuse a running stack (left running), or start one and stop it on exit.
+
+    A stack started here takes the port env vars if set, else free ports: an
+    automatic run must not fail because a default port is taken.
+    """
+    asked = {name: _parse_port(os.environ[env], env) if os.environ.get(env) else 0
+             for name, env in PORT_ENV.items()}
+    endpoints, started = _up(asked, config, seed=True)
+    try:
+        yield endpoints
+    finally:
+        if started:
+            down()
+
+
+def log_file(service: str) -> Path:
+    if service not in SERVICES:
+        raise UsageError(f"unknown service {service!r}", where="SERVICE",
+                         hint=f"one of {', '.join(SERVICES)}")
+    return stack_dir() / "logs" / f"{service}.log"
+
+
+# -- processes ----------------------------------------------------------------
+
+def _spawn(launch: Launch) -> subprocess.Popen:
+    launch.log.parent.mkdir(parents=True, exist_ok=True)
+    if launch.ready_file is not None:
+        launch.ready_file.unlink(missing_ok=True)
+    env = {**os.environ, **launch.env}
+    # The services must never talk to real Google Cloud, whatever the caller's environment says.
+    for var in ("STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT"):
+        env.pop(var, None)
+    with open(launch.log, "ab") as log:
+        try:
+            proc = subprocess.Popen(launch.argv, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, env=env, cwd=str(launch.log.parent),
+                                    start_new_session=True)
+        except OSError as exc:
+            raise StackError(f"cannot start the {launch.service} service: {exc}",
+                             where=str(launch.log),
+                             hint="reinstall with `pip install -e .` (make install)") from None
+    _children[proc.pid] = proc
+    return proc
+
+
+def _describe(proc: subprocess.Popen, launch: Launch) -> dict:
+    import psutil
+
+    try:
+        created = psutil.Process(proc.pid).create_time()
+    except psutil.Error:
+        created = None
+    return {"pid": proc.pid, "pgid": proc.pid, "create_time": created,
+            "probe_url": launch.probe_url, "log": str(launch.log), "argv": launch.argv}
+
+
+def _wait_ready(launches: list[Launch], procs: dict[str, subprocess.Popen]) -> None:
+    timeout = float(os.environ.get(START_TIMEOUT_ENV) or 60)
+    deadline = time.monotonic() + timeout
+    pending = {launch.service: launch for launch in launches}
+    while pending:
+        for name, launch in list(pending.items()):
+            code = procs[name].poll()
+            if code is not None:
+                raise StackError(f"the {name} service exited with code {code} while starting:"
+                                 f" {_tail(launch.log)}", where=str(launch.log),
+                                 hint="read the log; a port in use or a broken install are common")
+            if (launch.ready_file is None or launch.ready_file.exists()) and \
+                    _answers(launch.probe_url, timeout=0.5):
+                del pending[name]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            name, launch = next(iter(pending.items()))
+            raise StackError(f"the {name} service was not ready after {timeout:.0f} s",
+                             where=str(launch.log),
+                             hint=f"read the log; raise {START_TIMEOUT_ENV} on a slow machine")
+        time.sleep(0.05)
+
+
+def _answers(url: str, timeout: float) -> bool:
+    """True when an HTTP server answers at `url`, whatever the status code."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _alive(info: dict) -> bool:
+    import psutil
+
+    try:
+        proc = psutil.Process(info["pid"])
+        if info.get("create_time") is not None and \
+                abs(proc.create_time() - info["create_time"]) > 1.0:
+            return False  # the pid was reused by another process
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _group_members(pgid: int) -> list:
+    import psutil
+
+    members = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                members.append(proc)
+        except (OSError, psutil.Error):
+            continue
+    return members
+
+
+def _stop_record(record: dict) -> None:
+    """SIGTERM every service's process group, then SIGKILL what is left; reap our children."""
+    groups = [info["pgid"] for info in record["services"].values() if _alive(info)]
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        _reap()
+        if not any(_group_members(pgid) for pgid in groups):
+            break
+        time.sleep(0.05)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGKILL)
+    _reap(wait=True)
+    left = [p.pid for pgid in groups for p in _group_members(pgid)]
+    if left:
+        raise StackError(f"processes still running after SIGKILL: {left}",
+                         hint="stop them by pid, then run `claude-jobs local down` again")
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _reap(wait: bool = False) -> None:
+    for pid, proc in list(_children.items()):
+        try:
+            code = proc.wait(timeout=2.0) if wait else proc.poll()
+        except subprocess.TimeoutExpired:
+            continue
+        if code is not None:
+            del _children[pid]
+
+
+# -- stack.json, ports, config ---------------------------------------------------
+
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """One up/down at a time per stack folder (two terminals, or a run next to `local up`)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "stack.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _read_record(root: Path) -> dict | None:
+    try:
+        return json.loads((root / "stack.json").read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise StackError(f"unreadable stack record: {exc}", where=str(root / "stack.json"),
+                         hint="stop stray services by pid and delete the file") from None
+
+
+def _write_record(root: Path, record: dict) -> None:
+    tmp = root / "stack.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(root / "stack.json")
+
+
+def _running_endpoints(root: Path) -> StackEndpoints | None:
+    """The recorded stack if all its services are alive; a partly dead stack is stopped and forgotten."""
+    record = _read_record(root)
+    if record is None:
+        return None
+    if all(_alive(record["services"][name]) for name in SERVICES):
+        return StackEndpoints(**record["endpoints"])
+    _stop_record(record)
+    (root / "stack.json").unlink(missing_ok=True)
+    return None
+
+
+def _parse_port(value, where: str) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"not a port number: {value!r}", where=where,
+                         hint="a number from 1 to 65535, or 0 for a free port") from None
+    if not 0 <= port <= 65535:
+        raise UsageError(f"port {port} out of range", where=where,
+                         hint="a number from 1 to 65535, or 0 for a free port")
+    return port
+
+
+def _resolve_ports(asked: dict[str, int | None]) -> dict[str, int]:
+    ports: dict[str, int] = {}
+    for name, port in asked.items():
+        flag = f"--{name.replace('_', '-')}-port"
+        if port is None:
+            env = os.environ.get(PORT_ENV[name])
+            port = _parse_port(env, PORT_ENV[name]) if env else DEFAULT_PORTS[name]
+        else:
+            port = _parse_port(port, flag)
+        if port == 0:
+            port = _free_port(exclude=set(ports.values()))
+        elif not _port_free(port):
+            raise StackError(f"port {port} for {name} is already in use", where=flag,
+                             hint=f"pass {flag} 0 (or set {PORT_ENV[name]}=0) for a free port")
+        ports[name] = port
+    return ports
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(exclude: set[int]) -> int:
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port = sock.getsockname()[1]
+        if port not in exclude:
+            return port
+    raise StackError("no free port found on 127.0.0.1")
+
+
+def _write_server_config(root: Path, config: str | Path | None, endpoints: StackEndpoints) -> Path:
+    """The Vertex server's config: the user's file (validated) plus where the emulators answer."""
+    from .config import ServerConfig
+
+    server_config = ServerConfig.load(config)
+    batch = dict(server_config.batch)
+    batch.setdefault("storage_url", endpoints.storage)
+    batch.setdefault("bigquery_url", endpoints.bigquery)
+    batch.setdefault("project", endpoints.project)
+    server_config.batch = batch
+    path = root / "vertex" / "config.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(server_config.to_dict(), indent=2))
+    return path
+
+
+def _tail(log: Path, lines: int = 5) -> str:
+    try:
+        text = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"

@@ -1,0 +1,103 @@
+"""The local stack's lifecycle, seeding and CLI, driven through the official clients."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+from contextlib import redirect_stdout
+
+import psutil
+import pytest
+
+from runner.errors import StackError
+from runner.local import stack
+from runner.local.seed import SEED_DATA
+
+
+def _stack_processes(record_dir) -> list[psutil.Process]:
+    record = json.loads((record_dir / "stack.json").read_text())
+    procs = []
+    for info in record["services"].values():
+        parent = psutil.Process(info["pid"])
+        procs += [parent, *parent.children(recursive=True)]
+    return procs
+
+
+def test_ensure_up_starts_a_stack_and_leaves_no_process_after_exit(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
+    with stack.ensure_up() as endpoints:
+        procs = _stack_processes(tmp_path)
+        assert len(procs) >= 3
+        assert stack.status()["services"] == {"vertex": True, "storage": True, "bigquery": True}
+    gone, alive = psutil.wait_procs(procs, timeout=5)
+    assert alive == []
+    assert not (tmp_path / "stack.json").exists()
+    assert endpoints.vertex.startswith("http://127.0.0.1:")
+
+
+def test_ensure_up_reuses_a_running_stack_and_leaves_it_running(local_stack_endpoints):
+    with stack.ensure_up() as endpoints:
+        assert endpoints == local_stack_endpoints
+    assert stack.status()["running"] is True
+
+
+def test_stale_stack_record_with_dead_pids_is_forgotten(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
+    dead = psutil.Popen(["true"])
+    dead.wait()
+    info = {"pid": dead.pid, "pgid": dead.pid, "create_time": 0.0, "probe_url": "http://127.0.0.1:1/",
+            "log": str(tmp_path / "x.log"), "argv": ["true"]}
+    (tmp_path / "stack.json").write_text(json.dumps({
+        "endpoints": {"vertex": "http://127.0.0.1:1", "storage": "http://127.0.0.1:2",
+                      "bigquery": "http://127.0.0.1:3"},
+        "ports": {}, "services": {name: info for name in ("vertex", "storage", "bigquery")}}))
+    assert stack.current() is None
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_a_busy_port_is_refused_naming_its_flag(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(StackError) as caught:
+            stack.up(vertex_port=busy.getsockname()[1], storage_port=0, bigquery_port=0,
+                     bigquery_grpc_port=0)
+    assert caught.value.where == "--vertex-port"
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_stack_is_seeded_with_bucket_dataset_and_example_tickets(local_stack):
+    bucket = local_stack.storage().bucket("claude-jobs-local")
+    assert bucket.blob("examples/tickets.jsonl").download_as_bytes() == \
+        (SEED_DATA / "tickets.jsonl").read_bytes()
+    bq = local_stack.bigquery()
+    assert bq.get_dataset("claude-jobs-local.claude_jobs").location == "us-east5"
+    rows = list(bq.list_rows("claude-jobs-local.claude_jobs.example_tickets"))
+    assert len(rows) == 20
+    assert set(rows[0].keys()) == {"id", "product", "body"}
+    seeded = {json.loads(line)["id"] for line in (SEED_DATA / "tickets.jsonl").read_text().splitlines()}
+    assert {row["id"] for row in rows} == seeded
+
+
+def test_seeding_twice_adds_no_rows(local_stack, local_stack_endpoints):
+    from runner.local.seed import seed_stack
+
+    seed_stack(local_stack_endpoints)
+    rows = list(local_stack.bigquery().list_rows("claude-jobs-local.claude_jobs.example_tickets"))
+    assert len(rows) == 20
+
+
+def test_status_json_prints_endpoints_project_and_services(local_stack_endpoints):
+    from runner.cli import invoke
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = invoke(["local", "status", "--format", "json"])
+    info = json.loads(out.getvalue())
+    assert code == 0
+    assert {info["vertex"], info["storage"], info["bigquery"]} == {
+        local_stack_endpoints.vertex, local_stack_endpoints.storage, local_stack_endpoints.bigquery}
+    assert info["project"] == "claude-jobs-local"
+    assert info["services"] == {"vertex": True, "storage": True, "bigquery": True}
