@@ -1,0 +1,269 @@
+"""Result sinks: ResultRows to a local `.jsonl` file, `gs://` shard objects, or a `bq://` table.
+
+Rows arrive in numbered *parts*. `put(part, rows)` makes the destination's
+part hold exactly `rows`, and doing it again never duplicates anything:
+
+- Cloud Storage: one object per part, `{prefix}/results-{part:08d}.jsonl`,
+  created with `if_generation_match=0` and overwritten when it already exists
+  (a re-put after a crash writes the same bytes; a rewrite fixes a stale part).
+- BigQuery: the part is loaded into a staging table (WRITE_TRUNCATE) and
+  MERGEd into the destination on custom_id, then the staging table dropped;
+  every step can be repeated. Loads, not streaming inserts: insertIds only
+  deduplicate best-effort, and loaded rows can be updated by DML at once.
+- Local file: parts are appended; `recover(rows)` rewrites the whole file from
+  the rows the caller knows are stored (the stream ledger), atomically, which
+  is what makes a crash between a ledger commit and an append harmless.
+
+`write_all(rows)` is the one-shot form (batch collection): the destination
+ends up holding exactly `rows`, in parts of `part_rows`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+
+import orjson
+
+from .errors import RemoteError, UsageError
+from .records import ResultRow
+
+BQ_SCHEMA = (("custom_id", "STRING"), ("status", "STRING"), ("response", "JSON"),
+             ("error", "JSON"), ("stop_reason", "STRING"), ("usage", "JSON"),
+             ("attempts", "INT64"), ("latency_ms", "FLOAT64"), ("processed_time", "TIMESTAMP"),
+             ("mode", "STRING"))
+
+
+def _jsonl(rows: Iterable[ResultRow]) -> bytes:
+    return b"".join(orjson.dumps(r.to_dict()) + b"\n" for r in rows)
+
+
+class Sink:
+    """Common shape; `part_rows`/`part_seconds` say how big parts should be for this destination."""
+
+    destination: str
+    part_rows = 1000
+    part_seconds = 1.0
+
+    def put(self, part: int, rows: Sequence[ResultRow]) -> None:
+        raise NotImplementedError
+
+    def recover(self, stored: Callable[[], Iterable[ResultRow]]) -> None:
+        """Called once before a run's first put with the rows already stored; default: nothing to do."""
+
+    def refresh(self, parts: dict[int, Sequence[ResultRow]],
+                stored: Callable[[], Iterable[ResultRow]]) -> None:
+        """Parts already stored whose rows changed (a re-sent row moved out): store them again."""
+        for part, rows in parts.items():
+            self.put(part, rows)
+
+    def reset(self) -> None:
+        """Remove every result this tool stored at the destination (a restarted run)."""
+        raise NotImplementedError
+
+    def write_all(self, rows: Iterable[ResultRow]) -> int:
+        """Make the destination hold exactly `rows`; returns how many were written."""
+        self.reset()
+        count, part, it = 0, 0, iter(rows)
+        while chunk := list(islice(it, self.part_rows)):
+            part += 1
+            self.put(part, chunk)
+            count += len(chunk)
+        return count
+
+    def close(self) -> None:
+        pass
+
+
+class FileSink(Sink):
+    part_rows = 500
+    part_seconds = 0.5
+
+    def __init__(self, path: Path, shown: str):
+        self.path = path
+        self.destination = shown
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def put(self, part: int, rows: Sequence[ResultRow]) -> None:
+        if not rows:
+            return
+        with open(self.path, "ab") as out:
+            out.write(_jsonl(rows))
+            out.flush()
+            os.fsync(out.fileno())
+
+    def recover(self, stored: Callable[[], Iterable[ResultRow]]) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as out:
+            batch: list[ResultRow] = []
+            for row in stored():
+                batch.append(row)
+                if len(batch) >= 1000:
+                    out.write(_jsonl(batch))
+                    batch.clear()
+            out.write(_jsonl(batch))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
+
+    def refresh(self, parts, stored) -> None:
+        self.recover(stored)
+
+    def reset(self) -> None:
+        self.recover(lambda: ())
+
+    def write_all(self, rows: Iterable[ResultRow]) -> int:
+        count = 0
+
+        def counted():
+            nonlocal count
+            for row in rows:
+                count += 1
+                yield row
+        self.recover(counted)
+        return count
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class GcsSink(Sink):
+    part_rows = 5000
+    part_seconds = 2.0
+
+    def __init__(self, target, bucket: str, prefix: str, shown: str):
+        self.client = target.storage()
+        self.bucket = self.client.bucket(bucket)
+        self.prefix = prefix.strip("/")
+        self.destination = shown
+
+    @property
+    def listing_prefix(self) -> str:
+        return f"{self.prefix}/results-" if self.prefix else "results-"
+
+    def object_name(self, part: int) -> str:
+        return f"{self.listing_prefix}{part:08d}.jsonl"
+
+    def put(self, part: int, rows: Sequence[ResultRow]) -> None:
+        from google.api_core import exceptions
+
+        blob = self.bucket.blob(self.object_name(part))
+        try:
+            if not rows:
+                blob.delete()
+                return
+            data = _jsonl(rows)
+            try:
+                blob.upload_from_string(data, content_type="application/x-ndjson",
+                                        if_generation_match=0)
+            except exceptions.PreconditionFailed:
+                # Stored before a crash (same bytes) or stale after a re-sent row: the ledger wins.
+                blob.upload_from_string(data, content_type="application/x-ndjson")
+        except exceptions.NotFound:
+            if rows:
+                raise RemoteError(f"bucket {self.bucket.name} does not exist",
+                                  where=self.destination, status=404,
+                                  hint="create it (claude-jobs apply) or fix `destination`") from None
+        except exceptions.GoogleAPICallError as exc:
+            raise RemoteError(f"cannot write {self.object_name(part)}: {exc.message}",
+                              where=self.destination, status=exc.code) from None
+
+    def reset(self) -> None:
+        for blob in self.client.list_blobs(self.bucket, prefix=self.listing_prefix):
+            if blob.name.endswith(".jsonl"):
+                blob.delete()
+
+
+class BigQuerySink(Sink):
+    part_rows = 10000
+    part_seconds = 5.0
+
+    def __init__(self, target, table_id: str, shown: str, location: str | None):
+        self.client = target.bigquery()
+        self.table_id = table_id
+        self.destination = shown
+        self._ensure_table(location)
+
+    def _schema(self):
+        from google.cloud import bigquery
+
+        return [bigquery.SchemaField(name, kind) for name, kind in BQ_SCHEMA]
+
+    def _ensure_table(self, location: str | None) -> None:
+        from google.cloud import bigquery
+
+        project, dataset, _ = self.table_id.split(".")
+        ds = bigquery.Dataset(f"{project}.{dataset}")
+        if location:
+            ds.location = location
+        self.client.create_dataset(ds, exists_ok=True)
+        self.client.create_table(bigquery.Table(self.table_id, schema=self._schema()),
+                                 exists_ok=True)
+
+    def put(self, part: int, rows: Sequence[ResultRow]) -> None:
+        from google.cloud import bigquery
+
+        if not rows:
+            return
+        stage = f"{self.table_id}__stage_{part:08d}"
+        config = bigquery.LoadJobConfig(
+            schema=self._schema(), source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE)
+        # JSON columns as JSON values in NDJSON (a load, unlike insert_rows_json, takes them as
+        # they are). No size=: forces a resumable upload, which the emulator accepts (local-emulators.md).
+        self.client.load_table_from_file(io.BytesIO(_jsonl(rows)), stage, job_config=config).result()
+        columns = [name for name, _ in BQ_SCHEMA]
+        updates = ", ".join(f"{c} = s.{c}" for c in columns if c != "custom_id")
+        self.client.query(
+            f"MERGE `{self.table_id}` t USING `{stage}` s ON t.custom_id = s.custom_id "
+            f"WHEN MATCHED THEN UPDATE SET {updates} "
+            f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
+            f"VALUES ({', '.join('s.' + c for c in columns)})").result()
+        self.client.delete_table(stage, not_found_ok=True)
+
+    def reset(self) -> None:
+        self.client.query(f"DELETE FROM `{self.table_id}` WHERE TRUE").result()
+
+
+def open_sink(destination: str, spec, target) -> Sink:
+    """The sink for a spec's `destination`: `.jsonl` path (relative to the spec), gs:// or bq://."""
+    if destination.startswith("gs://"):
+        bucket, _, prefix = destination[5:].partition("/")
+        if not bucket:
+            raise UsageError(f"no bucket in {destination!r}", where="$.destination",
+                             hint="use gs://bucket/prefix")
+        return GcsSink(target, bucket, prefix, destination)
+    if destination.startswith("bq://"):
+        parts = destination[5:].split(".")
+        if len(parts) != 3 or not all(parts):
+            raise UsageError(f"{destination!r} is not bq://project.dataset.table",
+                             where="$.destination")
+        return BigQuerySink(target, ".".join(parts), destination, getattr(spec, "region", None))
+    return FileSink(spec.resolve_local(destination), destination)
+
+
+def read_destination(sink: Sink) -> Iterator[dict]:
+    """Every stored result as a dict, for tests and `results` on a destination (not the ledger)."""
+    if isinstance(sink, FileSink):
+        if sink.path.exists():
+            with open(sink.path, "rb") as f:
+                for line in f:
+                    if line.strip():
+                        yield orjson.loads(line)
+    elif isinstance(sink, GcsSink):
+        for blob in sink.client.list_blobs(sink.bucket, prefix=sink.listing_prefix):
+            for line in blob.download_as_bytes().splitlines():
+                if line.strip():
+                    yield orjson.loads(line)
+    else:
+        for row in sink.client.list_rows(sink.table_id):
+            yield dict(row.items())

@@ -1,0 +1,215 @@
+"""The stream ledger: one SQLite file per spec, the source of truth for what is done.
+
+A row counts as done only once its full ResultRow is committed here (WAL,
+`synchronous=FULL`: the commit is fsynced). Results reach the destination in
+*parts*: a part collects committed rows while it is `open`, is `sealed` in a
+committed transaction before anything is written, and is marked `written`
+once the sink has stored it. A sink write is idempotent per part, so a crash
+anywhere in between is repaired on the next run by writing every sealed part
+again. A row re-sent by `--retry-failed` moves to the current part and leaves
+its old part `dirty` (written with a now-stale row), which is re-written.
+
+The ledger holds one spec revision; a different revision is refused unless
+the caller restarts, which empties it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import orjson
+
+from ..errors import StateError
+from ..records import ResultRow
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+    custom_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,             -- commit order
+    part INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    row BLOB NOT NULL                 -- the ResultRow as JSON
+);
+CREATE INDEX IF NOT EXISTS results_part ON results (part, seq);
+CREATE TABLE IF NOT EXISTS parts (part INTEGER PRIMARY KEY, state TEXT NOT NULL);
+"""
+OPEN, SEALED, WRITTEN, DIRTY = "open", "sealed", "written", "dirty"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+class Ledger:
+    """Single writer; `reader()` gives extra connections for other threads (WAL allows it)."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection):
+        self.path = path
+        self._conn = conn
+        self._seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM results").fetchone()[0]
+        row = conn.execute("SELECT part FROM parts WHERE state = ?", (OPEN,)).fetchone()
+        self._open_part = row[0] if row else None
+
+    # -- opening --------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, *, spec_name: str, revision: str, restart: bool = False) -> Ledger:
+        """Open or create the ledger of `spec_name`; refuse a different revision unless `restart`."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = _connect(path)
+        conn.executescript(SCHEMA)
+        stored = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if stored.get("revision") not in (None, revision):
+            if not restart:
+                conn.close()
+                raise StateError(
+                    f"spec {spec_name!r} changed since its last stream run "
+                    f"(revision {stored['revision'][:12]} -> {revision[:12]}); "
+                    "its ledger holds results of the old revision",
+                    where=str(path),
+                    hint="re-run with --restart to discard them and start over, "
+                         "or restore the spec and its inputs")
+        if restart or stored.get("revision") != revision:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM results")
+            conn.execute("DELETE FROM parts")
+            conn.execute("DELETE FROM meta")
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+                ("spec", spec_name), ("revision", revision), ("created", _now())])
+            conn.execute("COMMIT")
+        return cls(path, conn)
+
+    @classmethod
+    def read_only(cls, path: Path) -> Ledger | None:
+        """The ledger at `path` for status/results, or None if no run ever started."""
+        if not path.exists():
+            return None
+        conn = _connect(path)
+        conn.executescript(SCHEMA)
+        return cls(path, conn)
+
+    def reader(self) -> sqlite3.Connection:
+        return _connect(self.path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- reads ------------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+
+    @staticmethod
+    def statuses(conn: sqlite3.Connection, custom_ids: list[str]) -> dict[str, str]:
+        """status of each custom_id already in the ledger (absent: never finished)."""
+        found: dict[str, str] = {}
+        for i in range(0, len(custom_ids), 500):
+            chunk = custom_ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(conn.execute(
+                f"SELECT custom_id, status FROM results WHERE custom_id IN ({marks})", chunk))
+        return found
+
+    def counts(self) -> dict[str, int]:
+        out = {"succeeded": 0, "errored": 0, "input_tokens": 0, "output_tokens": 0}
+        for status, n, tin, tout in self._conn.execute(
+                "SELECT status, COUNT(*), SUM(input_tokens), SUM(output_tokens) "
+                "FROM results GROUP BY status"):
+            out[status] = n
+            out["input_tokens"] += tin or 0
+            out["output_tokens"] += tout or 0
+        return out
+
+    def rows(self, parts: Iterable[int] | None = None) -> Iterator[ResultRow]:
+        """Committed results in part then commit order (all parts when `parts` is None)."""
+        if parts is None:
+            cursor = self.reader().execute("SELECT row FROM results ORDER BY part, seq")
+        else:
+            wanted = sorted(parts)
+            if not wanted:
+                return
+            cursor = self.reader().execute(
+                f"SELECT row FROM results WHERE part IN ({','.join('?' * len(wanted))}) "
+                "ORDER BY part, seq", wanted)
+        for (blob,) in cursor:
+            yield ResultRow.from_dict(orjson.loads(blob))
+
+    def part_rows(self, part: int) -> list[ResultRow]:
+        return [ResultRow.from_dict(orjson.loads(blob)) for (blob,) in self._conn.execute(
+            "SELECT row FROM results WHERE part = ? ORDER BY seq", (part,))]
+
+    def parts(self, *states: str) -> list[int]:
+        marks = ",".join("?" * len(states))
+        return [p for (p,) in self._conn.execute(
+            f"SELECT part FROM parts WHERE state IN ({marks}) ORDER BY part", states)]
+
+    @property
+    def open_part_size(self) -> int:
+        if self._open_part is None:
+            return 0
+        return self._conn.execute("SELECT COUNT(*) FROM results WHERE part = ?",
+                                  (self._open_part,)).fetchone()[0]
+
+    # -- writes (one transaction each, fsynced) ----------------------------------
+
+    def record(self, rows: list[ResultRow]) -> None:
+        """Commit finished rows into the open part; a re-sent row leaves its old part dirty."""
+        if not rows:
+            return
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self._open_part is None:
+                last = conn.execute("SELECT COALESCE(MAX(part), 0) FROM parts").fetchone()[0]
+                self._open_part = last + 1
+                conn.execute("INSERT INTO parts VALUES (?, ?)", (self._open_part, OPEN))
+            olds = {cid: part for cid, part in conn.execute(
+                f"SELECT custom_id, part FROM results WHERE custom_id IN "
+                f"({','.join('?' * len(rows))})", [r.custom_id for r in rows])}
+            stale = {p for p in olds.values() if p != self._open_part}
+            if stale:
+                conn.executemany("UPDATE parts SET state = ? WHERE part = ? AND state != ?",
+                                 [(DIRTY, p, OPEN) for p in stale])
+            values = []
+            for row in rows:
+                self._seq += 1
+                usage = row.usage or {}
+                values.append((row.custom_id, self._seq, self._open_part, row.status,
+                               int(usage.get("input_tokens") or 0),
+                               int(usage.get("output_tokens") or 0),
+                               orjson.dumps(row.to_dict())))
+            conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def seal(self) -> int | None:
+        """Close the open part (its content is fixed from now on); returns it, or None if none."""
+        if self._open_part is None:
+            return None
+        part, self._open_part = self._open_part, None
+        self._set_state(part, SEALED)
+        return part
+
+    def mark_written(self, parts: Iterable[int]) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.executemany("UPDATE parts SET state = ? WHERE part = ?",
+                               [(WRITTEN, p) for p in parts])
+        self._conn.execute("COMMIT")
+
+    def _set_state(self, part: int, state: str) -> None:
+        self._conn.execute("UPDATE parts SET state = ? WHERE part = ?", (state, part))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,196 @@
+"""Quota-aware admission for stream calls: three token buckets plus an adaptive concurrency limit.
+
+Vertex counts requests, input tokens and output tokens per minute, per base
+model and location. Before a call we *reserve* its estimate in all three
+buckets (1 request, the input estimate, `max_tokens`); after it we *settle*
+with the real usage, so a run paced on estimates converges on the true rate.
+Buckets refill continuously at `headroom` x the quota and hold at most
+`burst_seconds` of it, which keeps every 60-second window under the quota
+whether the server counts in fixed or sliding windows. A bucket may go into
+debt: a request larger than the burst still goes once the bucket is back at
+zero, and the debt is paid before anything else is admitted.
+
+On a 429 or an overload the limiter backs off multiplicatively (rate and
+concurrency, at most once per `cooldown`, so one burst of rejections counts
+once) and then climbs back: the rate linearly over `recovery_seconds`, the
+concurrency by +1 per success until the first congestion (slow start), by
++1/limit per success after it (additive increase).
+
+The arithmetic is synchronous and takes `now` as an argument so tests drive it
+with a fake clock; `acquire()` is the thin asyncio wrapper around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cost:
+    requests: int = 1
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Quota per minute; None is unlimited."""
+
+    requests_per_minute: int | None = None
+    input_tokens_per_minute: int | None = None
+    output_tokens_per_minute: int | None = None
+
+    def binding(self, cost: Cost) -> tuple[str, float] | None:
+        """(name, requests per minute it allows) for the tightest quota at this cost per request."""
+        candidates = []
+        for name, limit, per_request in (
+                ("requests_per_minute", self.requests_per_minute, cost.requests),
+                ("input_tokens_per_minute", self.input_tokens_per_minute, cost.input_tokens),
+                ("output_tokens_per_minute", self.output_tokens_per_minute, cost.output_tokens)):
+            if limit and per_request:
+                candidates.append((name, limit / per_request))
+        return min(candidates, key=lambda c: c[1]) if candidates else None
+
+
+class TokenBucket:
+    """A bucket refilled continuously at `rate_per_minute`; it holds at most `capacity` and may owe."""
+
+    def __init__(self, rate_per_minute: float, capacity: float, now: float):
+        self.rate = rate_per_minute / 60.0
+        self.capacity = max(1.0, capacity)
+        self.level = self.capacity * 0.5    # start half full: a previous run may have used the window
+        self._last = now
+
+    def refill(self, now: float, scale: float = 1.0) -> None:
+        if now > self._last:
+            self.level = min(self.capacity, self.level + (now - self._last) * self.rate * scale)
+        self._last = max(self._last, now)
+
+    def wait_time(self, scale: float = 1.0) -> float:
+        """Seconds until the level is back at zero (0 when it is not in debt)."""
+        return 0.0 if self.level >= 0 else -self.level / (self.rate * scale)
+
+    def take(self, amount: float) -> None:
+        self.level -= amount
+
+    def give_back(self, amount: float) -> None:
+        self.level = min(self.capacity, self.level + amount)
+
+    def drain(self) -> None:
+        self.level = min(self.level, 0.0)
+
+
+@dataclass
+class Reservation:
+    cost: Cost
+    started: float
+
+
+class Limiter:
+    def __init__(self, limits: Limits, max_concurrency: int, *, clock=time.monotonic,
+                 headroom: float = 0.97, burst_seconds: float = 1.0, cooldown: float = 2.0,
+                 recovery_seconds: float = 20.0, min_scale: float = 0.05):
+        now = clock()
+        self.clock = clock
+        self.limits = limits
+        self.max_concurrency = max(1, max_concurrency)
+        self.cooldown = cooldown
+        self.recovery_seconds = recovery_seconds
+        self.min_scale = min_scale
+        self.buckets: dict[str, TokenBucket] = {}
+        for name, limit in (("requests", limits.requests_per_minute),
+                            ("input_tokens", limits.input_tokens_per_minute),
+                            ("output_tokens", limits.output_tokens_per_minute)):
+            if limit:
+                rate = limit * headroom
+                self.buckets[name] = TokenBucket(rate, rate * burst_seconds / 60.0, now)
+        self.concurrency = float(min(self.max_concurrency, 4))
+        self.slow_start = True
+        self.in_flight = 0
+        self._scale_floor = 1.0         # rate scale right after the last back-off
+        self._backed_off_at: float | None = None
+        self._changed: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+
+    # -- arithmetic (synchronous, clock passed in) ----------------------------
+
+    def scale(self, now: float) -> float:
+        """The fraction of the quota we currently aim for (1.0 unless recovering from a 429)."""
+        if self._backed_off_at is None:
+            return 1.0
+        climbed = (now - self._backed_off_at) / self.recovery_seconds
+        return min(1.0, self._scale_floor + (1.0 - self._scale_floor) * max(0.0, climbed))
+
+    def try_reserve(self, cost: Cost, now: float) -> Reservation | float:
+        """Reserve `cost` now, or return how long to wait (inf: wait for a call to finish)."""
+        if self.in_flight >= int(self.concurrency):
+            return float("inf")
+        scale = self.scale(now)
+        for bucket in self.buckets.values():
+            bucket.refill(now, scale)
+        wait = max((b.wait_time(scale) for b in self.buckets.values()), default=0.0)
+        if wait > 0:
+            return wait
+        for name, bucket in self.buckets.items():
+            bucket.take(getattr(cost, name))
+        self.in_flight += 1
+        return Reservation(cost, now)
+
+    def settle(self, reservation: Reservation, used: Cost, now: float) -> None:
+        """The call succeeded: correct the reservation with the real usage and grow concurrency."""
+        self._finish(now)
+        self._correct(reservation.cost, used)
+        if self.slow_start:
+            self.concurrency = min(self.max_concurrency, self.concurrency + 1.0)
+        else:
+            self.concurrency = min(self.max_concurrency,
+                                   self.concurrency + 1.0 / max(1.0, self.concurrency))
+
+    def fail(self, reservation: Reservation, now: float, *, congestion: bool) -> None:
+        """The call failed; tokens it never used go back. `congestion` (429/529) backs off."""
+        self._finish(now)
+        self._correct(reservation.cost, Cost(reservation.cost.requests, 0, 0))
+        if not congestion:
+            return
+        self.slow_start = False
+        if self._backed_off_at is not None and now - self._backed_off_at < self.cooldown:
+            return      # the same burst of rejections: back off once
+        self._scale_floor = max(self.min_scale, self.scale(now) * 0.8)
+        self._backed_off_at = now
+        self.concurrency = max(1.0, self.concurrency * 0.5)
+        for bucket in self.buckets.values():
+            bucket.drain()
+
+    def _correct(self, reserved: Cost, used: Cost) -> None:
+        for name, bucket in self.buckets.items():
+            delta = getattr(reserved, name) - getattr(used, name)
+            if delta > 0:
+                bucket.give_back(delta)
+            elif delta < 0:
+                bucket.take(-delta)
+
+    def _finish(self, now: float) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+        if self._changed is not None:
+            self._changed.set()
+
+    # -- asyncio wrapper --------------------------------------------------------
+
+    async def acquire(self, cost: Cost) -> Reservation:
+        """Wait (FIFO) until `cost` fits under every quota and the concurrency limit."""
+        if self._lock is None:
+            self._lock, self._changed = asyncio.Lock(), asyncio.Event()
+        async with self._lock:
+            while True:
+                self._changed.clear()
+                got = self.try_reserve(cost, self.clock())
+                if isinstance(got, Reservation):
+                    return got
+                # Woken early by any finishing call: its refund may be what we wait for.
+                try:
+                    await asyncio.wait_for(self._changed.wait(),
+                                           timeout=None if got == float("inf") else got)
+                except (asyncio.TimeoutError, TimeoutError):
+                    pass

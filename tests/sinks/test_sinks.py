@@ -1,0 +1,123 @@
+"""Result sinks: every destination ends with exactly the rows put, however often a part is re-put."""
+
+from __future__ import annotations
+
+import uuid
+from types import SimpleNamespace
+
+import pytest
+
+from runner.records import ResultRow
+from runner.sinks import BigQuerySink, FileSink, GcsSink, open_sink, read_destination
+
+BUCKET = "claude-jobs-local"     # seeded by the local stack
+DATASET = "claude_jobs"
+
+
+def rows(*ids, status="succeeded"):
+    return [ResultRow(custom_id=i, status=status, response={"content": [{"type": "text", "text": i}]},
+                      usage={"input_tokens": 3, "output_tokens": 5}, latency_ms=1.5,
+                      processed_time="2026-01-01T00:00:00Z") for i in ids]
+
+
+def ids_at(sink):
+    return sorted(r["custom_id"] for r in read_destination(sink))
+
+
+def fake_spec(tmp_path):
+    return SimpleNamespace(resolve_local=lambda rel: (tmp_path / rel).resolve(), region="us-east5")
+
+
+def test_local_path_is_relative_to_the_spec_folder(tmp_path):
+    sink = open_sink("out/results.jsonl", fake_spec(tmp_path), target=None)
+    assert isinstance(sink, FileSink)
+    assert sink.path == tmp_path / "out" / "results.jsonl"
+
+
+def test_file_recover_drops_rows_appended_after_the_last_known_state(tmp_path):
+    sink = FileSink(tmp_path / "r.jsonl", "r.jsonl")
+    sink.put(1, rows("a", "b"))
+    sink.put(2, rows("c"))
+    with open(sink.path, "ab") as f:
+        f.write(b'{"custom_id": "half')          # a crash mid-append
+    sink.recover(lambda: rows("a", "b", "c"))
+    assert ids_at(sink) == ["a", "b", "c"]
+
+
+def test_file_recover_restores_rows_missing_after_a_crash(tmp_path):
+    sink = FileSink(tmp_path / "r.jsonl", "r.jsonl")
+    sink.put(1, rows("a"))
+    sink.recover(lambda: rows("a", "b"))
+    assert ids_at(sink) == ["a", "b"]
+
+
+def test_file_write_all_replaces_previous_content(tmp_path):
+    sink = FileSink(tmp_path / "r.jsonl", "r.jsonl")
+    sink.put(1, rows("old"))
+    assert sink.write_all(rows("a", "b")) == 2
+    assert ids_at(sink) == ["a", "b"]
+
+
+@pytest.fixture
+def gcs_sink(local_stack):
+    prefix = f"sink-tests/{uuid.uuid4().hex[:8]}"
+    return GcsSink(local_stack, BUCKET, prefix, f"gs://{BUCKET}/{prefix}")
+
+
+def test_gcs_re_putting_a_part_never_duplicates_rows(gcs_sink):
+    gcs_sink.put(1, rows("a", "b"))
+    gcs_sink.put(2, rows("c"))
+    gcs_sink.put(1, rows("a", "b"))
+    assert ids_at(gcs_sink) == ["a", "b", "c"]
+    names = [b.name for b in gcs_sink.client.list_blobs(gcs_sink.bucket, prefix=gcs_sink.prefix)]
+    assert names == [f"{gcs_sink.prefix}/results-00000001.jsonl",
+                     f"{gcs_sink.prefix}/results-00000002.jsonl"]
+
+
+def test_gcs_rewriting_a_part_replaces_its_rows(gcs_sink):
+    gcs_sink.put(1, rows("a", "b", status="errored"))
+    gcs_sink.put(2, rows("b"))
+    gcs_sink.refresh({1: rows("a", status="errored")}, stored=lambda: ())
+    assert ids_at(gcs_sink) == ["a", "b"]
+
+
+def test_gcs_reset_removes_only_result_shards(gcs_sink):
+    other = gcs_sink.bucket.blob(f"{gcs_sink.prefix}/notes.txt")
+    other.upload_from_string(b"keep me")
+    gcs_sink.put(1, rows("a"))
+    gcs_sink.reset()
+    assert ids_at(gcs_sink) == []
+    assert other.exists()
+
+
+@pytest.fixture
+def bq_sink(local_stack):
+    table = f"{local_stack.project}.{DATASET}.sink_{uuid.uuid4().hex[:8]}"
+    return BigQuerySink(local_stack, table, f"bq://{table}", "us-east5")
+
+
+def test_bigquery_table_is_created_with_the_result_schema(bq_sink):
+    table = bq_sink.client.get_table(bq_sink.table_id)
+    assert [(f.name, f.field_type) for f in table.schema][:3] == [
+        ("custom_id", "STRING"), ("status", "STRING"), ("response", "JSON")]
+
+
+def test_bigquery_re_putting_a_part_never_duplicates_rows(bq_sink):
+    bq_sink.put(1, rows("a", "b"))
+    bq_sink.put(1, rows("a", "b"))
+    bq_sink.put(2, rows("c"))
+    assert ids_at(bq_sink) == ["a", "b", "c"]
+
+
+def test_bigquery_a_re_sent_row_replaces_the_old_one(bq_sink):
+    bq_sink.put(1, rows("a", "b", status="errored"))
+    bq_sink.put(2, rows("b"))
+    stored = {r["custom_id"]: r["status"] for r in read_destination(bq_sink)}
+    assert stored == {"a": "errored", "b": "succeeded"}
+
+
+def test_bigquery_json_columns_hold_the_response(bq_sink):
+    bq_sink.put(1, rows("a"))
+    (row,) = list(bq_sink.client.query(
+        f"SELECT JSON_VALUE(response, '$.content[0].text') AS text FROM `{bq_sink.table_id}`").result())
+    assert row["text"] == "a"
