@@ -56,12 +56,12 @@ class UniqueIds:
             raise self._duplicate(custom_id, recent[custom_id], n)
         recent[custom_id] = n
         if len(recent) >= self.window:
-            self._archive()
+            self.archive()
 
     def finish(self) -> None:
         """Check the last window against older ids; call once the input is exhausted."""
         if self.levels and self.recent:
-            self._archive()
+            self.archive()
 
     def __len__(self) -> int:
         return self.archived + len(self.recent)
@@ -70,7 +70,8 @@ class UniqueIds:
         return SpecError(f"custom_id {custom_id!r} is not unique: also at {self.locate(first)}",
                          where=self.locate(again), hint="every custom_id must be unique in the input")
 
-    def _archive(self) -> None:
+    def archive(self) -> None:
+        """Move the window into the hash arrays, checking it against them first."""
         import numpy as np
 
         ids = list(self.recent)

@@ -20,14 +20,14 @@ iteration, so exhaust the iterator (or count it first) when all-or-nothing matte
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from .clients import Target
 from .errors import ClaudeJobsError, SpecError
 from .custom_ids import UniqueIds, check_custom_id, id_ok
 from .images import Failure, ImageRefs, Images
+from .templates import Compiler, Dynamic, environment
 from .records import Request
 from .spec.model import JobSpec
 
@@ -74,7 +74,7 @@ def _inline(spec: JobSpec, images) -> Iterator[Request]:
         where = f"$.prompts[{i}]"
         check_custom_id(prompt.custom_id, f"{where}.custom_id")
         try:
-            messages = compiler.constant(prompt.messages, f"{where}.messages")
+            messages = compiler.value(prompt.messages, f"{where}.messages")
         except Failure as failure:
             raise _located(failure, None) from None
         bodies.append({**_head(spec), **prompt.overrides, "messages": messages})
@@ -93,8 +93,9 @@ def _inline(spec: JobSpec, images) -> Iterator[Request]:
 # -- prepared requests ----------------------------------------------------------
 
 def _prepared(spec: JobSpec, target: Target | None) -> Iterator[Request]:
-    from .sources import open_rows
     import orjson
+
+    from .sources import open_rows
 
     source = open_rows(spec.prepared, target)
     unique = UniqueIds(lambda: ((row.get("custom_id"), n) for n, row in source.numbered()),
@@ -132,277 +133,63 @@ def _templated(spec: JobSpec, target: Target | None, images) -> Iterator[Request
 
     template = spec.template
     source = open_rows(template.source, target)
-    compiler = Compiler(_environment(), images)
+    compiler = Compiler(environment(), images)
     try:
         if template.custom_id_column is not None:
-            column = template.custom_id_column
-            custom_id_of = _column_getter(column, "$.template.custom_id_column")
+            custom_id = compiler.column(template.custom_id_column, "$.template.custom_id_column")
         else:
-            custom_id_of = compiler.string(template.custom_id_template or "",
-                                           "$.template.custom_id")
-            if not callable(custom_id_of):
-                constant_id = custom_id_of
-                custom_id_of = lambda row: constant_id  # noqa: E731 - then the 2nd row is a duplicate
-        head = _head(spec)
-        dynamic: list[tuple[str, Callable]] = []
-        for key, value in template.overrides.items():
-            compiled = compiler.value(value, f"$.template.{key}")
-            if callable(compiled):
-                dynamic.append((key, compiled))
-            else:
-                head[key] = compiled
-        messages = compiler.value(template.messages, "$.template.messages")
+            custom_id = compiler.string(template.custom_id_template or "", "$.template.custom_id")
+        # Request defaults stay literal; the template's own keys are templates.
+        templated = compiler.value({**template.overrides, "messages": template.messages},
+                                   "$.template")
+        if isinstance(templated, Dynamic):
+            body = Dynamic("{**" + compiler.namespace_constant(_head(spec)) + ", "
+                           + templated.code[1:], templated.names)
+        else:
+            body = {**_head(spec), **templated}
     except Failure as failure:
         raise _located(failure, None) from None
     compiler.check_variables(source.columns())
-    if callable(messages):
-        dynamic.append(("messages", messages))
-    else:
-        head["messages"] = messages
-    unique = UniqueIds(lambda: ((_rescan_id(custom_id_of, row), n) for n, row in source.numbered()),
-                       source.locate)
-    copy = head.copy
+    # One generated function per row: (custom_id, body), sharing every constant part.
+    pair = Dynamic(f"({_code(compiler, custom_id)}, {_code(compiler, body)})",
+                   {**getattr(custom_id, "names", {}), **getattr(body, "names", {})})
+    build = compiler.function(pair)
+    id_only = compiler.function(custom_id) if isinstance(custom_id, Dynamic) else None
+    unique = UniqueIds(lambda: _rescan_ids(source, id_only, custom_id), source.locate)
+    return _template_rows(source, build, unique)
 
-    def requests() -> Iterator[Request]:
-        add = unique.add
-        n = 0
+
+def _code(compiler: Compiler, value: Any) -> str:
+    return value.code if isinstance(value, Dynamic) else compiler.namespace_constant(value)
+
+
+def _rescan_ids(source, id_only, constant) -> Iterator[tuple[Any, int]]:
+    for n, row in source.numbered():
         try:
-            for n, row in source.numbered():
-                custom_id = custom_id_of(row)
-                if not id_ok(custom_id):
-                    check_custom_id(custom_id, source.locate(n))
-                add(custom_id, n)
-                body = copy()
-                for key, build in dynamic:
-                    body[key] = build(row)
-                yield Request(custom_id, body)
-        except Failure as failure:
-            raise _located(failure, source.locate(n)) from None
-        except ClaudeJobsError:
-            raise
-        except Exception as exc:  # a filter or test raised inside a template
-            raise SpecError(f"template error: {type(exc).__name__}: {exc}",
-                            where=source.locate(n), hint="check the template's filters and "
-                            "expressions against this row") from None
-        unique.finish()
-
-    return requests()
+            yield (id_only(row) if id_only else constant), n
+        except Failure:
+            yield None, n
 
 
-def _rescan_id(custom_id_of: Callable, row: dict[str, Any]) -> str | None:
+def _template_rows(source, build, unique: UniqueIds) -> Iterator[Request]:
+    recent, window, archive = unique.recent, unique.window, unique.archive
+    n = 0
     try:
-        return custom_id_of(row)
-    except Failure:
-        return None
-
-
-def _column_getter(column: str, where: str) -> Callable[[dict[str, Any]], str]:
-    def custom_id_of(row: dict[str, Any]) -> str:
-        try:
-            value = row[column]
-        except KeyError:
-            raise Failure(where, f"the row has no column {column!r}") from None
-        return value if type(value) is str else str(value)
-
-    return custom_id_of
-
-
-def _environment():
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-
-
-class Compiler:
-    """Turns a spec value into a constant, or a `build(row)` callable for what varies by row."""
-
-    def __init__(self, env, images):
-        self.env = env
-        self.images = images
-        self._strings: dict[str, Any] = {}
-        self.variables: dict[str, str] = {}      # variable -> first spec path using it
-
-    def constant(self, value: Any, where: str) -> Any:
-        """An inline value: strings stay literal, only images are resolved."""
-        env, self.env = self.env, None
-        try:
-            return self.value(value, where)
-        finally:
-            self.env = env
-
-    def value(self, value: Any, where: str) -> Any:
-        if isinstance(value, str):
-            return self.string(value, where) if self.env is not None else value
-        if isinstance(value, dict):
-            if value.get("type") == "image" and isinstance(value.get("source"), dict):
-                return self._image(value, where)
-            return self._dict(value, where)
-        if isinstance(value, list):
-            return self._list(value, where)
-        return value
-
-    def _dict(self, value: dict, where: str) -> Any:
-        const: dict[str, Any] = {}
-        dynamic: list[tuple[str, Callable]] = []
-        for key, item in value.items():
-            compiled = self.value(item, f"{where}.{key}")
-            if callable(compiled):
-                dynamic.append((key, compiled))
-            const[key] = None if callable(compiled) else compiled
-        if not dynamic:
-            return const
-        copy = const.copy
-
-        def build(row):
-            out = copy()
-            for key, fn in dynamic:
-                out[key] = fn(row)
-            return out
-
-        return build
-
-    def _list(self, value: list, where: str) -> Any:
-        items = [self.value(item, f"{where}[{i}]") for i, item in enumerate(value)]
-        if not any(callable(item) for item in items):
-            return items
-        parts = [item if callable(item) else _const(item) for item in items]
-        return lambda row: [part(row) for part in parts]
-
-    def string(self, text: str, where: str) -> Any:
-        """A constant string, or a callable rendering it for a row (compiled once per text)."""
-        if "{{" not in text and "{%" not in text and "{#" not in text:
-            return text
-        key = f"{where}\0{text}"
-        if key not in self._strings:
-            self._strings[key] = self._compile(text, where)
-        return self._strings[key]
-
-    def _compile(self, text: str, where: str) -> Any:
-        from jinja2 import TemplateSyntaxError, meta, nodes
-
-        try:
-            tree = self.env.parse(text)
-        except TemplateSyntaxError as exc:
-            raise Failure(where, f"template syntax error: {exc.message}",
-                           "see docs/templates.md for the template syntax") from None
-        for name in meta.find_undeclared_variables(tree):
-            self.variables.setdefault(name, where)
-        fast = _fast_parts(tree, nodes, self.env.globals)
-        if fast is not None:
-            return _concat(fast, where)
-        template = self.env.from_string(tree)
-        render = template.render
-
-        def build(row):
-            try:
-                return render(row, row=row)
-            except Exception as exc:
-                raise _template_failure(exc, where) from None
-
-        return build
-
-    def check_variables(self, columns: list[str] | None) -> None:
-        """Fail before the first row when a template names a column the source does not have."""
-        if columns is None:
-            return
-        known = set(columns) | {"row"} | set(self.env.globals)
-        for name, where in self.variables.items():
-            if name not in known:
-                raise SpecError(f"undefined variable {name!r}: the source has no such column",
-                                where=where, hint="columns are: " + ", ".join(columns))
-
-    def _image(self, block: dict, where: str) -> Any:
-        source = block["source"]
-        kind = source.get("type")
-        if kind not in ("file", "gcs", "base64"):
-            return self._dict(block, where)
-        field = {"file": "path", "gcs": "uri", "base64": "data"}[kind]
-        ref = self.value(source.get(field, ""), f"{where}.source.{field}")
-        media = self.value(source.get("media_type"), f"{where}.source.media_type")
-        rest = self._dict({k: v for k, v in block.items() if k != "source"}, where)
-        load = self.images.load
-        ref_where = f"{where}.source.{field}"
-        if not any(callable(x) for x in (ref, media, rest)):
-            return {**rest, "source": load(kind, ref, media, ref_where)}
-        ref_fn, media_fn, rest_fn = (x if callable(x) else _const(x) for x in (ref, media, rest))
-
-        def build(row):
-            out = rest_fn(row)
-            out = dict(out) if not callable(rest) else out
-            out["source"] = load(kind, ref_fn(row), media_fn(row), ref_where)
-            return out
-
-        return build
-
-
-def _const(value: Any) -> Callable[[Any], Any]:
-    return lambda row: value
-
-
-def _fast_parts(tree, nodes, globals_) -> list[tuple[bool, str]] | None:
-    """`[(is_variable, text)]` for templates made only of literals and plain names, else None."""
-    if not tree.body:
-        return []
-    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
-        return None
-    parts = []
-    for node in tree.body[0].nodes:
-        if isinstance(node, nodes.TemplateData):
-            parts.append((False, node.data))
-        elif isinstance(node, nodes.Const) and isinstance(node.value, (str, int, float)):
-            parts.append((False, str(node.value)))
-        elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in globals_:
-            parts.append((True, node.name))
-        else:
-            return None
-    return parts
-
-
-def _concat(parts: list[tuple[bool, str]], where: str) -> Any:
-    """A closure concatenating literals and `str(variable)`, like Jinja's own output."""
-    if not any(is_var for is_var, _ in parts):
-        return "".join(text for _, text in parts)
-
-    def lookup(row, name):
-        if name == "row":
-            return row
-        try:
-            return row[name]
-        except KeyError:
-            raise Failure(where, f"undefined variable {name!r}",
-                           "the row's columns are: " + ", ".join(map(str, row))) from None
-
-    names = [text for is_var, text in parts if is_var]
-    if len(names) == 1 and "row" not in names:
-        name = names[0]
-        index = next(i for i, (is_var, _) in enumerate(parts) if is_var)
-        before = "".join(text for _, text in parts[:index])
-        after = "".join(text for _, text in parts[index + 1:])
-
-        def one(row):
-            try:
-                value = row[name]
-            except KeyError:
-                lookup(row, name)
-                raise
-            return f"{before}{value}{after}" if type(value) is str else before + str(value) + after
-
-        return one
-    frozen = tuple(parts)
-    return lambda row: "".join([str(lookup(row, t)) if v else t for v, t in frozen])
-
-
-def _template_failure(exc: Exception, where: str) -> Exception:
-    from jinja2 import UndefinedError
-    from jinja2.exceptions import SecurityError
-
-    if isinstance(exc, UndefinedError):
-        match = re.fullmatch(r"'(.+)' is undefined", exc.message or "")
-        text = f"undefined variable {match.group(1)!r}" if match else f"undefined: {exc.message}"
-        return Failure(where, text, "every variable must be a column of the row (or `row`)")
-    if isinstance(exc, SecurityError):
-        return Failure(where, f"unsafe template operation: {exc}")
-    if isinstance(exc, Failure):
-        return exc
-    return Failure(where, f"template error: {type(exc).__name__}: {exc}")
+        for n, row in source.numbered():
+            custom_id, body = build(row)
+            if not id_ok(custom_id):
+                check_custom_id(custom_id, source.locate(n))
+            if custom_id in recent:
+                unique.add(custom_id, n)           # raises, naming both rows
+            recent[custom_id] = n
+            if len(recent) >= window:
+                archive()
+            yield Request(custom_id, body)
+    except Failure as failure:
+        raise _located(failure, source.locate(n)) from None
+    except ClaudeJobsError:
+        raise
+    except Exception as exc:  # a filter or test raised inside a template
+        raise SpecError(f"template error: {type(exc).__name__}: {exc}", where=source.locate(n),
+                        hint="check the template's filters and expressions against this row") from None
+    unique.finish()

@@ -17,6 +17,7 @@ What counts as an input:
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from .clients import Target
 from .spec.model import JobSpec
@@ -40,6 +41,7 @@ def revision_label(rev: str) -> str:
 
 def input_fingerprints(spec: JobSpec, target: Target | None = None) -> list[str]:
     """`kind uri fingerprint` lines, one per input, in a stable order."""
+    from .images import repo_root
     from .render import referenced_images
     from .sources import file_sha256, gcs_blob, gcs_fingerprint, open_rows
 
@@ -49,7 +51,9 @@ def input_fingerprints(spec: JobSpec, target: Target | None = None) -> list[str]
         lines.append(f"source {source.kind} {source.uri} {open_rows(source, target).fingerprint()}")
     for kind, ref in referenced_images(spec, target):
         if kind == "file":
-            lines.append(f"image file {ref} sha256:{file_sha256(ref)}")
+            # Relative to the repository, so every checkout computes the same revision.
+            shown = Path(ref).relative_to(repo_root(spec.base_dir)).as_posix()
+            lines.append(f"image file {shown} sha256:{file_sha256(ref)}")
         else:
             lines.append(f"image gcs {ref} {gcs_fingerprint(gcs_blob(target, ref, ref))}")
     return lines

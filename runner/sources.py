@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,35 +55,31 @@ class RowSource:
 # -- files and objects: JSONL and CSV over a stream of bytes ------------------
 
 def _jsonl_rows(chunks: Iterator[bytes], name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per non-blank line; one chunk of bytes in memory at a time."""
     loads = orjson.loads
     lineno = 0
-    for line in _lines(chunks):
-        lineno += 1
-        if not line.strip():
-            continue
-        try:
-            row = loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise SpecError(f"not valid JSON: {exc}", where=f"{name}:{lineno}",
-                            hint="each line of a .jsonl input must be one JSON object") from None
-        if type(row) is not dict:
-            raise SpecError("not a JSON object", where=f"{name}:{lineno}",
-                            hint="each line of a .jsonl input must be one JSON object, e.g. "
-                                 '{"id": 1, "text": "..."}')
-        yield lineno, row
-
-
-def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Split a stream of byte chunks into lines without holding more than one chunk."""
     tail = b""
-    for chunk in chunks:
-        if tail:
-            chunk = tail + chunk
-        lines = chunk.split(b"\n")
+    for chunk in itertools.chain(chunks, (b"\n",)):      # the newline ends a last unended line
+        lines = (tail + chunk if tail else chunk).split(b"\n")
         tail = lines.pop()
-        yield from lines
-    if tail:
-        yield tail
+        for line in lines:
+            lineno += 1
+            try:
+                row = loads(line)
+            except orjson.JSONDecodeError as exc:
+                if line.strip():
+                    raise _bad_line(name, lineno, exc) from None
+                continue
+            if type(row) is not dict:
+                raise _bad_line(name, lineno, None)
+            yield lineno, row
+
+
+def _bad_line(name: str, lineno: int, exc: Exception | None) -> SpecError:
+    hint = 'each line of a .jsonl input must be one JSON object, e.g. {"id": 1, "text": "..."}'
+    if exc is None:
+        return SpecError("not a JSON object", where=f"{name}:{lineno}", hint=hint)
+    return SpecError(f"not valid JSON: {exc}", where=f"{name}:{lineno}", hint=hint)
 
 
 def _csv_rows(text: io.TextIOBase, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
