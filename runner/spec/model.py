@@ -95,6 +95,7 @@ class JobSpec:
     stream: StreamOptions = field(default_factory=StreamOptions)
     batch: BatchOptions = field(default_factory=BatchOptions)
     budget: Budget = field(default_factory=Budget)
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # validation warnings (e.g. a deprecated model), one line each
 
     @property
     def base_dir(self) -> Path:

@@ -1,0 +1,59 @@
+"""Job specs: YAML with line marks, schema + semantic validation, the model catalog.
+
+    load_spec(path) -> JobSpec                     raises SpecErrors with every error of the file
+    validate_paths(paths, stack_outputs=None)      -> list[FileReport], one per spec file
+    catalog() -> Catalog                           the model catalog (cached)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import SpecErrors, UsageError
+from .catalog import Catalog, ModelInfo, catalog
+from .check import check_file, spec_files
+from .findings import FileReport, Finding
+from .model import JobSpec
+from .stack_outputs import StackOutputs, load_stack_outputs
+
+__all__ = ["Catalog", "FileReport", "Finding", "JobSpec", "ModelInfo", "StackOutputs", "catalog",
+           "load_spec", "load_stack_outputs", "validate_paths"]
+
+
+def load_spec(path: str | Path, stack_outputs: StackOutputs | str | Path | None = None) -> JobSpec:
+    """The validated spec at `path`; SpecErrors lists every error (warnings are on `spec.warnings`)."""
+    report = check_file(path, stack=_stack(stack_outputs))
+    if not report.ok:
+        raise SpecErrors([f.to_error(report.path) for f in report.errors])
+    assert report.spec is not None
+    return report.spec
+
+
+def validate_paths(paths: list[str | Path], stack_outputs: StackOutputs | str | Path | None = None
+                   ) -> list[FileReport]:
+    """Validate files and folders (every *.yaml/*.yml below them); paths are displayed as given."""
+    stack = _stack(stack_outputs)
+    reports = []
+    for given in paths:
+        given_path = Path(given)
+        if given_path.is_dir():
+            files = spec_files(given_path)
+            if not files:
+                raise UsageError("no *.yaml or *.yml specs in this folder", where=str(given))
+            reports += [check_file(f, stack, display=_display(f)) for f in files]
+        elif given_path.exists():
+            reports.append(check_file(given_path, stack, display=str(given)))
+        else:
+            raise UsageError("no such file or folder", where=str(given),
+                             hint="pass spec files or folders; the default is jobs/")
+    return reports
+
+
+def _display(path: Path) -> str:
+    return path.as_posix()
+
+
+def _stack(value: StackOutputs | str | Path | None) -> StackOutputs | None:
+    if value is None or isinstance(value, StackOutputs):
+        return value
+    return load_stack_outputs(value)

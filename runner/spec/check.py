@@ -1,0 +1,75 @@
+"""Validate one spec file: YAML, schema, then semantics; every finding located, none fatal to the run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .build import build_spec
+from .context import Context
+from .credentials import check_credentials
+from .findings import FileReport, Finding
+from .images import check_images
+from .rules import check_blocks, check_model, check_prompts, check_references
+from .schema import schema_findings
+from .templates import check_template
+from .yamlload import MAX_BYTES, load_yaml
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def check_file(path: str | Path, stack=None, display: str | None = None) -> FileReport:
+    """Everything wrong with one spec file; `report.spec` is the JobSpec when nothing is."""
+    display = display if display is not None else str(path)
+    report = FileReport(path=display)
+    absolute = Path(os.path.abspath(path))
+    try:
+        with open(absolute, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        report.findings.append(Finding(1, 1, (), f"cannot read the file: {exc.strerror or exc}", "file.read"))
+        return report
+    loaded = load_yaml(raw)
+    if loaded.fatal:
+        report.findings = loaded.findings
+        return report
+    ctx = Context(loaded=loaded, spec_path=absolute, stack=stack)
+    check_credentials(ctx)
+    secrets = {f.path for f in ctx.findings}
+    structural = [f for f in loaded.findings + schema_findings(loaded) if f.path not in secrets]
+    if isinstance(loaded.data, dict):
+        _semantics(ctx)
+    semantic = [f for f in ctx.findings if f.rule == "credentials" or not _covered(f, structural)]
+    report.findings = sorted(structural + semantic, key=lambda f: (f.line, f.column, f.message))
+    if report.ok:
+        warnings = tuple(f.format(display) for f in report.warnings)
+        report.spec = build_spec(loaded.data, absolute, loaded.text, warnings)
+    return report
+
+
+def _semantics(ctx: Context) -> None:
+    info = check_model(ctx)
+    check_blocks(ctx)
+    check_references(ctx)
+    check_prompts(ctx, info)
+    check_images(ctx)
+    check_template(ctx)
+
+
+def _covered(finding: Finding, structural: list[Finding]) -> bool:
+    """A semantic finding under a node the schema already rejected would only repeat it."""
+    for other in structural:
+        if other.severity != "error":
+            continue
+        if other.path and finding.path[: len(other.path)] == other.path:
+            return True
+    return False
+
+
+def spec_files(folder: Path) -> list[Path]:
+    """Every *.yaml / *.yml below `folder`, skipping hidden folders, in a stable order."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / f for f in sorted(files) if f.endswith(SPEC_SUFFIXES)]
+    return found

@@ -1,0 +1,140 @@
+"""The JSON Schemas in `schemas/`, and their errors turned into located, readable findings."""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+import json
+from functools import cache
+from typing import Any
+
+from ..paths import schemas_dir
+from .findings import Finding
+from .yamlload import LoadedYaml
+
+JOB_SCHEMA = "job.schema.json"
+# Keywords whose failure is explained better by the subschema's own `x-message`.
+_MESSAGE_KEYWORDS = {"pattern", "anyOf", "oneOf", "enum"}
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    return json.loads((schemas_dir() / name).read_text(encoding="utf-8"))
+
+
+@cache
+def validator_for(name: str):
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema(name))
+
+
+def schema_findings(loaded: LoadedYaml, schema_name: str = JOB_SCHEMA) -> list[Finding]:
+    """Every schema error of the document, each at the line:column of the node it is about."""
+    validator = validator_for(schema_name)
+    findings: list[Finding] = []
+    for error in sorted(validator.iter_errors(loaded.data), key=lambda e: [str(p) for p in e.absolute_path]):
+        findings.extend(_explain(_pick(error), loaded, validator.schema))
+    return findings
+
+
+def _has_message(error) -> bool:
+    return (isinstance(error.schema, dict) and "x-message" in error.schema
+            and error.validator in _MESSAGE_KEYWORDS)
+
+
+def _pick(error):
+    """jsonschema's best_match, but stopping at a subschema that carries its own message."""
+    from jsonschema.exceptions import relevance
+
+    best = error
+    while best.context and not _has_message(best) and not _required_choice(best):
+        smallest = heapq.nsmallest(2, best.context, key=relevance)
+        if len(smallest) == 2 and relevance(smallest[0]) == relevance(smallest[1]):
+            break
+        best = smallest[0]
+    return best
+
+
+def _required_choice(error) -> list[str] | None:
+    """`oneOf: [{required: [a]}, {required: [b]}]` -> [a, b]: "exactly one of" rules."""
+    if error.validator != "oneOf" or not isinstance(error.validator_value, list):
+        return None
+    keys = []
+    for sub in error.validator_value:
+        if not (isinstance(sub, dict) and set(sub) == {"required"} and len(sub["required"]) == 1):
+            return None
+        keys.append(sub["required"][0])
+    return keys
+
+
+def _explain(error, loaded: LoadedYaml, root: dict) -> list[Finding]:
+    path = tuple(error.absolute_path)
+    instance = error.instance
+    choice = _required_choice(error)
+    if choice is not None and isinstance(instance, dict):
+        present = [k for k in choice if k in instance]
+        names = ", ".join(choice[:-1]) + f" or {choice[-1]}"
+        if not present:
+            return [Finding(*loaded.mark(path), path, f"one of {names} is required", "schema.one-of")]
+        second = path + (present[1],)
+        return [Finding(*loaded.mark(second, key=True), second,
+                        f"{present[0]} and {present[1]} cannot be used together: give only one of {names}",
+                        "schema.one-of")]
+    if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(instance, dict):
+        known = _known_keys(error.schema, root)
+        findings = []
+        for key in instance:
+            if key in known:
+                continue
+            where = path + (key,)
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else (
+                "allowed: " + ", ".join(sorted(known)) if 0 < len(known) <= 12 else None)
+            findings.append(Finding(*loaded.mark(where, key=True), where, f"unknown key {key!r}",
+                                    "schema.unknown-key", hint))
+        return findings
+    if "propertyNames" in error.relative_schema_path and isinstance(instance, str):
+        where = path + (instance,)
+        message = error.schema.get("x-message", error.message) if isinstance(error.schema, dict) else error.message
+        return [Finding(*loaded.mark(where, key=True), where, message.format(instance=repr(instance)),
+                        "schema.key")]
+    message = error.message
+    if _has_message(error):
+        message = error.schema["x-message"].format(instance=_short(instance))
+    elif error.validator == "required":
+        missing = error.message.split("'")[1] if error.message.count("'") >= 2 else None
+        if missing:
+            message = f"{missing!r} is required"
+    else:
+        message = _shorten(message, instance)
+    return [Finding(*loaded.mark(path), path, message, f"schema.{error.validator}")]
+
+
+def _known_keys(schema: Any, root: dict, depth: int = 0) -> set[str]:
+    """Property names a schema allows, following allOf and local $refs (for unevaluatedProperties)."""
+    if not isinstance(schema, dict) or depth > 8:
+        return set()
+    keys = set(schema.get("properties", {}))
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        keys |= _known_keys(target, root, depth + 1)
+    for sub in schema.get("allOf", []):
+        keys |= _known_keys(sub, root, depth + 1)
+    return keys
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'" if isinstance(value, str) else text[:limit] + "..."
+
+
+def _shorten(message: str, instance: Any) -> str:
+    """jsonschema repeats whole instances ("{...} is not of type ..."): keep messages one short line."""
+    full = repr(instance)
+    if len(full) > 60 and message.startswith(full):
+        return _short(instance) + message[len(full):]
+    return message.replace("\n", " ")

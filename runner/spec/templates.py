@@ -1,0 +1,153 @@
+"""Templates: Jinja2 (sandboxed) syntax, and variables that exist in the source's columns.
+
+Only a local source can be looked at during validation; its header (CSV) or
+first line (JSONL) gives the columns, and the first row lets templated image
+paths be checked. Remote sources are checked when requests are rendered.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .context import Context
+from .images import check_image_file, image_sources, is_templated
+from .uris import ROW_FORMATS, classify
+
+ROW_VARIABLE = "row"
+
+
+@cache
+def environment():
+    """The one sandboxed environment: an undefined variable is an error, never an empty string."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def template_strings(template: dict) -> Iterator[tuple[tuple, str]]:
+    """(path, text) of every templated string: messages, system and custom_id."""
+    yield from _strings(template.get("messages"), ("template", "messages"))
+    yield from _strings(template.get("system"), ("template", "system"))
+    if isinstance(template.get("custom_id"), str):
+        yield ("template", "custom_id"), template["custom_id"]
+
+
+def _strings(value: Any, path: tuple) -> Iterator[tuple[tuple, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, path + (index,))
+
+
+def check_template(ctx: Context) -> None:
+    template = ctx.data.get("template")
+    if not isinstance(template, dict):
+        return
+    from jinja2 import TemplateSyntaxError, meta
+
+    env = environment()
+    used: list[tuple[tuple, str]] = []
+    for path, text in template_strings(template):
+        if not is_templated(text) and "{#" not in text:
+            continue
+        try:
+            ast = env.parse(text)
+        except TemplateSyntaxError as exc:
+            where = f" (line {exc.lineno} of the template)" if exc.lineno and exc.lineno > 1 else ""
+            ctx.error(path, f"template syntax error: {exc.message}{where}", "template.syntax")
+            continue
+        used += [(path, name) for name in sorted(meta.find_undeclared_variables(ast))]
+    source = template.get("source")
+    first = _first_row(ctx, source) if isinstance(source, str) else None
+    if first is None:
+        return
+    columns = list(first)
+    allowed = set(columns) | {ROW_VARIABLE} | set(env.globals)
+    shown = ", ".join(columns) or "none"
+    for path, name in used:
+        if name not in allowed:
+            ctx.error(path, f"template variable {name!r} is not a column of {source}", "template.variable",
+                      f"columns: {shown}")
+    column = template.get("custom_id_column")
+    if isinstance(column, str) and column not in columns:
+        ctx.error(("template", "custom_id_column"), f"{column!r} is not a column of {source}",
+                  "template.column", f"columns: {shown}")
+    if not any(f.rule.startswith("template.") for f in ctx.findings):
+        _check_first_row_images(ctx, first)
+
+
+def _check_first_row_images(ctx: Context, row: dict[str, Any]) -> None:
+    """Templated image paths, rendered with the first row, must name real images."""
+    env = environment()
+    for path, source, in_template in image_sources(ctx):
+        value = source.get("path")
+        if not (in_template and source.get("type") == "file" and isinstance(value, str) and is_templated(value)):
+            continue
+        try:
+            rendered = env.from_string(value).render({**row, ROW_VARIABLE: row})
+        except Exception as exc:  # noqa: BLE001 - any render failure is the user's template
+            ctx.error(path + ("path",), f"cannot render {value!r} with the first row: {exc}",
+                      "template.render")
+            continue
+        declared = source.get("media_type") if isinstance(source.get("media_type"), str) else None
+        check_image_file(ctx, path + ("path",), rendered, declared, detail=" (from the first row)")
+
+
+def _first_row(ctx: Context, source: str) -> dict[str, Any] | None:
+    """The first row of a local source (CSV: header + first line), or None if it cannot be known."""
+    if classify(source) != "file" or not source.lower().endswith(ROW_FORMATS):
+        return None
+    resolved = (ctx.base_dir / source).resolve()
+    if not resolved.is_relative_to(ctx.repo_root.resolve()) or not resolved.is_file():
+        return None  # reported by the reference checks
+    path = ("template", "source")
+    try:
+        if resolved.suffix.lower() == ".csv":
+            return _csv_first_row(ctx, path, source, resolved)
+        return _jsonl_first_row(ctx, path, source, resolved)
+    except UnicodeDecodeError:
+        ctx.error(path, f"{source} is not UTF-8 text", "template.source", "save it as UTF-8")
+    except (OSError, csv.Error) as exc:
+        ctx.error(path, f"cannot read {source}: {exc}", "template.source")
+    return None
+
+
+def _csv_first_row(ctx: Context, path: tuple, source: str, resolved: Path) -> dict[str, Any] | None:
+    with resolved.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            ctx.error(path, f"{source} has no header row", "template.source",
+                      "the first line of a CSV source names its columns")
+            return None
+        row = next(reader, None) or [""] * len(header)
+    return dict(zip(header, row + [""] * (len(header) - len(row)), strict=False))
+
+
+def _jsonl_first_row(ctx: Context, path: tuple, source: str, resolved: Path) -> dict[str, Any] | None:
+    with resolved.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                ctx.error(path, f"line {number} of {source} is not JSON: {exc.msg}", "template.source")
+                return None
+            if not isinstance(row, dict):
+                ctx.error(path, f"line {number} of {source} is not a JSON object", "template.source",
+                          "each line of a JSONL source is one row: {\"column\": value, ...}")
+                return None
+            return row
+    ctx.error(path, f"{source} has no rows", "template.source")
+    return None
