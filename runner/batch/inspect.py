@@ -1,0 +1,109 @@
+"""status, results, cancel and list for batch jobs: everything is found by its labels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ..errors import StateError, UsageError
+from ..records import ResultRow
+from .collect import JoinStats
+from .identity import REV_LABEL, SPEC_LABEL, revision_filter, spec_filter
+from .jobs import BatchJob, JobApi
+from .readback import JobFiles
+from .rounds import Rounds, merged_results
+
+
+@dataclass
+class SpecStatus:
+    spec: str
+    revision: str                                   # the spec's current revision label
+    jobs: list[BatchJob] = field(default_factory=list)   # every revision's, newest first
+
+    @property
+    def current(self) -> list[BatchJob]:
+        return [j for j in self.jobs if j.labels.get(REV_LABEL) == self.revision]
+
+    @property
+    def state(self) -> str:
+        """never run | changed (only older revisions ran) | running | finished | failed."""
+        current = self.current
+        if not self.jobs:
+            return "never run"
+        if not current:
+            return "changed"
+        if any(not j.terminal for j in current):
+            return "running"
+        return "finished" if all(j.succeeded for j in current) else "failed"
+
+
+def _revision(spec, target) -> str:
+    from ..revision import revision_label, spec_revision
+
+    return revision_label(spec_revision(spec, target))
+
+
+def _api(target, region: str | None = None) -> JobApi:
+    return JobApi.for_target(target, region or target.region)
+
+
+def batch_status(spec, target) -> SpecStatus:
+    """The spec's jobs (all revisions), and whether the current revision has run."""
+    jobs = _api(target).list(spec_filter(spec.name))
+    jobs.sort(key=lambda j: j.create_time.timestamp() if j.create_time else 0, reverse=True)
+    return SpecStatus(spec=spec.name, revision=_revision(spec, target), jobs=jobs)
+
+
+def job_status(target, ref: str) -> BatchJob:
+    """One job by resource name (`projects/…/batchPredictionJobs/ID`) or bare ID."""
+    name, region = _job_name(target, ref)
+    return _api(target, region).get(name)
+
+
+def _job_name(target, ref: str) -> tuple[str, str]:
+    parts = ref.strip("/").split("/")
+    if len(parts) == 6 and parts[0] == "projects" and parts[4] == "batchPredictionJobs":
+        return ref.strip("/"), parts[3]
+    if ref.isdigit():
+        return (f"projects/{target.project}/locations/{target.region}/batchPredictionJobs/{ref}",
+                target.region)
+    raise UsageError(f"not a spec file or a batch job: {ref!r}", where="SPEC|JOB",
+                     hint="pass a spec path, a job ID, or projects/P/locations/L/"
+                          "batchPredictionJobs/ID")
+
+
+def list_jobs(target) -> list[BatchJob]:
+    """Every batch job this tool submitted (they carry the spec label), newest first."""
+    jobs = [j for j in _api(target).list() if SPEC_LABEL in j.labels]
+    jobs.sort(key=lambda j: j.create_time.timestamp() if j.create_time else 0, reverse=True)
+    return jobs
+
+
+def iter_results(spec, target, stats: JoinStats | None = None) -> Iterator[ResultRow]:
+    """The merged results of the current revision's finished jobs, one per custom_id."""
+    rev = _revision(spec, target)
+    rounds = Rounds.of(_api(target).list(revision_filter(spec.name, rev)))
+    if not rounds.jobs:
+        raise StateError(f"no batch jobs for the current revision ({rev}) of {spec.name}",
+                         where=str(spec.path), hint=f"run it first: claude-jobs run {spec.path}")
+    running = [j for j in rounds.all() if not j.terminal]
+    if running:
+        raise StateError(f"{len(running)} job(s) of {spec.name} still running "
+                         f"({', '.join(j.id for j in running)})", where=str(spec.path),
+                         hint=f"wait for them: claude-jobs run {spec.path}")
+    return merged_results(JobFiles(target), rounds, stats or JoinStats())
+
+
+def cancel(target, spec=None, job: str | None = None) -> list[BatchJob]:
+    """Cancel the unfinished jobs of a spec (any revision), or one job; returns those cancelled."""
+    if job is not None:
+        name, region = _job_name(target, job)
+        api = _api(target, region)
+        found = [api.get(name)]
+    else:
+        api = _api(target)
+        found = api.list(spec_filter(spec.name))
+    cancelled = [j for j in found if not j.terminal]
+    for j in cancelled:
+        api.cancel(j.name)
+    return cancelled

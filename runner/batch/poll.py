@@ -1,0 +1,101 @@
+"""Wait for batch jobs: poll with backoff, feed the quota queue, give up on stuck jobs.
+
+The waiter owns no policy beyond time: it returns what it saw (every job's last
+state, which jobs were stuck waiting to start, whether the overall wait ran
+out) and the caller decides what that means for the run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .jobs import BatchJob, JobApi
+from .queue import SubmitQueue
+
+BACKOFF = 1.5
+MAX_INTERVAL = 300.0
+
+
+def next_interval(current: float, base: float) -> float:
+    """Polls back off by 1.5x from `base` up to 10x `base` (at most 5 minutes, never below base)."""
+    ceiling = max(base, min(base * 10, MAX_INTERVAL))
+    return min(current * BACKOFF, ceiling)
+
+
+@dataclass
+class WaitResult:
+    jobs: dict[str, BatchJob] = field(default_factory=dict)    # name -> last seen
+    stuck: list[tuple[BatchJob, float]] = field(default_factory=list)   # (job, seconds waiting)
+    timed_out: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return all(job.terminal for job in self.jobs.values())
+
+
+class Waiter:
+    """Poll `jobs` (and submit from `queue`) until all are terminal, stuck, or out of time."""
+
+    def __init__(self, api: JobApi, *, poll_interval: float, pending_timeout: float,
+                 wait_timeout: float, on_update: Callable[[WaitResult, SubmitQueue | None], None]
+                 = lambda result, queue: None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.api = api
+        self.poll_interval = max(0.01, poll_interval)
+        self.pending_timeout = pending_timeout
+        self.wait_timeout = wait_timeout
+        self.on_update = on_update
+        self.clock = clock
+        self.sleep = sleep
+        self.now = now
+
+    def wait(self, jobs: list[BatchJob], queue: SubmitQueue | None = None, *,
+             until_submitted: bool = False) -> WaitResult:
+        """Poll until every job is terminal (or, `until_submitted`, until the queue is empty)."""
+        result = WaitResult(jobs={job.name: job for job in jobs})
+        started = self.clock()
+        waiting_since: dict[str, float] = {}
+        interval = self.poll_interval
+        while True:
+            if queue is not None:
+                for job in queue.pump():
+                    result.jobs[job.name] = job
+            changed = False
+            for name, job in list(result.jobs.items()):
+                if job.terminal:
+                    continue
+                fresh = self.api.get(name)
+                changed |= fresh.state != job.state
+                result.jobs[name] = fresh
+            self.on_update(result, queue)
+            queued = bool(queue and queue.waiting)
+            if not queued and (until_submitted or result.finished):
+                return result
+            elapsed = self.clock() - started
+            for job in result.jobs.values():
+                if job.waiting:
+                    waiting_since.setdefault(job.name, self.clock() - self._age(job))
+                else:
+                    waiting_since.pop(job.name, None)
+            result.stuck = [(job, self.clock() - waiting_since[job.name])
+                            for job in result.jobs.values()
+                            if job.waiting and self.clock() - waiting_since[job.name]
+                            > self.pending_timeout]
+            if result.stuck:
+                return result
+            if elapsed > self.wait_timeout:
+                result.timed_out = True
+                return result
+            interval = self.poll_interval if changed else next_interval(interval,
+                                                                         self.poll_interval)
+            self.sleep(min(interval, max(0.0, self.wait_timeout - elapsed) + 0.01))
+
+    def _age(self, job: BatchJob) -> float:
+        """How long a job we just met has already waited, by its create time (0 if unknown)."""
+        if job.create_time is None:
+            return 0.0
+        return max(0.0, (self.now() - job.create_time).total_seconds())

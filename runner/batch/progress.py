@@ -1,0 +1,82 @@
+"""The live progress display on stderr: one line per job, plus the quota queue."""
+
+from __future__ import annotations
+
+import time
+
+from .identity import JobKey
+from .poll import WaitResult
+from .queue import SubmitQueue
+
+STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "EXPIRED": "red", "CANCELLED": "yellow",
+               "PARTIALLY_SUCCEEDED": "yellow", "PAUSED": "yellow", "RUNNING": "cyan"}
+
+
+def job_table(jobs, title: str | None = None):
+    """A rich Table of jobs: name, state, rows done of total, failed, age."""
+    from rich.table import Table
+
+    from .submit import ROWS_LABEL
+
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    for column in ("job", "state", "rows done", "failed", "id"):
+        table.add_column(column, justify="right" if column in ("rows done", "failed") else "left")
+    for job in sorted(jobs, key=lambda j: (JobKey.from_labels(j.labels) or JobKey(0, 0, 0),
+                                          j.display_name)):
+        total = job.labels.get(ROWS_LABEL, "?")
+        done = job.successful + job.failed
+        style = STATE_STYLE.get(job.state, "")
+        table.add_row(job.display_name, f"[{style}]{job.state}[/]" if style else job.state,
+                      f"{done}/{total}", str(job.failed), job.id)
+    return table
+
+
+class Progress:
+    """Redraws the job table on every poll; a no-op when progress is off."""
+
+    def __init__(self, enabled: bool, console=None):
+        self.enabled = enabled
+        self.console = console
+        self.live = None
+        self.started = time.monotonic()
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            from rich.live import Live
+
+            from ..cli._common import stderr_console
+
+            self.console = self.console or stderr_console()
+            self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+            self.live = None
+
+    def update(self, result: WaitResult, queue: SubmitQueue | None) -> None:
+        if self.live is None:
+            return
+        from rich.console import Group
+        from rich.text import Text
+
+        parts = [job_table(result.jobs.values())]
+        if queue is not None and queue.waiting:
+            parts.append(Text(f"{len(queue.waiting)} job(s) queued: waiting for a free batch job "
+                              f"slot (quota {queue.limit} concurrent Claude batch jobs)",
+                              style="yellow"))
+        parts.append(Text(f"waiting {time.monotonic() - self.started:.0f}s; Ctrl-C leaves the "
+                          "jobs running", style="dim"))
+        self.live.update(Group(*parts))
+
+    def say(self, text: str, style: str | None = None) -> None:
+        """A line on stderr, above the live display."""
+        if not self.enabled:
+            return
+        if self.console is None:
+            from ..cli._common import stderr_console
+
+            self.console = stderr_console()
+        self.console.print(text, style=style, highlight=False)

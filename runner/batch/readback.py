@@ -1,0 +1,137 @@
+"""Read back what a batch job read and wrote: its input ids and requests, its output lines.
+
+Streams only: a Cloud Storage object is read in ranged chunks and split into
+lines, a BigQuery table page by page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterator
+
+import orjson
+
+from ..errors import RemoteError
+from ..records import Request
+from .collect import keyed_lines, keyed_rows
+from .jobs import BatchJob
+from .staging import ids_uri
+
+CHUNK = 4 << 20
+BQ_PAGE = 5_000
+
+
+def _gcs_lines(storage, uri: str) -> Iterator[bytes]:
+    from ..sources import split_gs
+
+    bucket, name = split_gs(uri)
+    blob = storage.bucket(bucket).blob(name)
+    tail = b""
+    try:
+        with blob.open("rb", chunk_size=CHUNK) as reader:
+            while chunk := reader.read(CHUNK):
+                lines = (tail + chunk).split(b"\n")
+                tail = lines.pop()
+                yield from lines
+    except Exception as exc:
+        if type(exc).__module__.startswith("google."):
+            raise RemoteError(f"cannot read {uri}: {exc}", status=getattr(exc, "code", None))
+        raise
+    if tail:
+        yield tail
+
+
+def _gcs_exists(storage, uri: str) -> bool:
+    from ..sources import split_gs
+
+    bucket, name = split_gs(uri)
+    return storage.bucket(bucket).blob(name).exists()
+
+
+def output_objects(storage, directory: str) -> list[str]:
+    """Every `*.jsonl` object under a job's output directory (the emulator ignores match_glob)."""
+    from ..sources import split_gs
+
+    bucket, prefix = split_gs(directory.rstrip("/") + "/")
+    return sorted(f"gs://{bucket}/{blob.name}" for blob in storage.list_blobs(bucket, prefix=prefix)
+                  if blob.name.endswith(".jsonl"))
+
+
+def _bq_rows(bigquery, uri: str, fields: list[str] | None = None) -> Iterator[dict]:
+    table_id = uri.removeprefix("bq://")
+    try:
+        table = bigquery.get_table(table_id)
+        selected = [f for f in table.schema if fields is None or f.name in fields]
+        for row in bigquery.list_rows(table, selected_fields=selected, page_size=BQ_PAGE):
+            yield dict(row.items())
+    except Exception as exc:
+        if type(exc).__module__.startswith("google."):
+            raise RemoteError(f"cannot read {uri}: {exc}", status=getattr(exc, "code", None))
+        raise
+
+
+class JobFiles:
+    """Readers over one target's storage and BigQuery clients (built on first use)."""
+
+    def __init__(self, target):
+        self.target = target
+        self._storage = None
+        self._bigquery = None
+
+    @property
+    def storage(self):
+        if self._storage is None:
+            self._storage = self.target.storage()
+        return self._storage
+
+    @property
+    def bigquery(self):
+        if self._bigquery is None:
+            self._bigquery = self.target.bigquery()
+        return self._bigquery
+
+    def outputs(self, job: BatchJob) -> Iterator[tuple[bytes, bytes]]:
+        """(custom_id, output line) for every row the job wrote; nothing if it wrote nothing."""
+        if job.output_dir:
+            for uri in output_objects(self.storage, job.output_dir):
+                yield from keyed_lines(_gcs_lines(self.storage, uri))
+        elif job.output_table:
+            try:
+                self.bigquery.get_table(job.output_table.removeprefix("bq://"))
+            except Exception as exc:
+                if getattr(exc, "code", None) == 404:
+                    return      # the job ended before writing its table
+                raise
+            yield from keyed_rows(_bq_rows(self.bigquery, job.output_table))
+
+    def input_ids(self, job: BatchJob) -> Iterator[bytes]:
+        """The custom_id of every row the job was given."""
+        for uri in job.input_uris:
+            ids = ids_uri(uri)
+            if ids and _gcs_exists(self.storage, ids):
+                for line in _gcs_lines(self.storage, ids):
+                    if line:
+                        yield line
+            elif uri.startswith("gs://"):
+                for line in _gcs_lines(self.storage, uri):
+                    if line.strip():
+                        yield str(orjson.loads(line).get("custom_id")).encode()
+            else:
+                for row in _bq_rows(self.bigquery, uri, ["custom_id"]):
+                    yield str(row.get("custom_id")).encode()
+
+    def input_requests(self, job: BatchJob, wanted: Container[str]) -> Iterator[Request]:
+        """The requests of the job's input whose custom_id is in `wanted`, in input order."""
+        for uri in job.input_uris:
+            if uri.startswith("gs://"):
+                for line in _gcs_lines(self.storage, uri):
+                    if not line.strip():
+                        continue
+                    row = orjson.loads(line)
+                    if row.get("custom_id") in wanted:
+                        yield Request(row["custom_id"], row["request"])
+            else:
+                for row in _bq_rows(self.bigquery, uri, ["custom_id", "request"]):
+                    if row.get("custom_id") in wanted:
+                        body = row["request"]
+                        yield Request(row["custom_id"],
+                                      orjson.loads(body) if isinstance(body, str) else body)

@@ -1,0 +1,64 @@
+"""The jobs of one spec revision, by retry round and part, and their merged results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ..records import ResultRow
+from .collect import JoinStats, join_results
+from .identity import JobKey
+from .jobs import BatchJob
+from .readback import JobFiles
+from .submit import ROWS_LABEL
+
+
+@dataclass
+class Rounds:
+    """Round 0 is the first submission, round N the N-th `--retry-failed`; newest job per key."""
+
+    jobs: dict[JobKey, BatchJob] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, jobs) -> Rounds:
+        rounds = cls()
+        for job in jobs:
+            rounds.add(job)
+        return rounds
+
+    def add(self, job: BatchJob) -> None:
+        key = JobKey.from_labels(job.labels)
+        if key is None:
+            return
+        old = self.jobs.get(key)
+        if old is None or old.name == job.name or _newer(job, old):
+            self.jobs[key] = job
+
+    def round(self, n: int) -> dict[int, BatchJob]:
+        return {key.part: job for key, job in self.jobs.items() if key.retry == n}
+
+    @property
+    def latest(self) -> int:
+        return max((key.retry for key in self.jobs), default=0)
+
+    def all(self) -> list[BatchJob]:
+        return [self.jobs[key] for key in sorted(self.jobs)]
+
+
+def _newer(job: BatchJob, old: BatchJob) -> bool:
+    if job.create_time is None or old.create_time is None:
+        return False
+    return job.create_time > old.create_time
+
+
+def merged_results(files: JobFiles, rounds: Rounds, stats: JoinStats) -> Iterator[ResultRow]:
+    """One row per custom_id of round 0's inputs; the newest round's attempt wins."""
+    first = rounds.round(0)
+    newest_first = sorted({key.retry for key in rounds.jobs}, reverse=True)
+    outputs = ((pair for job in rounds.round(n).values() for pair in files.outputs(job))
+               for n in newest_first)
+    expected = (cid for part in sorted(first) for cid in files.input_ids(first[part]))
+    estimate = sum(int(job.labels.get(ROWS_LABEL, 0) or 0) for job in first.values())
+    return join_results(outputs, expected, estimate=estimate, stats=stats,
+                        missing_why="no output line for this custom_id (the job stopped "
+                                    "before it, or dropped it)")
