@@ -53,8 +53,9 @@ class _Bucket:
         self.stamp = now
 
     def refill(self, now: float) -> float:
-        self.level = min(self.capacity, self.level + (now - self.stamp) * self.capacity / 60.0)
-        self.stamp = now
+        if now > self.stamp:
+            self.level = min(self.capacity, self.level + (now - self.stamp) * self.capacity / 60.0)
+            self.stamp = now
         return self.level
 
 
@@ -73,7 +74,7 @@ class QuotaBook:
         self._buckets: dict[tuple[str, str, str], _Bucket] = {}
         self._limits: dict[str, Quota] = {}
 
-    def _bucket(self, model: str, location: str, field: str) -> _Bucket | None:
+    def _bucket(self, model: str, location: str, field: str, now: float) -> _Bucket | None:
         limits = self._limits.get(model)
         if limits is None:
             limits = self._limits[model] = limits_for(self.config, model)
@@ -83,7 +84,7 @@ class QuotaBook:
         key = (base_model(model), location, field)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(per_minute, self.clock())
+            bucket = self._buckets[key] = _Bucket(per_minute, now)
         return bucket
 
     def admit(self, model: str, location: str, input_tokens: int) -> QuotaExceeded | None:
@@ -93,7 +94,7 @@ class QuotaBook:
                  ("output_tokens_per_minute", 1.0))
         buckets = []
         for field, amount in needs:
-            bucket = self._bucket(model, location, field)
+            bucket = self._bucket(model, location, field, now)
             if bucket is not None and bucket.refill(now) < amount:
                 return QuotaExceeded(METRICS[field], base_model(model))
             buckets.append((bucket, amount))
@@ -103,7 +104,8 @@ class QuotaBook:
         return None
 
     def charge_output(self, model: str, location: str, output_tokens: int) -> None:
-        bucket = self._bucket(model, location, "output_tokens_per_minute")
+        now = self.clock()
+        bucket = self._bucket(model, location, "output_tokens_per_minute", now)
         if bucket is not None:
-            bucket.refill(self.clock())
+            bucket.refill(now)
             bucket.level -= output_tokens  # may go negative: later requests wait for the refill

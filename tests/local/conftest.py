@@ -33,6 +33,7 @@ class VertexServer:
 
     url: str
     project: str = "test-project"
+    clients: list = dataclasses.field(default_factory=list)
 
     def requests(self) -> list[dict]:
         return _call(f"{self.url}/_local/requests")["requests"]
@@ -52,8 +53,10 @@ class VertexServer:
         from anthropic import AsyncAnthropicVertex
 
         options.setdefault("max_retries", 0)
-        return AsyncAnthropicVertex(region=region, project_id=self.project,
-                                    base_url=f"{self.url}/v1", access_token="test-token", **options)
+        client = AsyncAnthropicVertex(region=region, project_id=self.project,
+                                      base_url=f"{self.url}/v1", access_token="test-token", **options)
+        self.clients.append(client)
+        return client
 
     def predict_url(self, model: str = HAIKU, action: str = "rawPredict", region: str = "us-east5") -> str:
         return (f"{self.url}/v1/projects/{self.project}/locations/{region}"
@@ -68,10 +71,12 @@ def _vertex_process(tmp_path_factory):
 
 
 @pytest.fixture
-def vertex(_vertex_process) -> VertexServer:
+async def vertex(_vertex_process):
     server = VertexServer(_vertex_process.url)
     server.reset()
     yield server
+    for client in server.clients:  # inside the test's event loop, so nothing leaks past it
+        await client.close()
     server.reset()
 
 
