@@ -25,6 +25,13 @@ DEFAULT_DATASETS = ("inputs", "outputs")
 DEFAULT_RETENTION_DAYS = 30
 DEFAULT_NONCURRENT_RETENTION_DAYS = 7
 
+# Every key of the `claude-jobs` namespace, as declared (with description and default) in Pulumi.yaml.
+TEXT_KEYS = ("project", "region", "namePrefix", "githubRepository", "githubRepositoryId",
+             "githubRepositoryOwnerId", "bucketName", "kmsKeyName",
+             "retentionDays", "noncurrentRetentionDays", "tableExpirationDays")
+LIST_KEYS = ("labels", "datasets")
+CONFIG_KEYS = TEXT_KEYS + LIST_KEYS
+
 # The regions come from the runner's model catalog, the one place that lists where Claude runs.
 CATALOG_FILE = Path(__file__).resolve().parents[1] / "runner" / "spec" / "models.yaml"
 
@@ -90,13 +97,9 @@ def claude_regions() -> frozenset[str]:
 def load_config() -> PlatformConfig:
     """The validated settings of the current stack (`claude-jobs:*`, falling back to `gcp:project`)."""
     config = pulumi.Config(PROJECT_NAMESPACE)
-    values: dict[str, Any] = {key: config.get(key) for key in (
-        "project", "region", "namePrefix", "githubRepository", "githubRepositoryId",
-        "githubRepositoryOwnerId", "bucketName", "kmsKeyName")}
-    for key in ("retentionDays", "noncurrentRetentionDays", "tableExpirationDays"):
-        values[key] = config.get(key)  # raw: parse_config names the key when it is not a number
-    for key in ("labels", "datasets"):
-        values[key] = _get_object(config, key)
+    # Numbers are read as text too: parse_config names the key when one is not a number.
+    values: dict[str, Any] = {key: config.get(key) for key in TEXT_KEYS}
+    values.update({key: _get_object(config, key) for key in LIST_KEYS})
     if not values["project"]:
         values["project"] = pulumi.Config("gcp").get("project")
     return parse_config(values)
@@ -186,7 +189,7 @@ def _get_object(config: pulumi.Config, key: str) -> Any:
         return None
     try:
         return config.get_object(key)
-    except Exception:  # noqa: BLE001 - a plain string that is not JSON: validated below
+    except pulumi.ConfigTypeError:  # a plain `a,b` string rather than a list: parsed below
         return raw
 
 

@@ -129,11 +129,9 @@ def _grants(resource: Resource) -> Iterator[tuple[str, str]]:
     inputs = resource.inputs
     role = inputs.get("role")
     if role is not None:
-        for member in [inputs.get("member"), *(inputs.get("members") or [])]:
-            if member is not None:
-                yield role, member
-        if inputs.get("member") is None and not inputs.get("members"):
-            yield role, ""
+        members = [m for m in [inputs.get("member"), *(inputs.get("members") or [])] if m]
+        for member in members or [""]:
+            yield role, member
     policy = inputs.get("policyData")
     if isinstance(policy, str) and policy:
         for binding in json.loads(policy).get("bindings", []):
