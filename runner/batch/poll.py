@@ -16,12 +16,18 @@ from .jobs import BatchJob, JobApi
 from .queue import SubmitQueue
 
 BACKOFF = 1.5
+FIRST_INTERVAL = 1.0
 MAX_INTERVAL = 300.0
 
 
+def first_interval(base: float) -> float:
+    """The first wait: short, so a quick job is noticed quickly."""
+    return min(FIRST_INTERVAL, base)
+
+
 def next_interval(current: float, base: float) -> float:
-    """Polls back off by 1.5x from `base` up to 10x `base` (at most 5 minutes, never below base)."""
-    ceiling = max(base, min(base * 10, MAX_INTERVAL))
+    """Back off by 1.5x up to 4x `poll_interval` (at most 5 minutes, never below it)."""
+    ceiling = max(base, min(base * 4, MAX_INTERVAL))
     return min(current * BACKOFF, ceiling)
 
 
@@ -59,7 +65,7 @@ class Waiter:
         result = WaitResult(jobs={job.name: job for job in jobs})
         started = self.clock()
         waiting_since: dict[str, float] = {}
-        interval = self.poll_interval
+        interval = first_interval(self.poll_interval)
         while True:
             if queue is not None:
                 for job in queue.pump():
@@ -90,9 +96,9 @@ class Waiter:
             if elapsed > self.wait_timeout:
                 result.timed_out = True
                 return result
-            interval = self.poll_interval if changed else next_interval(interval,
-                                                                         self.poll_interval)
             self.sleep(min(interval, max(0.0, self.wait_timeout - elapsed) + 0.01))
+            interval = first_interval(self.poll_interval) if changed else \
+                next_interval(interval, self.poll_interval)
 
     def _age(self, job: BatchJob) -> float:
         """How long a job we just met has already waited, by its create time (0 if unknown)."""

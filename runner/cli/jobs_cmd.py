@@ -1,0 +1,195 @@
+"""`claude-jobs status`, `results`, `cancel` and `list`: look at what a spec has run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import project_options, stderr_console
+
+
+def _is_spec(ref: str | None) -> bool:
+    return bool(ref) and Path(ref).suffix.lower() in (".yaml", ".yml") and Path(ref).is_file()
+
+
+def _target(project, region, local, spec=None):
+    from ..clients import open_target
+
+    console = stderr_console()
+    return open_target(project, region or (spec.region if spec else "us-east5"),
+                       force_local=local, announce=lambda line: console.print(line, style="dim"))
+
+
+def _load(ref: str):
+    from ..spec import load_spec
+
+    return load_spec(ref)
+
+
+def _echo_json(data) -> None:
+    import orjson
+
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+def _job_dict(job) -> dict:
+    return {"name": job.name, "display_name": job.display_name, "state": job.state,
+            "labels": job.labels, "successful": job.successful, "failed": job.failed,
+            "incomplete": job.incomplete, "error": job.error,
+            "create_time": job.create_time.isoformat() if job.create_time else None}
+
+
+def _print_jobs(jobs, title: str | None = None) -> None:
+    from rich.console import Console
+
+    from ..batch.progress import job_table
+
+    Console(highlight=False).print(job_table(jobs, title=title))
+
+
+@click.command()
+@click.argument("ref", metavar="[SPEC|JOB]", required=False)
+@project_options
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def status(ref, project, region, local, output_format):
+    """Show a spec's runs (batch jobs or stream ledger), one batch job, or all unfinished jobs.
+
+    SPEC is a spec file; JOB a batch job ID or its full resource name. With
+    neither, every unfinished batch job this tool submitted is shown.
+    """
+    spec = _load(ref) if _is_spec(ref) else None
+    if spec is not None and spec.mode == "stream":
+        from ..stream import stream_status
+
+        data = stream_status(spec)
+        if output_format == "json":
+            _echo_json(data if isinstance(data, dict) else getattr(data, "__dict__", str(data)))
+        else:
+            click.echo(str(data))
+        return 0
+    with _target(project, region, local, spec) as target:
+        from ..batch.inspect import batch_status, job_status, list_jobs
+
+        if spec is not None:
+            found = batch_status(spec, target)
+            if output_format == "json":
+                _echo_json({"spec": found.spec, "revision": found.revision, "state": found.state,
+                            "jobs": [_job_dict(j) for j in found.jobs]})
+                return 0
+            click.echo(f"{found.spec}: {found.state} (current revision {found.revision})")
+            if found.state == "changed":
+                click.echo("  the spec or its inputs changed since the last run: "
+                           f"`claude-jobs run {ref}` submits the new revision")
+            if found.jobs:
+                _print_jobs(found.current or found.jobs,
+                            title=None if found.current else "earlier revisions")
+            return 0
+        if ref:
+            job = job_status(target, ref)
+            if output_format == "json":
+                _echo_json(_job_dict(job))
+            else:
+                _print_jobs([job])
+                if job.error:
+                    click.echo(f"error: {job.error}")
+            return 0
+        jobs = [j for j in list_jobs(target) if not j.terminal]
+        if output_format == "json":
+            _echo_json([_job_dict(j) for j in jobs])
+        elif jobs:
+            _print_jobs(jobs, title="unfinished batch jobs")
+        else:
+            click.echo("no unfinished batch jobs (claude-jobs list shows finished ones)")
+    return 0
+
+
+@click.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=str))
+@project_options
+@click.option("--format", "output_format", type=click.Choice(["jsonl", "table"]),
+              default="jsonl", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N rows.")
+def results(spec_path, project, region, local, output_format, limit):
+    """Print SPEC's results, one per custom_id: batch jobs' joined outputs, or the stream ledger."""
+    import itertools
+
+    spec = _load(spec_path)
+    if spec.mode == "stream":
+        from ..stream import iter_results as stream_results
+
+        _print_results(itertools.islice(stream_results(spec), limit), output_format)
+        return 0
+    with _target(project, region, local, spec) as target:
+        from ..batch.inspect import iter_results
+
+        _print_results(itertools.islice(iter_results(spec, target), limit), output_format)
+    return 0
+
+
+def _print_results(rows, output_format: str) -> None:
+    import orjson
+
+    if output_format == "jsonl":
+        for row in rows:
+            click.echo(orjson.dumps(row.to_dict()).decode())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("custom_id", "status", "stop_reason", "output or error"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        if row.succeeded:
+            text = " ".join(block.get("text", "") for block in (row.response or {}).get(
+                "content", []) if isinstance(block, dict))
+        else:
+            text = f"{(row.error or {}).get('code') or ''} {(row.error or {}).get('message', '')}"
+        table.add_row(row.custom_id, row.status, row.stop_reason or "", text.strip()[:120])
+    Console(highlight=False).print(table)
+
+
+@click.command()
+@click.argument("ref", metavar="SPEC|JOB")
+@project_options
+def cancel(ref, project, region, local):
+    """Cancel a spec's unfinished batch jobs (every revision), or one job by ID or name.
+
+    Cancelling is best effort: rows a job already wrote stay, and
+    `claude-jobs run SPEC --retry-failed` later submits only the rest.
+    """
+    spec = _load(ref) if _is_spec(ref) else None
+    if spec is not None and spec.mode == "stream":
+        click.echo(f"{spec.name} is a stream spec: there is no remote job to cancel "
+                   "(stop a stream run with Ctrl-C; it resumes where it stopped)")
+        return 0
+    with _target(project, region, local, spec) as target:
+        from ..batch.inspect import cancel as cancel_jobs
+
+        cancelled = cancel_jobs(target, spec=spec, job=None if spec else ref)
+        if not cancelled:
+            click.echo("nothing to cancel: no unfinished batch job")
+        for job in cancelled:
+            click.echo(f"cancelling {job.display_name} ({job.name}), was {job.state}")
+    return 0
+
+
+@click.command(name="list")
+@project_options
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def list_jobs(project, region, local, output_format):
+    """List the batch jobs this tool submitted (found by their claude-jobs-spec label)."""
+    with _target(project, region, local) as target:
+        from ..batch.inspect import list_jobs as all_jobs
+
+        jobs = all_jobs(target)
+        if output_format == "json":
+            _echo_json([_job_dict(j) for j in jobs])
+        elif jobs:
+            _print_jobs(jobs)
+        else:
+            click.echo("no batch jobs submitted by claude-jobs in this project and region")
+    return 0

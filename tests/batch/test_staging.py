@@ -1,0 +1,80 @@
+"""Requests are staged in Vertex's input shape, split at the per-job limit, and read back intact."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from runner.batch.identity import JobKey
+from runner.batch.jobs import BatchJob
+from runner.batch.readback import JobFiles
+from runner.batch.staging import Layout, ids_uri, input_line, stage
+from runner.errors import SpecError
+from runner.records import Request
+
+
+def requests(n: int, prefix: str = "r"):
+    for i in range(n):
+        yield Request(f"{prefix}-{i}", {"anthropic_version": "vertex-2023-10-16", "max_tokens": 8,
+                                         "messages": [{"role": "user", "content": f"hi {i}"}]})
+
+
+def test_an_input_line_is_custom_id_and_request():
+    line = orjson.loads(input_line(next(requests(1))))
+    assert list(line) == ["custom_id", "request"]
+    assert line["request"]["messages"][0]["content"] == "hi 0"
+
+
+def test_the_layout_keeps_each_revision_and_part_apart():
+    layout = Layout("gs://b/staging/", "bq://p.d", "spec-a", "0123abcd")
+    key = JobKey(retry=2, part=1, parts=3)
+    assert layout.input_uri(key) == "gs://b/staging/spec-a/0123abcd/retry2-part00001.jsonl"
+    assert layout.output_uri(key) == "bq://p.d.cj_spec_a_0123abcd_retry2_part00001_out"
+    assert ids_uri(layout.input_uri(key)).endswith("retry2-part00001.ids")
+
+
+def job_reading(uri: str) -> BatchJob:
+    return BatchJob(name="projects/p/locations/l/batchPredictionJobs/1", display_name="x",
+                    model="publishers/anthropic/models/m", state="SUCCEEDED", input_uris=(uri,))
+
+
+def test_gcs_staging_splits_at_the_limit_and_reads_back(local_stack, tmp_path):
+    layout = Layout(f"gs://claude-jobs-local/test-staging/{tmp_path.name}", "gs://x", "s", "r1")
+    staged = stage(requests(25), local_stack, layout, max_per_job=10)
+    assert [p.count for p in staged.parts] == [10, 10, 5]
+    assert {p.key.parts for p in staged.parts} == {3}
+    files = JobFiles(local_stack)
+    second = job_reading(staged.parts[1].input_uri)
+    assert list(files.input_ids(second)) == [f"r-{i}".encode() for i in range(10, 20)]
+    wanted = {"r-12", "r-19"}
+    assert [r.custom_id for r in files.input_requests(second, wanted)] == ["r-12", "r-19"]
+
+
+def test_bigquery_staging_loads_custom_id_and_request_columns(local_stack, tmp_path):
+    layout = Layout("bq://claude-jobs-local.claude_jobs", "bq://x.y", "s",
+                    tmp_path.name[-12:].lower().replace("-", "_"))
+    staged = stage(requests(5), local_stack, layout, max_per_job=100)
+    (part,) = staged.parts
+    table = local_stack.bigquery().get_table(part.input_uri.removeprefix("bq://"))
+    assert [f.name for f in table.schema] == ["custom_id", "request"]
+    files = JobFiles(local_stack)
+    got = list(files.input_requests(job_reading(part.input_uri), {"r-3"}))
+    assert got[0].body["messages"][0]["content"] == "hi 3"
+    assert sorted(files.input_ids(job_reading(part.input_uri))) == [
+        f"r-{i}".encode() for i in range(5)]
+
+
+def test_the_request_budget_stops_staging_before_any_job(local_stack, tmp_path):
+    layout = Layout(f"gs://claude-jobs-local/test-staging/{tmp_path.name}", "gs://x", "s", "r2")
+    with pytest.raises(SpecError, match="budget.max_requests"):
+        stage(requests(50), local_stack, layout, max_per_job=100, max_requests=20)
+
+
+def test_parts_whose_job_exists_are_counted_but_not_written(local_stack, tmp_path):
+    layout = Layout(f"gs://claude-jobs-local/test-staging/{tmp_path.name}", "gs://x", "s", "r3")
+    staged = stage(requests(20), local_stack, layout, max_per_job=10,
+                   parts_needed=lambda part: part == 1)
+    assert staged.total == 20
+    bucket = local_stack.storage().bucket("claude-jobs-local")
+    assert not bucket.blob(staged.parts[0].input_uri.split("/", 3)[3]).exists()
+    assert bucket.blob(staged.parts[1].input_uri.split("/", 3)[3]).exists()
