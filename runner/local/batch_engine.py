@@ -1,0 +1,390 @@
+"""Batch prediction jobs in simulated time: QUEUED -> PENDING -> RUNNING -> terminal.
+
+Jobs are kept as their Vertex JSON (camelCase, string enums) plus a private
+`sim` section, one file per job under `<state_dir>/batch_jobs/`, so they
+survive a server restart. A ticker advances them; a RUNNING job is executed
+in a worker thread (the official clients are synchronous), paced so that its
+rows take the simulated time, and checks for cancellation between rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from . import batch_io
+
+ACTIVE = ("JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_CANCELLING")
+TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED",
+            "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED")
+FAULT_LABEL = "local-fault"
+JOB_FAULTS = ("failed", "partially_succeeded", "expired", "stuck_pending")
+
+
+@dataclass
+class BatchKnobs:
+    """`ServerConfig.batch`: simulated durations, quota and faults of batch jobs."""
+
+    queued_seconds: float = 0.5       # before a job may take a slot
+    pending_seconds: float = 1.0      # "preparing to run"
+    running_seconds: float = 2.0      # minimum RUNNING time of a job
+    seconds_per_row: float = 0.0      # extra RUNNING time per row
+    speed: float = 1.0                # divides every duration above
+    max_concurrent_jobs: int = 4      # per project, as Vertex's default Claude batch quota
+    quota_mode: str = "queue"         # "queue": wait in QUEUED; "reject": 429 on create
+    row_failure_rate: float = 0.0     # fraction of rows answered with a Bad Request status
+    fault: str = ""                   # default job outcome fault, one of JOB_FAULTS
+    seed: int = 0
+    storage_url: str | None = None    # the emulators; set by `claude-jobs local up`
+    bigquery_url: str | None = None
+    project: str = "claude-jobs-local"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BatchKnobs:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data or {}) - known)
+        if unknown:
+            raise ConfigError(f"unknown batch key(s) {', '.join(unknown)}", where="config: batch",
+                              hint=f"valid keys: {', '.join(sorted(known))}")
+        knobs = cls(**(data or {}))
+        if knobs.quota_mode not in ("queue", "reject"):
+            raise ConfigError("quota_mode must be 'queue' or 'reject'", where="config: batch")
+        if knobs.fault and knobs.fault not in JOB_FAULTS:
+            raise ConfigError(f"unknown batch fault {knobs.fault!r}", where="config: batch.fault",
+                              hint=f"one of {', '.join(JOB_FAULTS)}")
+        if not 0.0 <= knobs.row_failure_rate <= 1.0 or knobs.speed <= 0:
+            raise ConfigError("row_failure_rate must be in 0..1 and speed > 0",
+                              where="config: batch")
+        return knobs
+
+    def seconds(self, value: float) -> float:
+        return value / self.speed
+
+
+def rfc3339(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def job_faults(job: dict, knobs: BatchKnobs) -> tuple[str, float]:
+    """(job outcome fault, row failure rate) from the `local-fault` label, else the config.
+
+    Label values (lowercase, as GCP labels must be): failed, partially-succeeded,
+    expired, stuck-pending, row-failures-NN (NN percent of rows fail).
+    """
+    value = (job.get("labels") or {}).get(FAULT_LABEL, "")
+    fault, rate = knobs.fault, knobs.row_failure_rate
+    if value.startswith("row-failures-") and value[13:].isdigit():
+        rate = min(int(value[13:]), 100) / 100
+    elif value.replace("-", "_") in JOB_FAULTS:
+        fault = value.replace("-", "_")
+    if fault == "partially_succeeded" and rate == 0.0:
+        rate = 0.3
+    return fault, rate
+
+
+class JobStore:
+    """Jobs by id, each persisted as `<dir>/<id>.json` (atomic replace)."""
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.jobs: dict[str, dict] = {}
+        for path in sorted(self.dir.glob("*.json")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # a torn file from a crash: the job is lost, like an unanswered create
+            self.jobs[path.stem] = record
+
+    def save(self, job_id: str) -> None:
+        tmp = self.dir / f".{job_id}.tmp"
+        tmp.write_text(json.dumps(self.jobs[job_id]))
+        os.replace(tmp, self.dir / f"{job_id}.json")
+
+
+class QuotaExceeded(Exception):
+    """A create beyond the concurrent-jobs quota in `reject` mode."""
+
+
+class BatchEngine:
+    def __init__(self, state_dir: Path, config_source):
+        self.store = JobStore(Path(state_dir) / "batch_jobs")
+        self._config_source = config_source   # () -> ServerConfig, read live (POST /_local/config)
+        self._knobs_cache: tuple[int, BatchKnobs] | None = None
+        self._lock = threading.Lock()
+        self._workers: dict[str, asyncio.Task] = {}
+        self._cancel: set[str] = set()
+        self._ticker: asyncio.Task | None = None
+
+    @property
+    def knobs(self) -> BatchKnobs:
+        data = self._config_source().batch
+        key = hash(json.dumps(data, sort_keys=True, default=str))
+        if self._knobs_cache is None or self._knobs_cache[0] != key:
+            self._knobs_cache = (key, BatchKnobs.from_dict(data))
+        return self._knobs_cache[1]
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.knobs  # noqa: B018 - refuse a bad config at startup, not at the first tick
+        self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def stop(self) -> None:
+        if self._ticker:
+            self._ticker.cancel()
+        self._cancel.update(self._workers)
+        for task in list(self._workers.values()):
+            try:
+                await asyncio.wait_for(task, timeout=5)
+            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+
+    async def _tick_forever(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except Exception as exc:  # noqa: BLE001 - one bad job must not stop every other
+                print(f"batch engine tick failed: {type(exc).__name__}: {exc}", flush=True)
+            await asyncio.sleep(0.02)
+
+    # -- API used by the routes -------------------------------------------------------
+
+    def create(self, project: str, location: str, body: dict) -> dict:
+        knobs = self.knobs
+        if knobs.quota_mode == "reject" and self._active_count(project) >= knobs.max_concurrent_jobs:
+            raise QuotaExceeded(project)
+        now = time.time()
+        job_id = str(secrets.randbelow(9 * 10**18) + 10**18)
+        job = {"name": f"projects/{project}/locations/{location}/batchPredictionJobs/{job_id}",
+               "displayName": body["displayName"], "model": body["model"],
+               "inputConfig": body["inputConfig"], "outputConfig": body["outputConfig"],
+               "state": "JOB_STATE_QUEUED", "createTime": rfc3339(now), "updateTime": rfc3339(now)}
+        if body.get("labels"):
+            job["labels"] = dict(body["labels"])
+        if "modelParameters" in body:
+            job["modelParameters"] = body["modelParameters"]
+        with self._lock:
+            self.store.jobs[job_id] = {"job": job, "sim": {"project": project, "created": now}}
+            self.store.save(job_id)
+        return dict(job)
+
+    def get(self, job_id: str) -> dict | None:
+        with self._lock:
+            record = self.store.jobs.get(job_id)
+            return json.loads(json.dumps(record["job"])) if record else None
+
+    def jobs(self, project: str, location: str) -> list[dict]:
+        prefix = f"projects/{project}/locations/{location}/"
+        with self._lock:
+            found = [json.loads(json.dumps(r["job"])) for r in self.store.jobs.values()
+                     if r["job"]["name"].startswith(prefix)]
+        return sorted(found, key=lambda j: j["createTime"], reverse=True)
+
+    def cancel(self, job_id: str) -> str | None:
+        """None if cancelled (asynchronously), else the terminal state that prevents it."""
+        with self._lock:
+            job = self.store.jobs[job_id]["job"]
+            if job["state"] in TERMINAL:
+                return job["state"]
+            if job["state"] != "JOB_STATE_CANCELLING":
+                self._set_state(job_id, "JOB_STATE_CANCELLING")
+            self._cancel.add(job_id)
+        return None
+
+    # -- the state machine ---------------------------------------------------------------
+
+    def _active_count(self, project: str) -> int:
+        return sum(1 for r in self.store.jobs.values()
+                   if r["sim"]["project"] == project and r["job"]["state"] in ACTIVE)
+
+    def _set_state(self, job_id: str, state: str, **fields) -> None:
+        job = self.store.jobs[job_id]["job"]
+        now = time.time()
+        job["state"] = state
+        job["updateTime"] = rfc3339(now)
+        if state == "JOB_STATE_RUNNING":
+            job.setdefault("startTime", rfc3339(now))
+        if state in TERMINAL:
+            job["endTime"] = rfc3339(now)
+        job.update(fields)
+        self.store.save(job_id)
+
+    def tick(self) -> None:
+        knobs = self.knobs
+        now = time.time()
+        with self._lock:
+            records = sorted(self.store.jobs.items(), key=lambda item: item[1]["sim"]["created"])
+            for job_id, record in records:
+                job, sim = record["job"], record["sim"]
+                state = job["state"]
+                if state in TERMINAL:
+                    continue
+                fault, _ = job_faults(job, knobs)
+                if state == "JOB_STATE_CANCELLING" and job_id not in self._workers:
+                    self._cancel.discard(job_id)
+                    self._set_state(job_id, "JOB_STATE_CANCELLED")
+                elif state == "JOB_STATE_QUEUED":
+                    if now >= sim["created"] + knobs.seconds(knobs.queued_seconds) and \
+                            self._active_count(sim["project"]) < knobs.max_concurrent_jobs:
+                        sim["pending_at"] = now
+                        self._set_state(job_id, "JOB_STATE_PENDING")
+                elif state == "JOB_STATE_PENDING":
+                    if fault != "stuck_pending" and \
+                            now >= sim.get("pending_at", now) + knobs.seconds(knobs.pending_seconds):
+                        sim["running_at"] = now
+                        self._set_state(job_id, "JOB_STATE_RUNNING",
+                                        outputInfo=self._output_info(job))
+                elif state == "JOB_STATE_RUNNING" and job_id not in self._workers:
+                    # Also resumes a job whose server stopped mid-run: it runs again from the start.
+                    sim.setdefault("running_at", now)
+                    self._workers[job_id] = asyncio.get_running_loop().create_task(
+                        self._run(job_id, json.loads(json.dumps(job)), dict(sim), knobs))
+
+    def _output_info(self, job: dict) -> dict:
+        created = dt.datetime.strptime(job["createTime"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = created.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created.microsecond // 1000:03d}Z"
+        output = job["outputConfig"]
+        if "gcsDestination" in output:
+            prefix = output["gcsDestination"]["outputUriPrefix"].rstrip("/")
+            return {"gcsOutputDirectory": f"{prefix}/prediction-model-{stamp}"}
+        project, dataset, table = batch_io.parse_bq(output["bigqueryDestination"]["outputUri"],
+                                                    self.knobs.project)
+        bq_stamp = stamp.replace("-", "_").replace(":", "_").replace(".", "_")
+        if dataset is None:
+            dataset, table = f"prediction_model_{bq_stamp}", "predictions"
+        return {"bigqueryOutputDataset": f"bq://{project}.{dataset}",
+                "bigqueryOutputTable": table or f"predictions_{bq_stamp}"}
+
+    async def _run(self, job_id: str, job: dict, sim: dict, knobs: BatchKnobs) -> None:
+        try:
+            outcome = await asyncio.to_thread(self._execute, job_id, job, sim, knobs)
+        except batch_io.JobInputError as exc:
+            outcome = ("JOB_STATE_FAILED", {"error": {"code": exc.code, "message": str(exc)}})
+        except Exception as exc:  # noqa: BLE001 - the job fails, the server keeps serving
+            outcome = ("JOB_STATE_FAILED", {"error": {
+                "code": 13, "message": f"Internal error: {type(exc).__name__}: {exc}"}})
+        with self._lock:
+            self._workers.pop(job_id, None)
+            cancelled = job_id in self._cancel
+            self._cancel.discard(job_id)
+            if job_id in self.store.jobs:
+                state, fields = outcome
+                if cancelled and state != "JOB_STATE_FAILED":
+                    state = "JOB_STATE_CANCELLED"
+                self._set_state(job_id, state, **fields)
+
+    def _set_stats(self, job_id: str, ok: int, failed: int, incomplete: int) -> None:
+        with self._lock:
+            job = self.store.jobs[job_id]["job"]
+            job["completionStats"] = {"successfulCount": str(ok), "failedCount": str(failed),
+                                      "incompleteCount": str(incomplete)}
+            job["updateTime"] = rfc3339(time.time())
+
+    def _execute(self, job_id: str, job: dict, sim: dict, knobs: BatchKnobs) -> tuple[str, dict]:
+        """Read, answer and write every row; returns (terminal state, extra job fields)."""
+        from ..clients import Target
+        from .claude_sim import Simulator
+
+        fault, row_rate = job_faults(job, knobs)
+        location = job["name"].split("/")[3]
+        target = Target(project=knobs.project, local=True, storage_url=knobs.storage_url,
+                        bigquery_url=knobs.bigquery_url)
+        if not knobs.storage_url or not knobs.bigquery_url:
+            raise batch_io.JobInputError("the local server was started without emulator "
+                                         "endpoints (batch.storage_url, batch.bigquery_url)", 13)
+        source = job["inputConfig"]
+        schema = None
+        if "gcsSource" in source:
+            rows = batch_io.read_gcs_rows(target, source["gcsSource"]["uris"])
+        else:
+            rows, schema = batch_io.read_bigquery_rows(
+                target, source["bigquerySource"]["inputUri"], location)
+        info = job["outputInfo"]
+        if "bigqueryOutputDataset" in info:
+            project, dataset, _ = batch_io.parse_bq(info["bigqueryOutputDataset"], knobs.project)
+            if dataset.startswith("prediction_model_"):
+                from google.cloud import bigquery
+
+                ds = bigquery.Dataset(f"{project}.{dataset}")
+                ds.location = location
+                target.bigquery().create_dataset(ds, exists_ok=True)
+            batch_io.prepare_bigquery_output(target, project, dataset,
+                                             info["bigqueryOutputTable"], location)
+        self._set_stats(job_id, 0, 0, len(rows))
+        if fault == "failed":
+            return "JOB_STATE_FAILED", {"error": {"code": 13, "message": (
+                "Internal error occurred while running the batch prediction job "
+                f"(simulated by the local stack: {FAULT_LABEL}=failed).")}}
+        stop_at = len(rows) // 2 if fault == "expired" else len(rows)
+        simulator = Simulator.from_file(self._config_source().scripted_replies)
+        model = job["model"].rsplit("/", 1)[-1]
+        duration = knobs.seconds(max(knobs.running_seconds, knobs.seconds_per_row * len(rows)))
+        started = sim["running_at"]
+        results: list[batch_io.RowResult] = []
+        for index, row in enumerate(rows[:stop_at]):
+            if job_id in self._cancel:
+                break
+            results.append(self._answer(job_id, index, row, model, row_rate, knobs, simulator))
+            if index % 50 == 0 or index == stop_at - 1:
+                ok = sum(r.ok for r in results)
+                self._set_stats(job_id, ok, len(results) - ok, len(rows) - len(results))
+            self._pace(job_id, started + duration * (index + 1) / max(len(rows), 1))
+        if not rows:
+            self._pace(job_id, started + duration)
+        ok = sum(r.ok for r in results)
+        self._set_stats(job_id, ok, len(results) - ok, len(rows) - len(results))
+        if "gcsOutputDirectory" in info:
+            batch_io.write_gcs(target, info["gcsOutputDirectory"], results)
+        else:
+            project, dataset, _ = batch_io.parse_bq(info["bigqueryOutputDataset"], knobs.project)
+            batch_io.write_bigquery(target, project, dataset, info["bigqueryOutputTable"],
+                                    schema, results)
+        if fault == "expired":
+            return "JOB_STATE_EXPIRED", {"error": {"code": 4, "message": (
+                f"The batch prediction job expired before it finished: {len(rows) - len(results)} "
+                f"of {len(rows)} requests were not processed (simulated by the local stack).")}}
+        if fault == "partially_succeeded":
+            return "JOB_STATE_PARTIALLY_SUCCEEDED", {}
+        return "JOB_STATE_SUCCEEDED", {}
+
+    def _answer(self, job_id: str, index: int, row: batch_io.Row, model: str, row_rate: float,
+                knobs: BatchKnobs, simulator) -> batch_io.RowResult:
+        from .faults import google_error
+        from .predict import Reject, validate_messages_body
+
+        processed = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        if row.problem:
+            return batch_io.RowResult(row, None, batch_io.status_text(
+                400, google_error(400, "INVALID_ARGUMENT", row.problem)), processed)
+        draw = hashlib.sha256(f"{knobs.seed}:{job_id}:{index}:{row.custom_id}".encode()).digest()
+        if row_rate and int.from_bytes(draw[:8], "big") / 2**64 < row_rate:
+            return batch_io.RowResult(row, None, batch_io.status_text(400, google_error(
+                400, "FAILED_PRECONDITION",
+                "The request could not be processed (row failure simulated by the local stack).")),
+                processed)
+        try:
+            validate_messages_body(row.request)
+        except Reject as reject:
+            return batch_io.RowResult(row, None, batch_io.status_text(reject.status, reject.body),
+                                      processed)
+        outcome = simulator.respond(row.request, model, str(row.custom_id))
+        if outcome.status != 200:
+            return batch_io.RowResult(row, None, batch_io.status_text(
+                outcome.status, outcome.payload), processed)
+        return batch_io.RowResult(row, outcome.payload, "", processed)
+
+    def _pace(self, job_id: str, until: float) -> None:
+        while job_id not in self._cancel and time.time() < until:
+            time.sleep(min(0.05, until - time.time()))

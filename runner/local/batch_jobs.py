@@ -1,0 +1,235 @@
+"""The batchPredictionJobs REST routes of the local Vertex AI server.
+
+    POST   /v1/projects/{p}/locations/{loc}/batchPredictionJobs            create
+    GET    /v1/projects/{p}/locations/{loc}/batchPredictionJobs            list (filter, pageSize, pageToken)
+    GET    /v1/projects/{p}/locations/{loc}/batchPredictionJobs/{id}       get
+    POST   /v1/projects/{p}/locations/{loc}/batchPredictionJobs/{id}:cancel
+
+JSON is camelCase with string enums, whatever `$alt=json;enum-encoding=int`
+asks for: aiplatform_v1's REST transport parses strings too, google-genai
+only strings. Paths are percent-decoded; errors use Google's
+`{"error": {"code", "message", "status"}}` shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
+import orjson
+from aiohttp import web
+
+from .batch_engine import BatchEngine, QuotaExceeded
+from .batch_filter import FilterError
+from .batch_filter import parse as parse_filter
+from .config import ServerConfig
+from .faults import google_error
+
+ENGINE = web.AppKey("runner.local.batch_engine", BatchEngine)
+BASE = "/v1/projects/{project}/locations/{location}/batchPredictionJobs"
+MODEL_NAME = re.compile(r"^(projects/[^/]+/locations/[^/]+/)?publishers/anthropic/models/([^/]+)$")
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+_STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED"}
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, message: str, status: str | None = None):
+        super().__init__(message)
+        self.body = google_error(code, status or _STATUS[code], message)
+        self.code = code
+
+
+def setup(app: web.Application, config: ServerConfig, state_dir: Path) -> None:
+    """Mount the routes; the engine starts and stops with the app."""
+    from .predict import CONFIG
+
+    engine = BatchEngine(state_dir, lambda: app[CONFIG][0] if CONFIG in app else config)
+    app[ENGINE] = engine
+
+    async def lifecycle(app: web.Application):
+        await engine.start()
+        yield
+        await engine.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_post(BASE, create)
+    app.router.add_get(BASE, list_jobs)
+    app.router.add_get(BASE + "/{job}", get)
+    app.router.add_post(BASE + "/{job}", post_action)
+
+
+def _json(status: int, body: dict) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+def _handler(func):
+    async def wrapper(request: web.Request) -> web.Response:
+        try:
+            return await func(request, request.app[ENGINE], unquote(request.match_info["project"]),
+                              unquote(request.match_info["location"]))
+        except ApiError as exc:
+            return _json(exc.code, exc.body)
+    wrapper.__name__ = func.__name__
+    return wrapper
+
+
+def _job_id(request: web.Request, engine: BatchEngine, project: str, location: str,
+            raw: str) -> str:
+    name = f"projects/{project}/locations/{location}/batchPredictionJobs/{raw}"
+    job = engine.get(raw) if raw.isdigit() else None
+    if job is None or job["name"] != name:
+        raise ApiError(404, f"The BatchPredictionJob {name} does not exist.")
+    return raw
+
+
+# -- routes -------------------------------------------------------------------------
+
+@_handler
+async def create(request, engine: BatchEngine, project: str, location: str):
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "Invalid JSON payload received.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "Invalid JSON payload received: expected an object.")
+    _validate(request, project, location, body)
+    try:
+        job = engine.create(project, location, body)
+    except QuotaExceeded:
+        limit = engine.knobs.max_concurrent_jobs
+        raise ApiError(429, (
+            "The following quotas are exceeded: concurrent batch prediction jobs for Anthropic "
+            f"Claude models (limit {limit} per project; simulated by the local stack).")) from None
+    return _json(200, job)
+
+
+@_handler
+async def get(request, engine: BatchEngine, project: str, location: str):
+    job_id = _job_id(request, engine, project, location, unquote(request.match_info["job"]))
+    return _json(200, engine.get(job_id))
+
+
+@_handler
+async def post_action(request, engine: BatchEngine, project: str, location: str):
+    raw, sep, action = unquote(request.match_info["job"]).partition(":")
+    if action != "cancel":
+        raise ApiError(404, f"The requested URL {request.path} was not found.")
+    job_id = _job_id(request, engine, project, location, raw)
+    blocked = engine.cancel(job_id)
+    if blocked:
+        raise ApiError(400, f"Cannot cancel BatchPredictionJob {job_id}: it is already in state "
+                            f"{blocked}.", "FAILED_PRECONDITION")
+    return _json(200, {})
+
+
+@_handler
+async def list_jobs(request, engine: BatchEngine, project: str, location: str):
+    query = request.query
+    try:
+        size = int(query.get("pageSize") or DEFAULT_PAGE_SIZE)
+    except ValueError:
+        raise ApiError(400, "pageSize must be an integer.") from None
+    if size < 0:
+        raise ApiError(400, "pageSize must not be negative.")
+    size = min(size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    try:
+        predicate = parse_filter(query.get("filter", ""))
+    except FilterError as exc:
+        raise ApiError(400, f"Invalid filter: {exc}") from None
+    jobs = [job for job in engine.jobs(project, location) if predicate(job)]
+    start = _decode_token(query.get("pageToken", ""))
+    page = jobs[start:start + size]
+    body: dict = {"batchPredictionJobs": page} if page else {}
+    if start + size < len(jobs):
+        body["nextPageToken"] = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode()
+    return _json(200, body)
+
+
+def _decode_token(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, offset = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == "offset" and offset.isdigit():
+            return int(offset)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise ApiError(400, "Invalid pageToken.")
+
+
+# -- validation of a create ---------------------------------------------------------------
+
+def _validate(request: web.Request, project: str, location: str, body: dict) -> None:
+    if location == "global":
+        raise ApiError(400, "Batch prediction jobs are not supported in location global; use a "
+                            "regional location such as us-east5.")
+    if not isinstance(body.get("displayName"), str) or not body["displayName"]:
+        raise ApiError(400, "displayName is required.")
+    model = body.get("model")
+    match = MODEL_NAME.match(model) if isinstance(model, str) else None
+    if not match:
+        raise ApiError(400, f"Invalid model {model!r}: Claude batch prediction needs the full "
+                            "publisher model name publishers/anthropic/models/MODEL.")
+    _check_model(request, project, location, match.group(2))
+    labels = body.get("labels", {})
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                               for k, v in labels.items()):
+        raise ApiError(400, "labels must map strings to strings.")
+    _check_input(body.get("inputConfig"))
+    _check_output(body.get("outputConfig"))
+
+
+def _check_model(request: web.Request, project: str, location: str, model: str) -> None:
+    from .predict import STATE
+
+    state = request.app.get(STATE)
+    if state is None:
+        return
+    name = f"projects/{project}/locations/{location}/publishers/anthropic/models/{model}"
+    if not state.known_model(model):
+        raise ApiError(404, f"Publisher Model `{name}` not found.")
+    if model in state.config.disabled_models:
+        raise ApiError(400, f"Project `{project}` is not allowed to use Publisher Model `{name}`",
+                       "FAILED_PRECONDITION")
+
+
+def _check_input(config) -> None:
+    if not isinstance(config, dict):
+        raise ApiError(400, "inputConfig is required.")
+    fmt = config.get("instancesFormat")
+    if fmt == "jsonl":
+        uris = (config.get("gcsSource") or {}).get("uris")
+        if not isinstance(uris, list) or not uris or not all(
+                isinstance(u, str) and u.startswith("gs://") for u in uris):
+            raise ApiError(400, "inputConfig.gcsSource.uris must list gs:// URIs for "
+                                "instancesFormat jsonl.")
+    elif fmt == "bigquery":
+        uri = (config.get("bigquerySource") or {}).get("inputUri")
+        if not isinstance(uri, str) or not re.match(r"^bq://[^.]+\.[^.]+\.[^.]+$", uri):
+            raise ApiError(400, "inputConfig.bigquerySource.inputUri must be "
+                                "bq://PROJECT.DATASET.TABLE for instancesFormat bigquery.")
+    else:
+        raise ApiError(400, f"Unsupported inputConfig.instancesFormat {fmt!r}: use jsonl or "
+                            "bigquery.")
+
+
+def _check_output(config) -> None:
+    if not isinstance(config, dict):
+        raise ApiError(400, "outputConfig is required.")
+    fmt = config.get("predictionsFormat")
+    if fmt == "jsonl":
+        prefix = (config.get("gcsDestination") or {}).get("outputUriPrefix")
+        if not isinstance(prefix, str) or not re.match(r"^gs://[^/]+", prefix):
+            raise ApiError(400, "outputConfig.gcsDestination.outputUriPrefix must be a gs:// "
+                                "URI for predictionsFormat jsonl.")
+    elif fmt == "bigquery":
+        uri = (config.get("bigqueryDestination") or {}).get("outputUri")
+        if not isinstance(uri, str) or not re.match(r"^bq://[^.]+(\.[^.]+){0,2}$", uri):
+            raise ApiError(400, "outputConfig.bigqueryDestination.outputUri must be "
+                                "bq://PROJECT[.DATASET[.TABLE]] for predictionsFormat bigquery.")
+    else:
+        raise ApiError(400, f"Unsupported outputConfig.predictionsFormat {fmt!r}: use jsonl or "
+                            "bigquery.")
