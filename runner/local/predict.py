@@ -26,7 +26,7 @@ DATED_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PREDICT_PATH = "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{tail:.+}"
 LOGGED_HEADERS = ("authorization", "anthropic-beta", "content-type", "user-agent",
                   "x-goog-user-project", "idempotency-key")
-_LOG_BODY_LIMIT = 256 * 1024
+_LOG_BODY_LIMIT = 32 * 1024  # bigger bodies are logged as their size only
 
 
 class OnlineState:
@@ -112,16 +112,22 @@ def _check_betas(state: OnlineState, request: web.Request) -> None:
                        "again without the header.")
 
 
+def _too_large(limit: int) -> Reject:
+    return Reject(413, faults.google_error(
+        413, "INVALID_ARGUMENT", f"Request payload size exceeds the limit: {limit} bytes."))
+
+
 async def _read_body(request: web.Request, state: OnlineState) -> dict:
-    if (request.content_length or 0) > state.config.max_body_bytes:
-        raise Reject(413, faults.google_error(
-            413, "INVALID_ARGUMENT",
-            f"Request payload size exceeds the limit: {state.config.max_body_bytes} bytes."))
-    raw = await request.content.read(state.config.max_body_bytes + 1)
-    if len(raw) > state.config.max_body_bytes:
-        raise Reject(413, faults.google_error(
-            413, "INVALID_ARGUMENT",
-            f"Request payload size exceeds the limit: {state.config.max_body_bytes} bytes."))
+    limit = state.config.max_body_bytes
+    if (request.content_length or 0) > limit:
+        raise _too_large(limit)
+    chunks, size = [], 0
+    while chunk := await request.content.read(1 << 20):  # read() returns what has arrived
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+    raw = b"".join(chunks)
     request["raw_size"] = len(raw)
     try:
         body = orjson.loads(raw)

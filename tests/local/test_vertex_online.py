@@ -102,3 +102,23 @@ async def test_reply_matches_the_simulator_used_by_batch_rows(vertex, body):
                                    headers={"Authorization": "Bearer x"})
 
     assert response.json() == claude_sim.reply(body, HAIKU)
+
+
+async def test_multi_megabyte_bodies_are_read_whole(vertex):
+    big = "word " * 600_000  # 3 MB, arrives in many chunks
+    vertex.configure(quotas={"*": {}})  # more input tokens than the catalog's minute allows
+    message = await vertex.client().messages.create(
+        model=HAIKU, max_tokens=10, messages=[{"role": "user", "content": big}])
+
+    assert message.usage.input_tokens > 700_000
+    assert vertex.requests()[0]["body"] == {"_truncated_bytes": pytest.approx(3_000_000, rel=0.01)}
+
+
+async def test_paced_stream_still_yields_the_full_message(vertex):
+    vertex.configure(time_to_first_token=0.05, tokens_per_second=5_000)
+    client = vertex.client()
+    created = await client.messages.create(model=HAIKU, max_tokens=100, messages=PROMPT)
+    async with client.messages.stream(model=HAIKU, max_tokens=100, messages=PROMPT) as stream:
+        streamed = await stream.get_final_message()
+
+    assert streamed.content[0].text == created.content[0].text
