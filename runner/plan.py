@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .clients import Target
-from .errors import SpecError, SpecErrors
 from .spec.model import JobSpec
 
 State = Literal["new", "changed", "up-to-date", "unknown"]
@@ -77,14 +76,22 @@ class Plan:
         return [s for s in self.specs if s.will_run]
 
     @property
-    def has_changes(self) -> bool:
-        """True when apply would run something, or when the state could not be read."""
-        return any(s.state != "up-to-date" for s in self.specs)
+    def pending(self) -> list[SpecPlan]:
+        """Specs that would run, or might (state not read offline)."""
+        return [s for s in self.specs if s.state != "up-to-date"]
 
     @property
-    def total_cost_usd(self) -> float | None:
-        costs = [s.cost_usd for s in self.changes]
-        return None if any(c is None for c in costs) else sum(costs)
+    def has_changes(self) -> bool:
+        return bool(self.pending)
+
+    @property
+    def total_cost_usd(self) -> float:
+        """Max cost of the pending specs whose cost is known (see `cost_unknown`)."""
+        return sum(s.cost_usd for s in self.pending if s.cost_usd is not None)
+
+    @property
+    def cost_unknown(self) -> int:
+        return sum(1 for s in self.pending if s.cost_usd is None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +102,7 @@ class Plan:
             "summary": {state: sum(1 for s in self.specs if s.state == state)
                         for state in ("new", "changed", "up-to-date", "unknown")},
             "total_cost_usd": self.total_cost_usd,
+            "cost_unknown": self.cost_unknown,
             "errors": self.errors,
             "specs": [s.to_dict() for s in self.specs],
         }
@@ -118,27 +126,16 @@ def extrapolate(estimated_total: int, sample_estimated: int, sample_counted: int
 # -- building a plan -------------------------------------------------------------
 
 def load_specs(paths: Iterable[str]) -> tuple[list[JobSpec], list[str]]:
-    """Valid specs under `paths` (files or folders) and one line per error, validate's wording."""
-    from .spec import load_spec, validate_paths
+    """Valid specs under `paths` (files or folders) and every error line, worded as validate words them."""
+    from .spec import validate_paths
 
-    report = validate_paths(list(paths))
-    specs, errors = [], [str(e) for e in _report_errors(report)]
-    for path in _report_valid_files(report):
-        try:
-            specs.append(load_spec(path))
-        except SpecErrors as exc:
-            errors.extend(str(e) for e in exc.errors)
-        except SpecError as exc:
-            errors.append(str(exc))
+    specs, errors = [], []
+    for report in validate_paths(list(paths)):
+        if report.ok and report.spec is not None:
+            specs.append(report.spec)
+        else:
+            errors += [f.format(report.path) for f in report.errors]
     return specs, errors
-
-
-def _report_errors(report) -> list:
-    return list(report.errors)
-
-
-def _report_valid_files(report) -> list:
-    return list(report.valid_files)
 
 
 async def plan_specs(specs: list[JobSpec], target: Target | None, options: PlanOptions) -> list[SpecPlan]:
@@ -150,7 +147,7 @@ async def plan_spec(spec: JobSpec, target: Target | None, options: PlanOptions) 
     from .spec.catalog import catalog
 
     info = catalog().get(spec.model)
-    line = SpecPlan(name=spec.name, path=str(spec.path), mode=spec.mode, model=spec.model,
+    line = SpecPlan(name=spec.name, path=_shown(spec.path), mode=spec.mode, model=spec.model,
                     region=options.region or spec.region, destination=spec.destination)
     regional = dataclasses.replace(target, region=line.region) if target else None
     if regional is not None:
@@ -170,38 +167,54 @@ async def plan_spec(spec: JobSpec, target: Target | None, options: PlanOptions) 
 
 
 def read_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
-    """Fill state, revision and detail from the stream ledger or the batch job labels."""
-    from .revision import revision_label, spec_revision
+    """Fill state, revision and detail from the batch job labels or the stream ledger."""
+    if spec.mode == "batch":
+        _batch_state(spec, target, line)
+    else:
+        _stream_state(spec, target, line)
 
-    label = revision_label(spec_revision(spec, target))
-    line.revision = label
-    if spec.mode == "stream":
-        from .stream import stream_status
 
-        status = stream_status(spec) or {}
-        ran = status.get("revision")
-        ran = revision_label(ran) if ran and len(ran) > len(label) else ran
-        if not ran:
-            line.state, line.detail = "new", "no ledger"
-        elif ran == label:
-            line.state = "up-to-date"
-            line.detail = f"ledger: {status.get('done', 0)} done, {status.get('errored', 0)} errored"
-        else:
-            line.state, line.previous_revision = "changed", ran
-            line.detail = f"ledger at revision {ran}"
-        return
+def _batch_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
     from .batch import batch_status
 
-    jobs = list(batch_status(spec, target) or [])
-    here = [j for j in jobs if _job_rev(j) == label]
-    if here:
+    status = batch_status(spec, target)
+    line.revision = status.revision
+    current = status.current
+    if current:
         line.state = "up-to-date"
-        line.detail = ", ".join(f"{_job_name(j)} {_job_state(j)}" for j in here)
-    elif jobs:
-        line.state, line.previous_revision = "changed", _job_rev(jobs[0])
-        line.detail = f"{len(jobs)} job(s) at other revisions"
+        line.detail = f"{status.state}: " + ", ".join(f"{j.id} {j.state}" for j in current)
+        if status.state == "failed":
+            line.notes.append("its batch job did not succeed at this revision: "
+                              f"`claude-jobs run {spec.path} --retry-failed` re-sends the failed rows")
+    elif status.jobs:
+        line.state, line.previous_revision = "changed", _job_revision(status.jobs[0])
+        line.detail = f"{len(status.jobs)} job(s) at other revisions"
     else:
-        line.state, line.detail = "new", "no job with this spec's labels"
+        line.state, line.detail = "new", "no batch job with this spec's labels"
+
+
+def _job_revision(job) -> str | None:
+    from .batch.identity import REV_LABEL
+
+    return job.labels.get(REV_LABEL)
+
+
+def _stream_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
+    from .revision import revision_label, spec_revision
+    from .stream import stream_status
+
+    line.revision = label = revision_label(spec_revision(spec, target))
+    status = stream_status(spec) or {}
+    ran = status.get("revision")
+    ran = revision_label(ran) if ran else None
+    if not ran:
+        line.state, line.detail = "new", "no ledger"
+    elif ran == label:
+        line.state = "up-to-date"
+        line.detail = f"ledger: {status.get('done', 0)} done, {status.get('errored', 0)} errored"
+    else:
+        line.state, line.previous_revision = "changed", ran
+        line.detail = f"ledger at revision {ran}"
 
 
 async def count_spec(spec: JobSpec, target: Target | None, options: PlanOptions,
@@ -241,9 +254,11 @@ async def count_spec(spec: JobSpec, target: Target | None, options: PlanOptions,
 
 
 async def _count_sample(spec: JobSpec, target: Target, bodies: list[dict[str, Any]]) -> list[int]:
+    from .clients import DEFAULT_REGION
     from .tokens import count_tokens
 
-    client = target.anthropic(target.region)
+    # count-tokens is regional only: a `global` stream spec is counted in the default region.
+    client = target.anthropic(DEFAULT_REGION if target.region == "global" else target.region)
     gate = asyncio.Semaphore(COUNT_CONCURRENCY)
 
     async def one(body):
@@ -256,7 +271,17 @@ async def _count_sample(spec: JobSpec, target: Target, bodies: list[dict[str, An
         await client.close()
 
 
-# -- small readers over the collaborators' shapes -----------------------------------
+# -- small helpers -----------------------------------------------------------------------
+
+def _shown(path) -> str:
+    """The spec's path relative to the working folder when it is inside it, as a user typed it."""
+    from pathlib import Path
+
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
 
 def _reads_remote_input(spec: JobSpec) -> bool:
     refs = [spec.template.source if spec.template else None, spec.prepared]
@@ -276,20 +301,6 @@ def _walk_gcs(node: Any) -> bool:
     if isinstance(node, list):
         return any(_walk_gcs(v) for v in node)
     return False
-
-
-def _job_rev(job) -> str | None:
-    labels = job.get("labels", {}) if isinstance(job, dict) else getattr(job, "labels", {})
-    return dict(labels or {}).get("claude-jobs-rev")
-
-
-def _job_name(job) -> str:
-    return (job.get("name") if isinstance(job, dict) else getattr(job, "name", "")) or "job"
-
-
-def _job_state(job) -> str:
-    state = job.get("state") if isinstance(job, dict) else getattr(job, "state", "")
-    return str(getattr(state, "name", state) or "")
 
 
 def build_plan(paths: Iterable[str], target: Target | None, options: PlanOptions) -> Plan:

@@ -8,7 +8,10 @@ STATE_MARK = {"new": "+", "changed": "~", "up-to-date": "=", "unknown": "?"}
 STATE_STYLE = {"new": "green", "changed": "yellow", "up-to-date": "dim", "unknown": "magenta"}
 COLUMNS = ("", "spec", "state", "mode", "model", "region", "requests", "input tokens",
            "max output tokens", "max cost", "destination")
+TABLE_COLUMNS = ("state", "spec", "mode", "model / region", "requests", "input", "max out",
+                 "max cost", "destination")
 MARKDOWN_MARKER = "<!-- claude-jobs-plan -->"
+WIDE = 120                  # narrower consoles get one block per spec instead of a table
 
 
 def render(plan: Plan, output_format: str) -> str:
@@ -24,23 +27,45 @@ def render(plan: Plan, output_format: str) -> str:
 
 def print_table(plan: Plan, console) -> None:
     """The human view: one row per spec, then notes, errors and the one-line summary."""
+    from rich import box
     from rich.table import Table
 
     table = Table(title=f"claude-jobs plan — {plan.target}", title_justify="left",
-                  show_lines=False, header_style="bold")
-    for name in COLUMNS:
-        table.add_column(name, justify="right" if _numeric(name) else "left",
+                  box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    for name in TABLE_COLUMNS:
+        numeric = name in ("requests", "input", "max out", "max cost")
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric,
                          overflow="fold")
     for spec in plan.specs:
+        cells = _cells(spec)
         style = STATE_STYLE[spec.state]
-        table.add_row(STATE_MARK[spec.state], spec.name, f"[{style}]{spec.state}[/]", *_cells(spec)[3:])
-    if plan.specs:
+        table.add_row(f"[{style}]{cells[0]} {spec.state}[/]", spec.name, spec.mode,
+                      f"{spec.model}\n{spec.region}", *cells[6:])
+    if plan.specs and console.width >= WIDE:
         console.print(table)
+    elif plan.specs:
+        console.print(f"claude-jobs plan — {plan.target}", style="italic", markup=False,
+                      highlight=False)
+        for spec in plan.specs:
+            _print_block(spec, console)
     for line in _notes(plan):
         console.print(f"  note: {line}", style="dim", markup=False, highlight=False)
     for error in plan.errors:
         console.print(f"error: {error}", style="red", markup=False, highlight=False)
     console.print(summary_line(plan), style="bold", markup=False, highlight=False)
+
+
+def _print_block(spec: SpecPlan, console) -> None:
+    """The narrow-terminal form of one row: three short lines, like terraform's resource blocks."""
+    from rich.text import Text
+
+    cells = _cells(spec)
+    head = Text.assemble((f"{cells[0]} {spec.state:<10}", STATE_STYLE[spec.state]),
+                         (spec.name, "bold"), f"  {spec.mode}, {spec.model} in {spec.region}")
+    console.print(head, highlight=False)
+    console.print(f"      {cells[6]} requests, {cells[7]} input tokens, {cells[8]} max output "
+                  f"tokens, max cost {cells[9]}", markup=False, highlight=False)
+    console.print(f"      -> {spec.destination}", markup=False, highlight=False)
 
 
 def markdown(plan: Plan) -> str:
@@ -69,14 +94,17 @@ def markdown(plan: Plan) -> str:
 
 def summary_line(plan: Plan) -> str:
     counts = {state: sum(1 for s in plan.specs if s.state == state) for state in STATE_MARK}
-    parts = [f"{counts['new']} new", f"{counts['changed']} changed",
-             f"{counts['up-to-date']} up to date"]
-    if counts["unknown"]:
-        parts.append(f"{counts['unknown']} unknown (state not read offline)")
-    text = f"Plan: {len(plan.changes)} to run ({', '.join(parts)})"
-    if plan.changes:
-        total = plan.total_cost_usd
-        text += f"; max cost of the runs {_money(total) if total is not None else 'unknown'}"
+    if plan.offline:
+        text = f"Plan (offline, state not read): {len(plan.specs)} spec(s)"
+        label = "max cost if all run"
+    else:
+        text = (f"Plan: {len(plan.changes)} to run ({counts['new']} new, "
+                f"{counts['changed']} changed), {counts['up-to-date']} up to date")
+        label = "max cost of the runs"
+    if plan.pending:
+        text += f"; {label} {_money(plan.total_cost_usd)}"
+        if plan.cost_unknown:
+            text += f" + {plan.cost_unknown} spec(s) of unknown cost"
     if plan.errors:
         text += f"; {len(plan.errors)} error(s) in invalid specs"
     return text + "."

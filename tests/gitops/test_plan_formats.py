@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 
 from runner.plan import Plan, SpecPlan
-from runner.plan_render import MARKDOWN_MARKER, markdown, print_table, render
+from runner.plan_render import MARKDOWN_MARKER, markdown, print_table, render, summary_line
 
 
 def _plan() -> Plan:
@@ -36,7 +36,18 @@ def test_json_lists_every_spec_with_its_state_and_numbers():
 
 
 def test_json_total_cost_counts_only_the_specs_that_would_run():
-    assert json.loads(render(_plan(), "json"))["total_cost_usd"] == 0.0124 + 0.5
+    data = json.loads(render(_plan(), "json"))
+    assert data["total_cost_usd"] == 0.0124 + 0.5 and data["cost_unknown"] == 0
+
+
+def test_an_offline_plan_totals_the_cost_of_every_spec_and_counts_those_of_unknown_cost():
+    plan = _plan()
+    plan.offline = True
+    for spec in plan.specs:
+        spec.state = "unknown"
+    plan.specs[2].cost_usd = None
+    assert summary_line(plan) == ("Plan (offline, state not read): 3 spec(s); max cost if all run "
+                                  "$0.5124 + 1 spec(s) of unknown cost.")
 
 
 def test_a_plan_where_everything_is_up_to_date_has_no_changes():
@@ -56,7 +67,7 @@ def test_markdown_is_a_marked_comment_with_a_summary_and_one_table_row_per_spec(
     text = markdown(_plan())
     lines = text.splitlines()
     assert lines[0] == MARKDOWN_MARKER
-    assert "Plan: 2 to run (1 new, 1 changed, 1 up to date); max cost of the runs $0.5124." in lines
+    assert "Plan: 2 to run (1 new, 1 changed), 1 up to date; max cost of the runs $0.5124." in lines
     rows = [line for line in lines if line.startswith("| ")]
     assert len(rows) == 1 + 3           # header + specs
     assert "| + | `fresh` | **new** | stream |" in rows[1]
@@ -95,4 +106,4 @@ def test_the_table_shows_each_spec_and_the_summary():
     text = out.getvalue()
     for name in ("fresh", "edited", "done", "new", "changed", "up-to-date"):
         assert name in text
-    assert "Plan: 2 to run (1 new, 1 changed, 1 up to date)" in text
+    assert "Plan: 2 to run (1 new, 1 changed), 1 up to date" in text
