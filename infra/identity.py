@@ -71,6 +71,8 @@ class VertexServiceAgent(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__("claude-jobs:identity:VertexServiceAgent", name, None, opts)
         after_api = [args.aiplatform_api, *args.depends_on]
+        # ServiceIdentity is a google-beta resource; pulumi-gcp bridges the beta Terraform
+        # provider, so the default provider serves it (no separate beta provider).
         self.identity = gcp.projects.ServiceIdentity(
             name,
             project=args.targets.project,

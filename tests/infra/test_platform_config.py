@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 import yaml
-from conftest import BASE_CONFIG, PROJECT, REPO, run_program
+from infra_harness import BASE_CONFIG, PROJECT, REPO, run_program
 
 from infra.config import CONFIG_KEYS, InfraConfigError, claude_regions, parse_config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pulumi
-from conftest import PROJECT, PROJECT_NUMBER
+from infra_harness import PROJECT, PROJECT_NUMBER
 
 from runner.platform import load_stack_outputs
 
@@ -208,8 +208,7 @@ def test_vertex_service_agent_reads_inputs_and_writes_outputs(platform):
 
 
 def test_vertex_agent_and_its_grants_wait_for_the_aiplatform_api(platform):
-    api = platform.namespace["services"].enabled["aiplatform.googleapis.com"]
-    api_urn = pulumi.runtime.sync_await._sync_await(api.urn.future())
+    api_urn = platform.one("gcp:projects/service:Service", "claude-jobs-aiplatform").urn
     agent_resources = [r for r in platform.registrations.values()
                        if r.custom and "claude-jobs:identity:VertexServiceAgent$" in r.urn]
     assert len(agent_resources) == 1 + 5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import REPO
+from infra_harness import REPO
 
 from runner.cli import invoke
 
