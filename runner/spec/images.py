@@ -106,7 +106,7 @@ def _check_base64(ctx: Context, path: tuple, data: str, declared: str | None, in
                   "encode the image with `base64 -w0 FILE`, or use {type: file, path: ...}")
         return
     actual = sniff(raw[:16])
-    if declared and actual != declared:
+    if declared in EXTENSIONS.values() and actual != declared:
         what = f"the data looks like {actual}" if actual else "the data is not a known image format"
         ctx.error(path + ("data",), f"data is not {declared}: {what}", "images.content")
 

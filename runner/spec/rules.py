@@ -83,7 +83,7 @@ def check_blocks(ctx: Context) -> None:
                       "add batch: {output: gs://BUCKET/output}")
         else:
             ctx.error((), "mode: batch needs a batch block with an input", "batch.input",
-                      "add batch: {input: gs://BUCKET/staging} (where requests are staged)")
+                      "add batch: {input: gs://BUCKET/staging}, where requests are staged")
         return
     if not isinstance(batch, dict):
         return
@@ -126,9 +126,9 @@ def check_references(ctx: Context) -> None:
                 ref = check_reference(ctx, ("batch", key), value, what=f"batch {key}", allow_file=False,
                                       gcs=GCS_PREFIX, bq=BQ_DATASET)
                 check_platform(ctx, ("batch", key), ref)
-    if ctx.stack is not None and ctx.mode == "batch" and ctx.region != ctx.stack.region:
+    if ctx.stack is not None and ctx.mode == "batch" and ctx.region not in (ctx.stack.region, "global"):
         uses_bq = any(isinstance(v, str) and v.startswith("bq://") for v in _references(data))
-        why = " (BigQuery tables must be in the job's region)" if uses_bq else ""
+        why = ": BigQuery tables must be in the job's region" if uses_bq else ""
         where = ("region",) if "region" in data else ("mode",)
         ctx.error(where, f"batch jobs must run in the platform's region {ctx.stack.region}, "
                          f"not {ctx.region}{why}", "platform.region", f"set region: {ctx.stack.region}")
@@ -157,7 +157,7 @@ def check_prompts(ctx: Context, info: ModelInfo | None) -> None:
                     first = seen[custom_id]
                     line = ctx.loaded.mark(("prompts", first, "custom_id"))[0]
                     ctx.error(("prompts", index, "custom_id"),
-                              f"custom_id {custom_id!r} is already used by prompts[{first}] (line {line})",
+                              f"custom_id {custom_id!r} is already used by prompts[{first}] at line {line}",
                               "prompts.duplicate-id", "custom_ids must be unique within a spec")
                 else:
                     seen[custom_id] = index

@@ -72,7 +72,9 @@ def _explain(error, loaded: LoadedYaml, root: dict) -> list[Finding]:
     path = tuple(error.absolute_path)
     instance = error.instance
     choice = _required_choice(error)
-    if choice is not None and isinstance(instance, dict):
+    if choice is not None:
+        if not isinstance(instance, dict):
+            return []  # the type error says it all
         present = [k for k in choice if k in instance]
         names = ", ".join(choice[:-1]) + f" or {choice[-1]}"
         if not present:
@@ -102,13 +104,24 @@ def _explain(error, loaded: LoadedYaml, root: dict) -> list[Finding]:
     message = error.message
     if _has_message(error):
         message = error.schema["x-message"].format(instance=_short(instance))
+    elif error.validator == "type" and path in loaded.coerced:
+        raw = loaded.coerced[path]
+        return [Finding(*loaded.mark(path), path,
+                        f"{raw} is read as {json.dumps(instance)}, which is {error.message.split(' is ', 1)[1]}",
+                        "schema.type", f'quote it: "{raw}"')]
     elif error.validator == "required":
         missing = error.message.split("'")[1] if error.message.count("'") >= 2 else None
         if missing:
             message = f"{missing!r} is required"
     else:
         message = _shorten(message, instance)
-    return [Finding(*loaded.mark(path), path, message, f"schema.{error.validator}")]
+    hint = None
+    if (error.validator == "enum" and isinstance(instance, str) and not _has_message(error)
+            and isinstance(error.validator_value, list)):
+        options = [v for v in error.validator_value if isinstance(v, str)]
+        close = difflib.get_close_matches(instance, options, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else None
+    return [Finding(*loaded.mark(path), path, message, f"schema.{error.validator}", hint)]
 
 
 def _known_keys(schema: Any, root: dict, depth: int = 0) -> set[str]:

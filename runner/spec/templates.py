@@ -31,11 +31,10 @@ def environment():
 
 
 def template_strings(template: dict) -> Iterator[tuple[tuple, str]]:
-    """(path, text) of every templated string: messages, system and custom_id."""
-    yield from _strings(template.get("messages"), ("template", "messages"))
-    yield from _strings(template.get("system"), ("template", "system"))
-    if isinstance(template.get("custom_id"), str):
-        yield ("template", "custom_id"), template["custom_id"]
+    """(path, text) of every templated string: all of the block but `source` and `custom_id_column`."""
+    for key, value in template.items():
+        if key not in ("source", "custom_id_column"):
+            yield from _strings(value, ("template", key))
 
 
 def _strings(value: Any, path: tuple) -> Iterator[tuple[tuple, str]]:

@@ -19,6 +19,9 @@ BQ_TABLE = re.compile(rf"^bq://(?P<project>{PROJECT})\.(?P<dataset>{DATASET})\.(
 BQ_DATASET = re.compile(rf"^bq://(?P<project>{PROJECT})\.(?P<dataset>{DATASET})$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
+_SHAPES = {GCS_OBJECT: "gs://bucket/object", GCS_PREFIX: "gs://bucket/prefix",
+           BQ_TABLE: "bq://project.dataset.table", BQ_DATASET: "bq://project.dataset"}
+
 ROW_FORMATS = (".jsonl", ".ndjson", ".csv")
 REQUEST_FORMATS = (".jsonl", ".ndjson")
 
@@ -30,6 +33,12 @@ class Ref:
     bucket: str | None = None
     project: str | None = None
     dataset: str | None = None
+
+
+def either(options) -> str:
+    """`["a", "b", "c"]` -> `a, b or c`."""
+    options = list(options)
+    return options[0] if len(options) == 1 else ", ".join(options[:-1]) + f" or {options[-1]}"
 
 
 def classify(value: str) -> str:
@@ -47,30 +56,28 @@ def check_reference(ctx: Context, path: tuple, value: str, *, what: str, allow_f
                     formats: tuple[str, ...] | None = None, must_exist: bool = True) -> Ref | None:
     """Check one reference's shape (and, for files, existence); return it parsed, or None."""
     kind = classify(value)
-    accepted = " or ".join(
-        [*(["a local file"] if allow_file else []), *(["gs://"] if gcs else []), *(["bq://"] if bq else [])])
+    accepted = either([*(["a local file"] if allow_file else []),
+                       *([_SHAPES[gcs]] if gcs else []), *([_SHAPES[bq]] if bq else [])])
     if kind == "gcs" and gcs:
         match = gcs.match(value)
         if not match:
-            shape = "gs://bucket/object" if gcs is GCS_OBJECT else "gs://bucket/prefix"
             ctx.error(path, f"{value!r} is not a valid Cloud Storage {what}", "uri.gcs",
-                      f"use {shape}")
+                      f"use {_SHAPES[gcs]}")
             return None
         obj = match.group("object") or ""
         if formats and gcs is GCS_OBJECT and not obj.lower().endswith(formats):
-            ctx.error(path, f"{value!r} must end in {' or '.join(formats)}", "uri.format")
+            ctx.error(path, f"{value!r} must end in {either(formats)}", "uri.format")
             return None
         return Ref("gcs", value, bucket=match.group("bucket"))
     if kind == "bigquery" and bq:
         match = bq.match(value)
         if not match:
-            shape = "bq://project.dataset.table" if bq is BQ_TABLE else "bq://project.dataset"
-            ctx.error(path, f"{value!r} is not a valid BigQuery {what}", "uri.bigquery", f"use {shape}")
+            ctx.error(path, f"{value!r} is not a valid BigQuery {what}", "uri.bigquery", f"use {_SHAPES[bq]}")
             return None
         return Ref("bigquery", value, project=match.group("project"), dataset=match.group("dataset"))
     if kind == "file" and allow_file:
         if formats and not value.lower().endswith(formats):
-            ctx.error(path, f"{value!r} must be a {' or '.join(formats)} file", "uri.format")
+            ctx.error(path, f"{value!r} must be a {either(formats)} file", "uri.format")
             return None
         resolved = local_path(ctx, path, value, must_exist=must_exist)
         return Ref("file", value) if resolved else None
@@ -94,7 +101,7 @@ def local_path(ctx: Context, path: tuple, value: str, *, must_exist: bool = True
     if must_exist and not resolved.is_file():
         where = resolved.relative_to(root).as_posix()
         ctx.error(path, f"{value!r}{detail} does not exist", "files.missing",
-                  f"looked for {where} (paths are relative to the spec's folder)")
+                  f"looked for {where}; paths are relative to the spec's folder")
         return None
     return resolved
 

@@ -45,6 +45,7 @@ class LoadedYaml:
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     text: str = ""
     findings: list[Finding] = field(default_factory=list)   # duplicate keys and the like
+    coerced: dict[Path_, str] = field(default_factory=dict)  # plain `yes`/`no`/`on`/`off`... read as bool
     fatal: bool = False                                       # nothing usable was loaded
 
     def mark(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
@@ -76,8 +77,8 @@ def load_yaml(raw: bytes) -> LoadedYaml:
         return result
 
     if len(raw) > MAX_BYTES:
-        return fatal(1, 1, f"file is {len(raw) / 1024 / 1024:.1f} MB; specs are limited to "
-                           f"{MAX_BYTES // 1024 // 1024} MB", "yaml.size",
+        return fatal(1, 1, f"file is larger than {MAX_BYTES // 1024 // 1024} MB, the limit for a spec",
+                     "yaml.size",
                      "keep rows in a data file and point template.source at it")
     try:
         text = raw.decode("utf-8-sig")
@@ -93,12 +94,15 @@ def load_yaml(raw: bytes) -> LoadedYaml:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.problem and exc.context not in problem:
+        if exc.context and exc.problem and problem.startswith("but "):
+            problem = f"{exc.context}, {problem}"
+        elif exc.context and exc.problem:
             problem = f"{problem} ({exc.context})"
         return fatal(line, column, f"YAML syntax error: {problem}", "yaml.syntax")
     except yaml.reader.ReaderError as exc:
         line, column = _position(text, exc.position)
-        return fatal(line, column, f"YAML syntax error: unacceptable character {exc.character!r}",
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return fatal(line, column, f"YAML syntax error: control character #x{code:02x} is not allowed",
                      "yaml.syntax", "remove control characters from the file")
     except yaml.YAMLError as exc:
         return fatal(1, 1, f"YAML syntax error: {exc}", "yaml.syntax")
@@ -177,9 +181,13 @@ def _mapping(node: yaml.MappingNode, path: Path_, result: LoadedYaml, counter, d
 def _scalar(node: yaml.ScalarNode, path: Path_, result: LoadedYaml) -> Any:
     if node.tag not in _SCALAR_TAGS:
         line, column = node.start_mark.line + 1, node.start_mark.column + 1
-        result.findings.append(Finding(line, column, path, f"unsupported YAML tag {node.tag!r}",
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        result.findings.append(Finding(line, column, path, f"unsupported YAML tag {tag}",
                                        "yaml.tag", "write plain strings, numbers and booleans"))
         return node.value
+    if node.style is None and node.tag in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null") \
+            and node.value.lower() not in ("true", "false", "null", "~", ""):
+        result.coerced[path] = node.value
     try:  # the plain constructors, not construct_object(): it caches every node it sees
         return _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
     except (yaml.YAMLError, ValueError, KeyError):
