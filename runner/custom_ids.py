@@ -23,6 +23,7 @@ from .errors import SpecError
 
 CUSTOM_ID_RULE = "^[a-zA-Z0-9_-]{1,64}$"
 WINDOW = 32_768
+LEVEL_CAP = 131_072     # ids per sorted array: merges never allocate more than 1 MB at once
 id_ok = re.compile(r"[a-zA-Z0-9_-]{1,64}").fullmatch
 
 
@@ -42,12 +43,12 @@ class UniqueIds:
     """
 
     def __init__(self, rescan: Callable[[], Iterable[tuple[Any, Any]]],
-                 locate: Callable[[Any], str], window: int = WINDOW):
+                 locate: Callable[[Any], str], window: int | None = None):
         self.rescan = rescan
         self.locate = locate
-        self.window = window
+        self.window = window or WINDOW
         self.recent: dict[str, Any] = {}
-        self.levels: list = []          # sorted int64 arrays; sizes decrease along the list
+        self.levels: list = []          # sorted int64 arrays, at most LEVEL_CAP each
         self.archived = 0               # ids held in `levels`
 
     def add(self, custom_id: str, n: Any) -> None:
@@ -85,8 +86,10 @@ class UniqueIds:
         if hit.any():
             self._confirm({ids[i]: self.recent[ids[i]] for i in order[hit]})
         self.levels.append(hashes)
-        # Merge equal-sized runs (like a binary counter): O(n log n) overall, few arrays to probe.
-        while len(self.levels) > 1 and len(self.levels[-1]) >= len(self.levels[-2]):
+        # Merge equal-sized runs (like a binary counter) up to LEVEL_CAP: few arrays to probe,
+        # and no large temporary copies (peak memory stays ~8 bytes an id).
+        while len(self.levels) > 1 and len(self.levels[-1]) >= len(self.levels[-2]) and \
+                len(self.levels[-1]) + len(self.levels[-2]) <= LEVEL_CAP:
             top, below = self.levels.pop(), self.levels.pop()
             merged = np.concatenate((below, top))
             merged.sort(kind="stable")              # two sorted runs: a linear merge

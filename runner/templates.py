@@ -40,7 +40,9 @@ def environment():
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    # keep_trailing_newline: a YAML block scalar's final newline stays, as in constant strings.
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                                keep_trailing_newline=True)
 
 
 class Compiler:
