@@ -170,14 +170,33 @@ def _join_partition(out_path: str, ids_path: str, missing_why: str,
         yield missing_row(custom_id.decode(), missing_why)
 
 
+_ID_KEY = b'"custom_id":'
+
+
+def line_custom_id(line: bytes) -> bytes:
+    """The custom_id of an output line, without parsing the line when that is unambiguous.
+
+    The key appears once in a line whose id follows our rule (no escapes), so a
+    byte search finds it; anything else (nested keys, spaces, escapes) is parsed.
+    """
+    at = line.find(_ID_KEY)
+    if at >= 0 and line.find(_ID_KEY, at + 1) < 0:
+        start = at + len(_ID_KEY)
+        while line[start:start + 1] == b" ":
+            start += 1
+        if line[start:start + 1] == b'"':
+            end = line.find(b'"', start + 1)
+            if end > start + 1 and line.find(b"\\", start + 1, end) < 0:
+                return line[start + 1:end]
+    return str(orjson.loads(line).get("custom_id")).encode()
+
+
 def keyed_lines(lines: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
     """JSONL output lines -> (custom_id, line) pairs; blank lines are skipped."""
     for line in lines:
         line = line.strip()
-        if not line:
-            continue
-        custom_id = orjson.loads(line).get("custom_id")
-        yield str(custom_id).encode(), line
+        if line:
+            yield line_custom_id(line), line
 
 
 def keyed_rows(rows: Iterable[dict[str, Any]]) -> Iterator[tuple[bytes, bytes]]:

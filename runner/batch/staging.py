@@ -1,18 +1,24 @@
 """Write rendered requests where a batch job can read them, streaming, in bounded memory.
 
-Each job's input is either a JSONL object (`gs://…/partNNNNN.jsonl`, written
-with a resumable upload as lines are produced) or a BigQuery table with
-columns `custom_id STRING, request JSON` (NDJSON spooled to a temporary file,
-then one load job). Next to a JSONL object goes `partNNNNN.ids`, the bare
-custom_ids, so collection can tell which rows are missing without re-reading
-the requests. Custom ids are checked here, where every request passes once:
-the rule, and uniqueness with 8 bytes of memory per row.
+A job's input is either JSONL objects in Cloud Storage or a BigQuery table with
+columns `custom_id STRING, request JSON`. JSONL is cut into segments of about
+16 MB (`…/part00000/seg-00000.jsonl`), each uploaded whole by a small thread
+pool while the next one is rendered, and the job is given every segment's URI
+(Vertex reads a list of objects): rendering and uploading overlap, and memory
+holds a few segments whatever the row count. Next to each segment goes
+`seg-NNNNN.ids`, its bare custom_ids, so collection can tell which rows are
+missing without re-reading the requests. BigQuery input is NDJSON spooled to
+a temporary file, then one load job per part. The custom_id rule and
+uniqueness are enforced by the renderer while staging iterates it, so a bad
+input stops before any job is submitted.
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import orjson
@@ -21,8 +27,9 @@ from ..errors import RemoteError, SpecError
 from ..records import Request
 from .identity import JobKey
 
-GCS_CHUNK = 8 << 20          # resumable upload chunk (a multiple of 256 KiB); the writer's buffer
-IDS_CHUNK = 1 << 20
+SEGMENT_BYTES = 16 << 20     # one Cloud Storage object of a job's input
+UPLOAD_THREADS = 2
+IN_FLIGHT = 3                # segments rendered but not yet uploaded, at most
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,7 @@ class StagedPart:
     """One job's input, written or found in place."""
 
     key: JobKey
-    input_uri: str               # gs://…jsonl or bq://p.d.t
+    input_uris: tuple[str, ...]  # gs://…jsonl segments, or one bq://p.d.t
     count: int
 
 
@@ -50,9 +57,10 @@ class Layout:
     spec_name: str
     rev: str
 
-    def input_uri(self, key: JobKey) -> str:
+    def input_uri(self, key: JobKey, segment: int = 0) -> str:
+        """A segment object of the part's input, or the part's input table."""
         if self.input.startswith("gs://"):
-            return f"{self._gcs_base(self.input)}/{key.slug()}.jsonl"
+            return f"{self._gcs_base(self.input)}/{key.slug()}/seg-{segment:05d}.jsonl"
         return f"{self.input}.{self._table(key)}"
 
     def output_uri(self, key: JobKey) -> str:
@@ -85,38 +93,99 @@ class _Discard:
     def write(self, request: Request, line: bytes) -> None:
         pass
 
-    def close(self) -> str | None:
-        return None
+    def close(self) -> tuple[str, ...]:
+        return ()
 
     def abort(self) -> None:
         pass
+
+
+class _Uploader:
+    """Uploads whole segments from a small thread pool; `put` blocks while IN_FLIGHT are pending."""
+
+    def __init__(self, storage):
+        self.storage = storage
+        self.pool = ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="claude-jobs-upload")
+        self.slots = threading.BoundedSemaphore(IN_FLIGHT)
+        self.futures: list[Future] = []
+
+    def put(self, uri: str, data: bytes, content_type: str) -> None:
+        self._raise_failed()
+        self.slots.acquire()
+        future = self.pool.submit(self._upload, uri, data, content_type)
+        future.add_done_callback(lambda _: self.slots.release())
+        self.futures.append(future)
+
+    def _upload(self, uri: str, data: bytes, content_type: str) -> None:
+        from ..sources import split_gs
+
+        bucket, name = split_gs(uri)
+        self.storage.bucket(bucket).blob(name).upload_from_string(data, content_type=content_type)
+
+    def finish(self) -> None:
+        """Wait for every upload; raise the first failure."""
+        try:
+            for future in self.futures:
+                future.result()
+        except Exception as exc:
+            raise _upload_error(exc) from None
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _raise_failed(self) -> None:
+        done = [f for f in self.futures if f.done()]
+        for future in done:
+            if future.exception() is not None:
+                raise _upload_error(future.exception())
+        self.futures = [f for f in self.futures if not f.done()]
+
+
+def _upload_error(exc: BaseException) -> BaseException:
+    if type(exc).__module__.startswith("google."):
+        return RemoteError(f"uploading the batch input failed: {exc}",
+                           status=getattr(exc, "code", None),
+                           hint="the staging bucket (batch.input) must exist and be writable")
+    return exc
 
 
 class _GcsPart:
-    def __init__(self, storage, uri: str):
-        from ..sources import split_gs
+    """One part as JSONL segments, handed to the uploader as each one fills up."""
 
-        bucket_name, name = split_gs(uri)
-        bucket = storage.bucket(bucket_name)
-        self.uri = uri
-        self.blobs = [bucket.blob(name), bucket.blob(name[:-len(".jsonl")] + ".ids")]
-        self.data = self.blobs[0].open("wb", chunk_size=GCS_CHUNK, ignore_flush=True,
-                                       content_type="application/jsonl")
-        self.ids = self.blobs[1].open("wb", chunk_size=IDS_CHUNK, ignore_flush=True,
-                                      content_type="text/plain")
+    def __init__(self, uploader: _Uploader, layout: Layout, key: JobKey):
+        self.uploader = uploader
+        self.layout = layout
+        self.key = key
+        self.uris: list[str] = []
+        self.lines: list[bytes] = []
+        self.ids: list[str] = []
+        self.size = 0
 
     def write(self, request: Request, line: bytes) -> None:
-        self.data.write(line + b"\n")
-        self.ids.write(request.custom_id.encode() + b"\n")
+        self.lines.append(line)
+        self.ids.append(request.custom_id)
+        self.size += len(line) + 1
+        if self.size >= SEGMENT_BYTES:
+            self._flush()
 
-    def close(self) -> str:
-        self.data.close()
-        self.ids.close()
-        return self.uri
+    def _flush(self) -> None:
+        if not self.lines:
+            return
+        uri = self.layout.input_uri(self.key, len(self.uris))
+        self.lines.append(b"")
+        self.uploader.put(uri, b"\n".join(self.lines), "application/jsonl")
+        self.uploader.put(ids_uri(uri), ("\n".join(self.ids) + "\n").encode(), "text/plain")
+        self.uris.append(uri)
+        self.lines, self.ids, self.size = [], [], 0
+
+    def close(self) -> tuple[str, ...]:
+        self._flush()
+        return tuple(self.uris)
 
     def abort(self) -> None:
-        # An unfinished resumable upload never becomes an object; nothing to delete.
-        pass
+        self.lines, self.ids = [], []
 
 
 class _BigQueryPart:
@@ -129,7 +198,7 @@ class _BigQueryPart:
     def write(self, request: Request, line: bytes) -> None:
         self.spool.write(line + b"\n")
 
-    def close(self) -> str:
+    def close(self) -> tuple[str, ...]:
         from google.cloud import bigquery
 
         cfg = bigquery.LoadJobConfig(
@@ -151,7 +220,7 @@ class _BigQueryPart:
             raise
         finally:
             self.spool.close()
-        return self.uri
+        return (self.uri,)
 
     def abort(self) -> None:
         self.spool.close()
@@ -168,18 +237,20 @@ def stage(requests: Iterable[Request], target, layout: Layout, *, max_per_job: i
     (its rows are still counted and checked). Budget limits stop staging as
     soon as they are exceeded, before any job is submitted.
     """
-    storage = target.storage() if layout.input.startswith("gs://") else None
-    bigquery = None if storage else target.bigquery()
+    gcs = layout.input.startswith("gs://")
+    uploader = _Uploader(target.storage()) if gcs else None
+    bigquery = None if gcs else target.bigquery()
     staged = Staged()
     writer, count, part = None, 0, -1
-    pending: list[tuple[int, int, str | None]] = []   # (part, count, uri)
+    pending: list[tuple[int, int, tuple[str, ...]]] = []   # (part, count, uris)
 
     def open_part(n: int):
         key = JobKey(retry=retry, part=n, parts=0)
         if not parts_needed(n):
             return _Discard()
-        uri = layout.input_uri(key)
-        return _GcsPart(storage, uri) if storage else _BigQueryPart(bigquery, uri, region)
+        if uploader is not None:
+            return _GcsPart(uploader, layout, key)
+        return _BigQueryPart(bigquery, layout.input_uri(key), region)
 
     try:
         for request in requests:
@@ -206,12 +277,15 @@ def stage(requests: Iterable[Request], target, layout: Layout, *, max_per_job: i
         if writer is not None:
             pending.append((part, count, writer.close()))
             writer = None
+        if uploader is not None:
+            uploader.finish()
     except BaseException:
         if writer is not None:
             writer.abort()
+        if uploader is not None:
+            uploader.abort()
         raise
     parts = len(pending)
-    staged.parts = [StagedPart(JobKey(retry=retry, part=n, parts=parts),
-                               uri or layout.input_uri(JobKey(retry, n, parts)), c)
-                    for n, c, uri in pending]
+    staged.parts = [StagedPart(JobKey(retry=retry, part=n, parts=parts), uris, c)
+                    for n, c, uris in pending]
     return staged

@@ -31,11 +31,12 @@ def job_body(spec, layout: Layout, part: StagedPart, rev: str) -> dict[str, Any]
     key = part.key
     labels = {**user_labels(spec.labels), **key.labels(spec.name, rev),
               ROWS_LABEL: str(part.count)}
-    if part.input_uri.startswith("gs://"):
-        input_config = {"instances_format": "jsonl", "gcs_source": {"uris": [part.input_uri]}}
+    if part.input_uris[0].startswith("gs://"):
+        input_config = {"instances_format": "jsonl",
+                        "gcs_source": {"uris": list(part.input_uris)}}
     else:
         input_config = {"instances_format": "bigquery",
-                        "bigquery_source": {"input_uri": part.input_uri}}
+                        "bigquery_source": {"input_uri": part.input_uris[0]}}
     out = layout.output_uri(key)
     if out.startswith("gs://"):
         output_config = {"predictions_format": "jsonl",

@@ -99,3 +99,13 @@ def test_each_custom_id_appears_once_across_many_partitions(monkeypatch):
 @pytest.mark.parametrize("blank", [b"", b"   "])
 def test_blank_output_lines_are_ignored(blank):
     assert list(keyed_lines([blank, line("a")]))[0][0] == b"a"
+
+
+@pytest.mark.parametrize("text", [
+    b'{"custom_id":"a-1","status":""}',
+    b'{"status": "", "custom_id": "a-1"}',
+    b'{"request":{"tools":[{"input_schema":{"custom_id":"x"}}]},"custom_id":"a-1"}',
+    b'{"custom_id":"a\\u002d1"}',
+])
+def test_the_custom_id_of_a_line_is_found_however_it_is_written(text):
+    assert collect.line_custom_id(text) in (b"a-1",)
