@@ -19,7 +19,6 @@ ATTRIBUTE_MAPPING = {
     "attribute.repository_owner": "assertion.repository_owner",
     "attribute.repository_owner_id": "assertion.repository_owner_id",
     "attribute.ref": "assertion.ref",
-    "attribute.workflow_ref": "assertion.job_workflow_ref",
 }
 
 
@@ -37,12 +36,11 @@ class GitHubFederationArgs:
 def attribute_condition(repository: str, repository_id: str | None,
                         owner_id: str | None) -> str:
     """A CEL condition that admits tokens of the configured repository only."""
-    if repository_id:
-        clauses = [f"assertion.repository_id == '{repository_id}'"]
-        if owner_id:
-            clauses.append(f"assertion.repository_owner_id == '{owner_id}'")
-        return " && ".join(clauses)
-    return f"assertion.repository == '{repository}'"
+    clauses = [f"assertion.repository_id == '{repository_id}'" if repository_id
+               else f"assertion.repository == '{repository}'"]
+    if owner_id:
+        clauses.append(f"assertion.repository_owner_id == '{owner_id}'")
+    return " && ".join(clauses)
 
 
 def principal_attribute(repository: str, repository_id: str | None) -> str:

@@ -102,6 +102,20 @@ def test_pulumi_yaml_documents_every_key_with_a_description_and_default():
     assert parse_config({**defaults, **BASE_CONFIG}) == parse_config(BASE_CONFIG)
 
 
+def test_pulumi_yaml_declares_only_types_pulumi_accepts():
+    # Pulumi's project schema: string, integer, boolean or array (with `items`); no maps.
+    declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+    for key, spec in declared.items():
+        assert spec["type"] in {"string", "integer", "boolean", "array"}, f"Pulumi.yaml: {key}"
+        if spec["type"] == "array":
+            assert spec["items"]["type"] == "string", f"Pulumi.yaml: {key} needs items"
+            assert isinstance(spec["default"], list), f"Pulumi.yaml: {key} default"
+        elif spec["type"] == "integer":
+            assert isinstance(spec["default"], int), f"Pulumi.yaml: {key} default"
+        else:
+            assert isinstance(spec["default"], str), f"Pulumi.yaml: {key} default"
+
+
 def test_example_stack_file_is_valid_config():
     example = yaml.safe_load((REPO / "Pulumi.dev.yaml").read_text())["config"]
     values = {key.removeprefix("claude-jobs:"): value for key, value in example.items()}

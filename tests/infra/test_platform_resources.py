@@ -7,6 +7,7 @@ import json
 import pulumi
 from infra_harness import PROJECT, PROJECT_NUMBER
 
+from infra.wif import attribute_condition
 from runner.platform import load_stack_outputs
 
 ROLE_MEMBER_TYPES = ("gcp:projects/iAMMember:IAMMember", "gcp:storage/bucketIAMMember:BucketIAMMember",
@@ -251,6 +252,12 @@ def test_wif_condition_pins_the_numeric_ids_when_given(pinned_platform):
                              "assertion.repository_owner_id == '800000002'"), f"{urn}: {condition}"
 
     return pulumi.Output.all(provider.urn, provider.attribute_condition).apply(check)
+
+
+def test_wif_condition_adds_the_owner_id_to_a_pinned_name():
+    condition = attribute_condition("acme/claude-jobs", None, "800000002")
+    assert condition == ("assertion.repository == 'acme/claude-jobs' && "
+                         "assertion.repository_owner_id == '800000002'")
 
 
 @pulumi.runtime.test
