@@ -89,7 +89,10 @@ class PlatformConfig:
 @cache
 def claude_regions() -> frozenset[str]:
     """Regional locations where at least one non-retired Claude model runs batch prediction."""
-    data = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InfraConfigError(f"cannot read the model catalog {CATALOG_FILE}: {exc}") from None
     return frozenset(region for model in data["models"] if model.get("status") != "retired"
                      for region in model.get("batch_regions", []))
 
@@ -126,9 +129,9 @@ def parse_config(values: Mapping[str, Any]) -> PlatformConfig:
                       f"(use one of: {', '.join(sorted(allowed))})")
 
     prefix = _text(values.get("namePrefix")) or DEFAULT_NAME_PREFIX
-    if not _NAME_PREFIX.match(prefix):
+    if not _NAME_PREFIX.match(prefix) or prefix.startswith("gcp-"):
         err("namePrefix", f"{prefix!r} must be 3-20 lowercase letters, digits or hyphens, "
-                          "starting with a letter")
+                          "starting with a letter (and not `gcp-`, reserved for pools)")
 
     repository = _text(values.get("githubRepository"))
     if not repository:
