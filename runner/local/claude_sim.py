@@ -286,6 +286,23 @@ def reply(body: dict, model: str) -> dict:
 
 # -- streaming ----------------------------------------------------------------
 
+def _deltas(index: int, block: dict, chunk_tokens: int) -> list[tuple[str, dict, int]]:
+    if block["type"] == "text":
+        pieces = _TOKEN_RE.findall(block["text"]) or [block["text"]]
+        chunks = ["".join(pieces[i:i + chunk_tokens]) for i in range(0, len(pieces), chunk_tokens)]
+        return [("content_block_delta", {"type": "content_block_delta", "index": index,
+                                         "delta": {"type": "text_delta", "text": chunk}},
+                 len(_TOKEN_RE.findall(chunk)) or 1) for chunk in chunks]
+    if block["type"] == "tool_use":
+        text = json.dumps(block["input"], ensure_ascii=False)
+        step = chunk_tokens * 4
+        return [("content_block_delta", {"type": "content_block_delta", "index": index,
+                                         "delta": {"type": "input_json_delta",
+                                                   "partial_json": text[i:i + step]}},
+                 _text_tokens(text[i:i + step])) for i in range(0, len(text), step)]
+    return []
+
+
 def stream_events(message: dict, chunk_tokens: int = 4) -> list[tuple[str, dict, int]]:
     """The SSE events Vertex sends for `message`: (event name, data, output tokens it carries)."""
     usage = message["usage"]
@@ -293,37 +310,23 @@ def stream_events(message: dict, chunk_tokens: int = 4) -> list[tuple[str, dict,
                  usage=dict(usage, output_tokens=1))
     events: list[tuple[str, dict, int]] = [
         ("message_start", {"type": "message_start", "message": start}, 0),
-        ("ping", {"type": "ping"}, 0),
+        # Vertex-only, seen early with the opening usage; clients must ignore it
+        # (the Anthropic SDK passes it through and its accumulator skips it).
+        ("vertex_event", {"type": "vertex_event", "usage": dict(start["usage"])}, 0),
     ]
     for index, block in enumerate(message["content"]):
-        if block["type"] == "text":
-            events.append(("content_block_start", {"type": "content_block_start", "index": index,
-                                                   "content_block": {"type": "text", "text": ""}}, 0))
-            pieces = _TOKEN_RE.findall(block["text"]) or [block["text"]]
-            for i in range(0, len(pieces), chunk_tokens):
-                chunk = pieces[i:i + chunk_tokens]
-                events.append(("content_block_delta", {
-                    "type": "content_block_delta", "index": index,
-                    "delta": {"type": "text_delta", "text": "".join(chunk)}}, len(chunk)))
-        else:
-            opened = dict(block, input={}) if block["type"] == "tool_use" else block
-            events.append(("content_block_start", {"type": "content_block_start", "index": index,
-                                                   "content_block": opened}, 0))
-            if block["type"] == "tool_use":
-                text = json.dumps(block["input"], ensure_ascii=False)
-                step = chunk_tokens * 4
-                for i in range(0, len(text), step):
-                    events.append(("content_block_delta", {
-                        "type": "content_block_delta", "index": index,
-                        "delta": {"type": "input_json_delta", "partial_json": text[i:i + step]}},
-                        _text_tokens(text[i:i + step])))
+        opened = {"text": {"type": "text", "text": ""},
+                  "tool_use": dict(block, input={})}.get(block["type"], block)
+        events.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                               "content_block": opened}, 0))
+        if index == 0:
+            events.append(("ping", {"type": "ping"}, 0))  # where Anthropic's own streams send it
+        events += _deltas(index, block, chunk_tokens)
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}, 0))
     events.append(("message_delta", {
         "type": "message_delta",
         "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
         "usage": {"output_tokens": usage["output_tokens"]}}, 0))
-    # Vertex-only; clients must ignore it (the Anthropic SDK passes it through harmlessly).
-    events.append(("vertex_event", {"type": "vertex_event", "usage": dict(usage)}, 0))
     events.append(("message_stop", {"type": "message_stop"}, 0))
     return events
 
@@ -331,6 +334,11 @@ def stream_events(message: dict, chunk_tokens: int = 4) -> list[tuple[str, dict,
 def sse(event: str, data: dict) -> bytes:
     """One SSE frame with its `event:` line (the SDK drops data-only events)."""
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def sse_body(message: dict) -> bytes:
+    """The whole `text/event-stream` body Vertex sends for `message`."""
+    return b"".join(sse(name, data) for name, data, _ in stream_events(message))
 
 
 # -- scripted replies -----------------------------------------------------------

@@ -303,21 +303,29 @@ async def _respond_json(request: web.Request, state: OnlineState, message: dict,
 
 async def _stream(request: web.Request, state: OnlineState, message: dict,
                   fault: str | None) -> web.StreamResponse:
-    config = state.config
+    try:
+        return await _send_events(request, state.config, message, fault)
+    except ConnectionResetError:  # the client left mid-stream (e.g. its timeout fired)
+        state.stats["client_disconnects"] += 1
+        raise
+
+
+async def _send_events(request: web.Request, config: ServerConfig, message: dict,
+                       fault: str | None) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers={
         "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"})
     await response.prepare(request)
-    events = claude_sim.stream_events(message)
     # Faults strike after message_start and part of the content, like a real mid-stream failure.
-    strike = max(2, len(events) // 2) if fault in ("stream_error", "dropped_connection",
-                                                     "stalled_stream") else None
+    mid_stream = fault in ("stream_error", "dropped_connection", "stalled_stream")
     pace = config.tokens_per_second
     if config.time_to_first_token > 0:
         await asyncio.sleep(config.time_to_first_token)
-    if pace <= 0 and strike is None:
-        await response.write(b"".join(claude_sim.sse(name, data) for name, data, _ in events))
+    if pace <= 0 and not mid_stream:
+        await response.write(claude_sim.sse_body(message))  # one write: cheap under load
         await response.write_eof()
         return response
+    events = claude_sim.stream_events(message)
+    strike = max(2, len(events) // 2) if mid_stream else None
     for i, (name, data, tokens) in enumerate(events):
         if i == strike:
             if fault == "stream_error":

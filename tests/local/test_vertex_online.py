@@ -51,8 +51,8 @@ async def test_stream_sends_named_events_including_ping_and_vertex_event(vertex,
     data_lines = [line for line in response.text.splitlines() if line.startswith("data: ")]
 
     assert len(names) == len(data_lines)
-    assert names[:3] == ["message_start", "ping", "content_block_start"]
-    assert names[-4:] == ["content_block_stop", "message_delta", "vertex_event", "message_stop"]
+    assert names[:4] == ["message_start", "vertex_event", "content_block_start", "ping"]
+    assert names[-3:] == ["content_block_stop", "message_delta", "message_stop"]
     assert "content_block_delta" in names
 
 
