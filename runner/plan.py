@@ -14,13 +14,13 @@ import dataclasses
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .clients import Target
 from .spec.model import JobSpec
 
-State = Literal["new", "changed", "up-to-date", "unknown"]
-RUN_STATES = ("new", "changed")     # what apply runs
+State = Literal["new", "changed", "incomplete", "up-to-date", "unknown"]
+RUN_STATES = ("new", "changed", "incomplete")     # what apply runs
 SAMPLE_SIZE = 200                   # requests counted exactly before extrapolating
 COUNT_CONCURRENCY = 4               # count-tokens calls in flight
 DEFAULT_MAX_TOKENS = 1024           # docs/spec-format.md: request.max_tokens default
@@ -100,7 +100,7 @@ class Plan:
             "valid": not self.errors,
             "has_changes": self.has_changes,
             "summary": {state: sum(1 for s in self.specs if s.state == state)
-                        for state in ("new", "changed", "up-to-date", "unknown")},
+                        for state in get_args(State)},
             "total_cost_usd": self.total_cost_usd,
             "cost_unknown": self.cost_unknown,
             "errors": self.errors,
@@ -150,12 +150,8 @@ async def plan_spec(spec: JobSpec, target: Target | None, options: PlanOptions) 
     line = SpecPlan(name=spec.name, path=_shown(spec.path), mode=spec.mode, model=spec.model,
                     region=options.region or spec.region, destination=spec.destination)
     regional = dataclasses.replace(target, region=line.region) if target else None
-    if regional is not None:
-        read_state(spec, regional, line)
-    else:
-        line.detail = "offline: state not read"
     if options.count_tokens:
-        if options.offline and _reads_remote_input(spec):
+        if regional is None and _reads_remote_input(spec):
             line.notes.append("reads a remote input: requests and tokens unknown offline")
         else:
             await count_spec(spec, regional, options, line)
@@ -163,6 +159,10 @@ async def plan_spec(spec: JobSpec, target: Target | None, options: PlanOptions) 
             # Catalog prices; batch rows pay the catalog's `batch_discount` fraction.
             line.cost_usd = info.cost_usd(line.input_tokens, line.output_tokens_max,
                                           batch=spec.mode == "batch")
+    if regional is not None:
+        read_state(spec, regional, line)
+    else:
+        line.detail = "offline: state not read"
     return line
 
 
@@ -185,7 +185,7 @@ def _batch_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
         line.detail = f"{status.state}: " + ", ".join(f"{j.id} {j.state}" for j in current)
         if status.state == "failed":
             line.notes.append("its batch job did not succeed at this revision: "
-                              f"`claude-jobs run {spec.path} --retry-failed` re-sends the failed rows")
+                              f"`claude-jobs run {line.path} --retry-failed` re-sends the failed rows")
     elif status.jobs:
         line.state, line.previous_revision = "changed", _job_revision(status.jobs[0])
         line.detail = f"{len(status.jobs)} job(s) at other revisions"
@@ -207,11 +207,21 @@ def _stream_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
     status = stream_status(spec) or {}
     ran = status.get("revision")
     ran = revision_label(ran) if ran else None
+    finished = status.get("succeeded", 0) + status.get("errored", 0)
     if not ran:
         line.state, line.detail = "new", "no ledger"
     elif ran == label:
-        line.state = "up-to-date"
-        line.detail = f"ledger: {status.get('done', 0)} done, {status.get('errored', 0)} errored"
+        if line.requests is None:
+            from .render import render_requests
+
+            line.requests = sum(1 for _ in render_requests(spec, target))
+        # An interrupted run: the ledger guarantees no row is sent twice, so apply resumes it.
+        line.state = "up-to-date" if finished >= line.requests else "incomplete"
+        line.detail = (f"ledger: {finished} of {line.requests} rows finished "
+                       f"({status.get('errored', 0)} errored)")
+        if status.get("errored"):
+            line.notes.append(f"{status['errored']} row(s) errored at this revision: "
+                              f"`claude-jobs run {line.path} --retry-failed` re-sends them")
     else:
         line.state, line.previous_revision = "changed", ran
         line.detail = f"ledger at revision {ran}"

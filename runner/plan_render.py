@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from .plan import Plan, SpecPlan
 
-STATE_MARK = {"new": "+", "changed": "~", "up-to-date": "=", "unknown": "?"}
-STATE_STYLE = {"new": "green", "changed": "yellow", "up-to-date": "dim", "unknown": "magenta"}
+STATE_MARK = {"new": "+", "changed": "~", "incomplete": ">", "up-to-date": "=", "unknown": "?"}
+STATE_STYLE = {"new": "green", "changed": "yellow", "incomplete": "cyan", "up-to-date": "dim",
+               "unknown": "magenta"}
 COLUMNS = ("", "spec", "state", "mode", "model", "region", "requests", "input tokens",
            "max output tokens", "max cost", "destination")
 TABLE_COLUMNS = ("state", "spec", "mode", "model / region", "requests", "input", "max out",
@@ -99,7 +100,9 @@ def summary_line(plan: Plan) -> str:
         label = "max cost if all run"
     else:
         text = (f"Plan: {len(plan.changes)} to run ({counts['new']} new, "
-                f"{counts['changed']} changed), {counts['up-to-date']} up to date")
+                f"{counts['changed']} changed"
+                + (f", {counts['incomplete']} incomplete" if counts["incomplete"] else "")
+                + f"), {counts['up-to-date']} up to date")
         label = "max cost of the runs"
     if plan.pending:
         text += f"; {label} {_money(plan.total_cost_usd)}"

@@ -29,7 +29,8 @@ def test_json_lists_every_spec_with_its_state_and_numbers():
     data = json.loads(render(_plan(), "json"))
     assert [(s["name"], s["state"], s["will_run"]) for s in data["specs"]] == [
         ("fresh", "new", True), ("edited", "changed", True), ("done", "up-to-date", False)]
-    assert data["summary"] == {"new": 1, "changed": 1, "up-to-date": 1, "unknown": 0}
+    assert data["summary"] == {"new": 1, "changed": 1, "incomplete": 0, "up-to-date": 1,
+                               "unknown": 0}
     assert data["has_changes"] is True and data["valid"] is True
     assert data["specs"][0]["input_tokens"] == 120
     assert data["specs"][0]["output_tokens_max"] == 3072
