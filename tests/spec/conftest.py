@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SPECS = REPO / "tests" / "specs"
-STACK_OUTPUTS = SPECS / "stack-outputs.json"
+from .support import REPO
 
 
 @pytest.fixture
@@ -46,6 +43,3 @@ def spec_file(tmp_path, monkeypatch):
 
     write.root = tmp_path
     return write
-
-
-__all__ = ["REPO", "SPECS", "STACK_OUTPUTS", "os"]

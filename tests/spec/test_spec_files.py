@@ -13,7 +13,7 @@ import pytest
 
 from runner.spec import load_stack_outputs, validate_paths
 
-from .conftest import SPECS, STACK_OUTPUTS
+from .support import SPECS, STACK_OUTPUTS
 
 VALID = sorted((SPECS / "valid").glob("*.yaml"))
 INVALID = sorted((SPECS / "invalid").glob("*.yaml"))
