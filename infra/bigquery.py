@@ -31,6 +31,7 @@ class BatchDatasets(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
 
         encryption = None
+        self.kms_grant: gcp.kms.CryptoKeyIAMMember | None = None
         if args.kms_key_name:
             # BigQuery encrypts tables as its own service account, which needs the key first.
             agent = gcp.bigquery.get_default_service_account_output(

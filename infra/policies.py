@@ -60,6 +60,12 @@ def no_public_members(resources: Iterable[Resource]) -> list[Violation]:
             for r in resources for role, member in _grants(r) if member in PUBLIC_MEMBERS]
 
 
+def member_level_iam_only(resources: Iterable[Resource]) -> list[Violation]:
+    """IAM is granted member by member: *IAMPolicy / *IAMBinding would rewrite others' access."""
+    return [Violation("member-level-iam-only", r.urn, f"authoritative IAM resource {r.type}")
+            for r in resources if _authoritative_iam(r.type)]
+
+
 def private_buckets(resources: Iterable[Resource]) -> list[Violation]:
     """Every bucket enforces public access prevention and uniform bucket-level access."""
     found = []
@@ -117,11 +123,17 @@ def check_all(resources: Iterable[Resource], *, region: str, repository: str,
     """Every policy over the same resources."""
     resources = list(resources)
     checks: list[Callable[[list[Resource]], list[Violation]]] = [
-        no_basic_roles, no_public_members, private_buckets, no_keys,
+        no_basic_roles, no_public_members, member_level_iam_only, private_buckets, no_keys,
         lambda rs: in_region(rs, region),
         lambda rs: wif_pinned_to_repository(rs, repository, repository_id),
     ]
     return [violation for check in checks for violation in check(resources)]
+
+
+def _authoritative_iam(type_token: str) -> bool:
+    """`gcp:projects/iAMPolicy:IAMPolicy`, `gcp:storage/bucketIAMBinding:BucketIAMBinding`, ..."""
+    kind = type_token.rsplit(":", 1)[-1].lower()
+    return kind.endswith(("iampolicy", "iambinding"))
 
 
 def _grants(resource: Resource) -> Iterator[tuple[str, str]]:

@@ -34,6 +34,7 @@ class BatchBucket(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
 
         encryption = None
+        self.kms_grant: gcp.kms.CryptoKeyIAMMember | None = None
         if args.kms_key_name:
             # Cloud Storage encrypts with its own service agent: it needs the key before
             # the bucket can name it as default, or bucket creation fails.

@@ -57,7 +57,8 @@ def test_basic_role_in_an_authoritative_policy_is_caught(platform):
     policy = Resource("urn:test::gcp:projects/iAMPolicy:IAMPolicy::p", "gcp:projects/iAMPolicy:IAMPolicy",
                       "p", {"project": "x", "policyData": json.dumps(
                           {"bindings": [{"role": "roles/editor", "members": ["user:a@b.c"]}]})})
-    assert _violated(_with(platform, policy), platform) == {"no-basic-roles"}
+    assert _violated(_with(platform, policy), platform) == {"no-basic-roles",
+                                                            "member-level-iam-only"}
 
 
 @pytest.mark.parametrize("member", ["allUsers", "allAuthenticatedUsers"])
@@ -71,7 +72,18 @@ def test_public_member_in_a_binding_is_caught(platform):
     binding = Resource("urn:test::b", "gcp:storage/bucketIAMBinding:BucketIAMBinding", "b",
                        {"bucket": "x", "role": "roles/storage.objectViewer",
                         "members": ["user:a@b.c", "allUsers"]})
-    assert _violated(_with(platform, binding), platform) == {"no-public-members"}
+    assert _violated(_with(platform, binding), platform) == {"no-public-members",
+                                                             "member-level-iam-only"}
+
+
+@pytest.mark.parametrize("type_token", ["gcp:projects/iAMPolicy:IAMPolicy",
+                                        "gcp:projects/iAMBinding:IAMBinding",
+                                        "gcp:bigquery/datasetIamBinding:DatasetIamBinding",
+                                        "gcp:serviceaccount/iAMPolicy:IAMPolicy"])
+def test_authoritative_iam_resource_is_caught(platform, type_token):
+    grant = _first(platform, "gcp:projects/iAMMember:IAMMember")
+    broken = _with(platform, replace(grant, type=type_token))
+    assert _violated(broken, platform) == {"member-level-iam-only"}
 
 
 @pytest.mark.parametrize("change", [{"publicAccessPrevention": "inherited"},
