@@ -246,7 +246,8 @@ class BatchEngine:
                         sim["running_at"] = now
                         self._set_state(job_id, "JOB_STATE_RUNNING",
                                         outputInfo=self._output_info(job))
-                elif state == "JOB_STATE_RUNNING" and job_id not in self._workers:
+                        state = job["state"]
+                if state == "JOB_STATE_RUNNING" and job_id not in self._workers:
                     # Also resumes a job whose server stopped mid-run: it runs again from the start.
                     sim.setdefault("running_at", now)
                     self._workers[job_id] = asyncio.get_running_loop().create_task(
