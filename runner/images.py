@@ -139,7 +139,7 @@ def _media_type(name: str | None, given: Any, head: bytes, where: str) -> str:
     actual = sniff_media_type(head)
     if actual != media:
         what = f"{name} is" if name else "the data is"
-        raise Failure(where, f"{what} not a {media} image"
+        raise Failure(where, f"{what} not {media}"
                        + (f" (its bytes say {actual})" if actual else ""),
                        "fix the file, its extension, or media_type")
     return media

@@ -23,6 +23,7 @@ from .errors import ConfigError, RemoteError, SpecError
 from .spec.model import SourceRef
 
 GCS_CHUNK = 4 << 20         # bytes per ranged read of a Cloud Storage object
+_READ_CHUNK = 1 << 20       # bytes per read of a local file
 BQ_PAGE = 5_000             # rows per BigQuery page
 _CSV_FIELD_LIMIT = 64 << 20
 
@@ -140,7 +141,7 @@ class FileRows(RowSource):
                 yield from _csv_rows(fh, self.name)
             return
         with open(path, "rb") as fh:
-            yield from _jsonl_rows(iter(lambda: fh.read(1 << 20), b""), self.name)
+            yield from _jsonl_rows(iter(lambda: fh.read(_READ_CHUNK), b""), self.name)
 
     def fingerprint(self) -> str:
         return "sha256:" + file_sha256(self._path())

@@ -168,7 +168,7 @@ _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_tr
 _names = st.sampled_from(["a", "b", "row_x"])
 _literal = st.text(alphabet=st.sampled_from(list("ab {}%#\n\t-é")), max_size=6).filter(
     lambda t: "{" not in t and "}" not in t and "%" not in t and "#" not in t)
-_value = st.one_of(st.text(max_size=5), st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=False), st.none(),
+_value = st.one_of(st.text(max_size=5), st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=False, allow_infinity=False), st.none(),
                    st.booleans(), st.lists(st.integers(0, 99), max_size=2))
 
 
