@@ -41,6 +41,17 @@ def internal_error() -> dict:
     return google_error(500, "INTERNAL", "Internal error encountered.")
 
 
+def status_fault(kind: str | None, base_model: str) -> tuple[int, dict] | None:
+    """The HTTP answer of a fault that replaces the whole response, or None for other kinds."""
+    if kind == "rate_limited":
+        return 429, quota_error("online_prediction_requests_per_base_model", base_model)
+    if kind == "overloaded":
+        return 529, overloaded()
+    if kind == "server_error":
+        return 500, internal_error()
+    return None
+
+
 class FaultPicker:
     """Draws at most one fault per predict request from one RNG seeded with `Faults.seed`."""
 

@@ -209,16 +209,16 @@ async def predict(request: web.Request) -> web.StreamResponse:
     project = request.match_info["project"]
     location = request.match_info["location"]
     model, sep, action = unquote(request.match_info["tail"]).rpartition(":")
-    if not sep or action not in ("rawPredict", "streamRawPredict"):
-        _record(state, request, "unknown", 404)
-        return _json(404, faults.google_error(404, "NOT_FOUND", f"The requested URL {request.path} was not found."))
     count_only = model == "count-tokens"
+    if not sep or action not in ("rawPredict", "streamRawPredict") or \
+            (count_only and action != "rawPredict"):
+        _record(state, request, "unknown", 404)
+        return _json(404, faults.google_error(404, "NOT_FOUND",
+                                              f"The requested URL {request.path} was not found."))
     endpoint = "countTokens" if count_only else action
     try:
         _check_auth(request)
         if count_only:
-            if action != "rawPredict":
-                raise Reject(404, faults.google_error(404, "NOT_FOUND", f"The requested URL {request.path} was not found."))
             return await _count_tokens(request, state, project, location)
         _check_model(state, project, location, model)
         body = await _read_body(request, state)
@@ -235,13 +235,10 @@ async def predict(request: web.Request) -> web.StreamResponse:
             state.stats["quota_exceeded"] += 1
             raise Reject(429, faults.quota_error(exceeded.metric, exceeded.base_model))
         fault = state.faults.draw()
-        if fault in ("rate_limited", "overloaded", "server_error"):
-            status, payload = {"rate_limited": (429, faults.quota_error(
-                "online_prediction_requests_per_base_model", base_model(model))),
-                "overloaded": (529, faults.overloaded()),
-                "server_error": (500, faults.internal_error())}[fault]
-            _record(state, request, endpoint, status, fault)
-            return _json(status, payload)
+        answer = faults.status_fault(fault, base_model(model))
+        if answer is not None:
+            _record(state, request, endpoint, answer[0], fault)
+            return _json(*answer)
         state.quota.charge_output(model, location, message["usage"]["output_tokens"])
     except Reject as reject:
         _record(state, request, endpoint, reject.status)
