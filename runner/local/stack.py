@@ -270,13 +270,13 @@ def _stop_record(record: dict) -> None:
         _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     while time.monotonic() < deadline:
-        _reap()
+        _reap(groups)
         if not any(_group_members(pgid) for pgid in groups):
             break
         time.sleep(0.05)
     for pgid in groups:
         _signal_group(pgid, signal.SIGKILL)
-    _reap(wait=True)
+    _reap(groups, wait=True)
     left = [p.pid for pgid in groups for p in _group_members(pgid)]
     if left:
         raise StackError(f"processes still running after SIGKILL: {left}",
@@ -290,8 +290,12 @@ def _signal_group(pgid: int, sig: int) -> None:
         pass
 
 
-def _reap(wait: bool = False) -> None:
-    for pid, proc in list(_children.items()):
+def _reap(pids: list[int], wait: bool = False) -> None:
+    """Collect the exit status of services this process started, so none stays a zombie."""
+    for pid in pids:
+        proc = _children.get(pid)
+        if proc is None:
+            continue
         try:
             code = proc.wait(timeout=2.0) if wait else proc.poll()
         except subprocess.TimeoutExpired:

@@ -101,3 +101,20 @@ def test_status_json_prints_endpoints_project_and_services(local_stack_endpoints
         local_stack_endpoints.vertex, local_stack_endpoints.storage, local_stack_endpoints.bigquery}
     assert info["project"] == "claude-jobs-local"
     assert info["services"] == {"vertex": True, "storage": True, "bigquery": True}
+
+
+def test_cli_up_then_down_leaves_no_process_behind(tmp_path, monkeypatch):
+    from runner.cli import invoke
+
+    monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert invoke(["local", "up", "--vertex-port", "0", "--storage-port", "0",
+                       "--bigquery-port", "0", "--bigquery-grpc-port", "0"]) == 0
+    assert "simulated Claude" in out.getvalue()
+    procs = _stack_processes(tmp_path)
+    assert invoke(["local", "down"]) == 0
+    gone, alive = psutil.wait_procs(procs, timeout=5)
+    assert alive == []
+    with redirect_stdout(io.StringIO()):
+        assert invoke(["local", "status"]) == 3
