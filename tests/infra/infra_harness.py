@@ -137,11 +137,11 @@ class PlatformRun:
                 for r in self.registrations.values() if r.custom]
 
 
-def run_program(**settings: Any) -> PlatformRun:
+def run_program(*, preview: bool = False, **settings: Any) -> PlatformRun:
     """Run infra/ as Pulumi would (a folder run as __main__) with `claude-jobs:*` settings."""
     mocks = GoogleCloudMocks()
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="claude-jobs", stack="test", preview=False,
+    pulumi.runtime.set_mocks(mocks, project="claude-jobs", stack="test", preview=preview,
                              monitor=monitor)
     pulumi.runtime.set_all_config({f"claude-jobs:{key}": value for key, value in settings.items()
                                    if value is not None})

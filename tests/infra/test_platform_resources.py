@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pulumi
-from infra_harness import PROJECT, PROJECT_NUMBER
+from infra_harness import BASE_CONFIG, PROJECT, PROJECT_NUMBER, run_program
 
 from infra.wif import attribute_condition
 from runner.platform import load_stack_outputs
@@ -327,3 +327,9 @@ def test_every_component_registers_its_outputs(platform):
     components = [r.urn for r in platform.registrations.values() if not r.custom]
     for urn in components:
         assert platform.component_outputs.get(urn), f"{urn}: registered no outputs"
+
+
+def test_preview_declares_the_same_resources_as_an_update(pinned_platform):
+    preview = run_program(preview=True, **BASE_CONFIG, githubRepositoryId="700000001",
+                          kmsKeyName=pinned_platform.namespace["cfg"].kms_key_name)
+    assert set(preview.registrations) == set(pinned_platform.registrations)
