@@ -221,6 +221,23 @@ def _forced_tool(body: dict, rng: random.Random) -> dict | None:
     return None
 
 
+def _stop_point(tokens: list[str], stop_sequences: list[str],
+                rng: random.Random) -> tuple[int, str, str]:
+    """Where the model "says" a stop sequence: (tokens before it, text before it, the sequence).
+
+    It says a hash-chosen one at a hash-chosen point, or stops earlier where its
+    text already contains one, as a real model would.
+    """
+    cut, said = rng.randint(1, len(tokens) - 1), rng.choice(stop_sequences)
+    text = "".join(tokens[:cut])
+    early = [(text.find(s), s) for s in stop_sequences if s in text]
+    if early:
+        position, said = min(early)
+        text = text[:position]
+        cut = len(_TOKEN_RE.findall(text))
+    return cut, text.rstrip(" "), said
+
+
 def _ident(prefix: str, digest: bytes) -> str:
     return prefix + base64.b32encode(digest[:15]).decode().lower()
 
@@ -252,27 +269,13 @@ def reply(body: dict, model: str) -> dict:
     images = _images(body)
     if images:
         noun = "image" if len(images) == 1 else "images"
-        tokens = f"I can see {len(images)} {noun} ({', '.join(images)}). ".split(" ")
-        tokens = [t + " " for t in tokens if t]
+        tokens = [w + " " for w in f"I can see {len(images)} {noun} ({', '.join(images)}).".split()]
     tokens += _sentences(digest, 12 + digest[8] % 109)
     stop_sequences = [s for s in body.get("stop_sequences") or () if isinstance(s, str) and s]
     if stop_sequences:
-        # The simulated model "says" one of the stop sequences at a hash-chosen point,
-        # unless an earlier token already contains one.
-        cut, said = rng.randint(1, len(tokens) - 1), rng.choice(stop_sequences)
-        text_so_far = ""
-        for i, token in enumerate(tokens[:cut]):
-            hits = [(text_so_far.find(s) if s in text_so_far else -1, s) for s in stop_sequences]
-            hits = [h for h in hits if h[0] >= 0]
-            if hits:
-                cut, said = i, min(hits)[1]
-                break
-            text_so_far += token
+        cut, text, said = _stop_point(tokens, stop_sequences, rng)
         if cut < max_tokens:
-            text = "".join(tokens[:cut])
-            if said in text:
-                text = text[:text.find(said)]
-            message["content"].append({"type": "text", "text": text.rstrip(" ")})
+            message["content"].append({"type": "text", "text": text})
             message["stop_reason"], message["stop_sequence"] = "stop_sequence", said
             usage["output_tokens"] = cut
             return message
