@@ -118,3 +118,10 @@ def test_cli_up_then_down_leaves_no_process_behind(tmp_path, monkeypatch):
     assert alive == []
     with redirect_stdout(io.StringIO()):
         assert invoke(["local", "status"]) == 3
+
+
+def test_seeded_tickets_are_the_example_data_tickets():
+    from runner.paths import PACKAGE_DIR
+
+    example = PACKAGE_DIR.parent / "jobs" / "examples" / "data" / "tickets.jsonl"
+    assert (SEED_DATA / "tickets.jsonl").read_text() == example.read_text()
