@@ -53,7 +53,7 @@ def _unknown_model(ctx: Context, model: str) -> None:
     if versions and versions[0].requires_version and not version:
         ctx.error(("model",), f"{name} needs a pinned @version", "model.unpinned", f"use {versions[0].id}")
     elif versions and versions[0].requires_version:
-        ctx.error(("model",), f"{model} is not a known version of {name}", "model.version",
+        ctx.error(("model",), f"{model!r} is not a known version of {name}", "model.version",
                   "use " + " or ".join(v.id for v in versions))
     elif versions:
         ctx.error(("model",), f"{name} takes no @version", "model.version", f"use {name}")

@@ -104,7 +104,7 @@ def _check_first_row_images(ctx: Context, row: dict[str, Any]) -> None:
 
 def _first_row(ctx: Context, source: str) -> dict[str, Any] | None:
     """The first row of a local source (CSV: header + first line), or None if it cannot be known."""
-    if classify(source) != "file" or not source.lower().endswith(ROW_FORMATS):
+    if classify(source) != "file" or not source.lower().endswith(ROW_FORMATS) or "\x00" in source:
         return None
     resolved = (ctx.base_dir / source).resolve()
     if not resolved.is_relative_to(ctx.repo_root.resolve()) or not resolved.is_file():

@@ -88,6 +88,9 @@ def check_reference(ctx: Context, path: tuple, value: str, *, what: str, allow_f
 def local_path(ctx: Context, path: tuple, value: str, *, must_exist: bool = True,
                detail: str = "") -> Path | None:
     """Resolve a spec-relative path; it must stay inside the repository (and exist when asked)."""
+    if any(ord(ch) < 32 for ch in value):
+        ctx.error(path, f"{value!r} contains control characters", "files.name")
+        return None
     if Path(value).is_absolute() or value.startswith("~"):
         ctx.error(path, f"{value!r} is an absolute path", "files.absolute",
                   "write paths relative to the spec's folder")
@@ -97,6 +100,9 @@ def local_path(ctx: Context, path: tuple, value: str, *, must_exist: bool = True
     if not resolved.is_relative_to(root):
         ctx.error(path, f"{value!r}{detail} is outside the repository", "files.outside-repo",
                   f"keep files under {root.name}/")
+        return None
+    if resolved.is_dir():
+        ctx.error(path, f"{value!r}{detail} is a folder, not a file", "files.folder")
         return None
     if must_exist and not resolved.is_file():
         where = resolved.relative_to(root).as_posix()
