@@ -1,0 +1,92 @@
+"""The concurrent-jobs quota: jobs wait for a free slot, and a 429 on create means wait and retry."""
+
+from __future__ import annotations
+
+from batch_harness import jobs_of, run
+
+from runner.batch import cancel
+from runner.batch.jobs import JobApi
+
+
+def overlapping_at_creation(jobs) -> list[int]:
+    """For each job, how many other jobs were still unfinished when it was created."""
+    return [sum(1 for other in jobs if other is not job and other.create_time < job.create_time
+                and (other.end_time is None or other.end_time > job.create_time))
+            for job in jobs]
+
+
+def test_parts_beyond_the_quota_wait_for_a_free_slot(local_stack, make_spec, server,
+                                                     monkeypatch):
+    monkeypatch.setenv("CLAUDE_JOBS_BATCH_CONCURRENCY", "2")
+    server.batch(max_concurrent_jobs=2)
+    spec = make_spec(batch={"max_requests_per_job": 5})
+    summary = run(spec, local_stack)
+    assert summary.state == "done" and len(summary.jobs) == 4
+    assert max(overlapping_at_creation(jobs_of(spec, local_stack))) <= 1
+
+
+def test_jobs_of_other_tools_take_slots_too(local_stack, make_spec, server, monkeypatch):
+    monkeypatch.setenv("CLAUDE_JOBS_BATCH_CONCURRENCY", "2")
+    server.batch(max_concurrent_jobs=2)
+    api = JobApi.for_target(local_stack, "us-east5")
+    other = api.create({
+        "display_name": "someone-elses-job", "model": "publishers/anthropic/models/"
+        "claude-haiku-4-5@20251001", "labels": {"local-fault": "stuck-pending"},
+        "input_config": {"instances_format": "jsonl",
+                         "gcs_source": {"uris": ["gs://claude-jobs-local/examples/tickets.jsonl"]}},
+        "output_config": {"predictions_format": "jsonl",
+                          "gcs_destination": {"output_uri_prefix": "gs://claude-jobs-local/x"}}})
+    try:
+        spec = make_spec(batch={"max_requests_per_job": 10})
+        summary = run(spec, local_stack)
+        assert summary.state == "done"
+        assert max(overlapping_at_creation(jobs_of(spec, local_stack))) == 0
+    finally:
+        api.cancel(other.name)
+
+
+def test_a_429_on_create_is_waited_out_and_retried(local_stack, make_spec, server):
+    server.batch(max_concurrent_jobs=1, quota_mode="reject")
+    spec = make_spec(batch={"max_requests_per_job": 7})
+    summary = run(spec, local_stack)
+    assert summary.state == "done" and len(summary.jobs) == 3
+    assert summary.details["throttled"] >= 1
+
+
+def test_ctrl_c_leaves_the_job_running_and_says_how_to_reattach(local_stack, make_spec, server,
+                                                                monkeypatch):
+    import pytest
+
+    from runner.batch import progress
+    from runner.errors import Interrupted
+
+    def interrupt(self, result, queue):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(progress.Progress, "update", interrupt)
+    spec = make_spec(labels={"local-fault": "stuck-pending"})
+    try:
+        with pytest.raises(Interrupted) as caught:
+            run(spec, local_stack)
+        assert f"claude-jobs run {spec.path}" in caught.value.hint
+        assert f"claude-jobs status {spec.path}" in caught.value.hint
+        (job,) = jobs_of(spec, local_stack)
+        assert not job.terminal and job.state != "CANCELLING"
+    finally:
+        cancel(local_stack, spec=spec)
+
+
+def test_ctrl_c_with_cancel_on_interrupt_cancels_the_job(local_stack, make_spec, server,
+                                                         monkeypatch):
+    import pytest
+
+    from runner.batch import progress
+    from runner.errors import Interrupted
+
+    monkeypatch.setattr(progress.Progress, "update",
+                        lambda self, result, queue: (_ for _ in ()).throw(KeyboardInterrupt))
+    spec = make_spec(labels={"local-fault": "stuck-pending"})
+    with pytest.raises(Interrupted, match="cancelled 1"):
+        run(spec, local_stack, cancel_on_interrupt=True)
+    (job,) = jobs_of(spec, local_stack)
+    assert job.state in ("CANCELLING", "CANCELLED")
