@@ -48,6 +48,7 @@ class Images:
         self.root = repo_root(spec.base_dir)
         self.target = target
         self.budget = budget
+        self.templated = False          # set when a path or URI varies by row
         self._cache: OrderedDict[tuple, dict] = OrderedDict()
         self._bytes = 0
 

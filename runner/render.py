@@ -42,8 +42,10 @@ def render_requests(spec: JobSpec, target: Target | None = None) -> Iterator[Req
 def referenced_images(spec: JobSpec, target: Target | None = None) -> list[tuple[str, str]]:
     """Sorted distinct `("file", resolved path)` / `("gcs", uri)` images the render would read."""
     images = ImageRefs(spec, target)
-    for _ in _render(spec, target, images):
-        pass
+    requests = _render(spec, target, images)      # compiling records the static images
+    if images.templated:                          # paths vary by row: one pass over the rows
+        for _ in requests:
+            pass
     return sorted(images.refs)
 
 

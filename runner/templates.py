@@ -173,6 +173,7 @@ class Compiler:
                 names.update(getattr(part, "names", {}))
             ref_code = ref.code if isinstance(ref, Dynamic) else self._bind("c", ref)
             media_code = media.code if isinstance(media, Dynamic) else self._bind("c", media)
+            self.images.templated = True
             call = (f"{self._bind('i', load)}({self._bind('c', kind)}, {ref_code}, {media_code}, "
                     f"{self._bind('c', ref_where)})")
         return Dynamic("{**" + rest_code + ", 'source': " + call + "}", names)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import shutil
 
+import pytest
+
 from render_helpers import file_source, png, template_spec, write_jsonl
 from runner.revision import revision_label, spec_revision
 
@@ -65,3 +67,14 @@ def test_label_is_16_label_safe_characters(repo):
     _setup(repo)
     label = revision_label(spec_revision(_spec(repo)))
     assert re.fullmatch(r"[0-9a-f]{16}", label)
+
+
+def test_revision_reads_no_rows_when_image_paths_are_static(repo, monkeypatch):
+    import runner.sources as sources
+
+    _setup(repo)
+    spec = template_spec(repo, file_source(repo, "../data/rows.jsonl"), [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "file", "path": "../data/a.png"}}]}])
+    templated = spec_revision(_spec(repo))
+    monkeypatch.setattr(sources.FileRows, "numbered", lambda self: pytest.fail("rows were read"))
+    assert spec_revision(spec) != templated
