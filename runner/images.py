@@ -19,6 +19,7 @@ from .spec.model import JobSpec
 from .tokens import sniff_media_type
 
 IMAGE_CACHE_BYTES = 64 << 20
+MAX_IMAGE_BYTES = 5 << 20       # the Messages API rejects larger images
 MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".gif": "image/gif", ".webp": "image/webp"}
 
@@ -61,6 +62,9 @@ class Images:
             self._cache.move_to_end(key)
             return source
         raw, name = self.read(kind, ref, where)
+        if len(raw) > MAX_IMAGE_BYTES:
+            raise Failure(where, f"image {ref} is {len(raw):,} bytes, over the 5 MB limit",
+                          "resize or recompress it")
         media = _media_type(name, media_type, raw[:16], where)
         source = {"type": "base64", "media_type": media,
                   "data": base64.b64encode(raw).decode("ascii")}

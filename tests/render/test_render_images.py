@@ -115,3 +115,9 @@ def test_image_cache_is_bounded_in_bytes(repo):
         images.load("file", f"{i}.png", None, "$.x")
     assert images._bytes <= 10_000
     assert len(images._cache) == 2
+
+
+def test_image_over_the_api_size_limit_is_refused(repo):
+    (repo / "jobs" / "big.png").write_bytes(png() + bytes(5 << 20))
+    with pytest.raises(SpecError, match="over the 5 MB limit"):
+        _render_inline(repo, {"type": "file", "path": "big.png"})
