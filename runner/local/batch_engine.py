@@ -58,6 +58,12 @@ class BatchKnobs:
             raise ConfigError(f"unknown batch key(s) {', '.join(unknown)}", where="config: batch",
                               hint=f"valid keys: {', '.join(sorted(known))}")
         knobs = cls(**(data or {}))
+        for f in dataclasses.fields(cls):
+            if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
+                try:
+                    setattr(knobs, f.name, type(f.default)(getattr(knobs, f.name)))
+                except (TypeError, ValueError):
+                    raise ConfigError(f"{f.name} must be a number", where="config: batch") from None
         if knobs.quota_mode not in ("queue", "reject"):
             raise ConfigError("quota_mode must be 'queue' or 'reject'", where="config: batch")
         if knobs.fault and knobs.fault not in JOB_FAULTS:
@@ -132,7 +138,15 @@ class BatchEngine:
         data = self._config_source().batch
         key = hash(json.dumps(data, sort_keys=True, default=str))
         if self._knobs_cache is None or self._knobs_cache[0] != key:
-            self._knobs_cache = (key, BatchKnobs.from_dict(data))
+            try:
+                knobs = BatchKnobs.from_dict(data)
+            except ConfigError as exc:
+                if self._knobs_cache is None:
+                    raise ConfigError(str(exc), where="config: batch") from None
+                # A bad POST /_local/config: say so once and keep the last good knobs.
+                print(f"batch knobs refused, keeping the previous ones: {exc}", flush=True)
+                knobs = self._knobs_cache[1]
+            self._knobs_cache = (key, knobs)
         return self._knobs_cache[1]
 
     # -- lifecycle ----------------------------------------------------------------
@@ -225,7 +239,9 @@ class BatchEngine:
         knobs = self.knobs
         now = time.time()
         with self._lock:
-            records = sorted(self.store.jobs.items(), key=lambda item: item[1]["sim"]["created"])
+            records = sorted(((job_id, r) for job_id, r in self.store.jobs.items()
+                              if r["job"]["state"] not in TERMINAL),
+                             key=lambda item: item[1]["sim"]["created"])
             for job_id, record in records:
                 job, sim = record["job"], record["sim"]
                 state = job["state"]
@@ -387,5 +403,6 @@ class BatchEngine:
         return batch_io.RowResult(row, outcome.payload, "", processed)
 
     def _pace(self, job_id: str, until: float) -> None:
-        while job_id not in self._cancel and time.time() < until:
+        """Sleep until the simulated time of this row; tiny gaps are not worth a sleep."""
+        while job_id not in self._cancel and until - time.time() > 0.005:
             time.sleep(min(0.05, until - time.time()))

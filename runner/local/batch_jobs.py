@@ -183,17 +183,18 @@ def _validate(request: web.Request, project: str, location: str, body: dict) -> 
 
 
 def _check_model(request: web.Request, project: str, location: str, model: str) -> None:
-    from .predict import STATE
+    """The online routes' model check (known in this region, enabled), answered the same way."""
+    from .predict import STATE, Reject
+    from .predict import _check_model as check_online_model
 
     state = request.app.get(STATE)
     if state is None:
         return
-    name = f"projects/{project}/locations/{location}/publishers/anthropic/models/{model}"
-    if not state.known_model(model):
-        raise ApiError(404, f"Publisher Model `{name}` not found.")
-    if model in state.config.disabled_models:
-        raise ApiError(400, f"Project `{project}` is not allowed to use Publisher Model `{name}`",
-                       "FAILED_PRECONDITION")
+    try:
+        check_online_model(state, project, location, model)
+    except Reject as reject:
+        raise ApiError(reject.status, reject.body["error"]["message"],
+                       reject.body["error"]["status"]) from None
 
 
 def _check_input(config) -> None:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..clients import LOCAL_PROJECT
-from ..errors import StackError, UsageError
+from ..errors import ConfigError, StackError, UsageError
 from ..paths import state_dir
 from . import emulators
 from .emulators import SERVICES, Launch
@@ -396,7 +396,13 @@ def _write_server_config(root: Path, config: str | Path | None, endpoints: Stack
     """The Vertex server's config: the user's file (validated) plus where the emulators answer."""
     from .config import ServerConfig
 
+    from .batch_engine import BatchKnobs
+
     server_config = ServerConfig.load(config)
+    try:
+        BatchKnobs.from_dict(server_config.batch)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, where=f"{config}: batch", hint=exc.hint) from None
     batch = dict(server_config.batch)
     batch.setdefault("storage_url", endpoints.storage)
     batch.setdefault("bigquery_url", endpoints.bigquery)

@@ -472,6 +472,18 @@ def test_a_model_outside_publishers_anthropic_is_rejected(jobs, gcs_input):
                 "output_uri_prefix": f"gs://{BUCKET}/out/{run}"}}})
 
 
+def test_an_unknown_model_is_not_found(jobs, gcs_input):
+    from google.api_core.exceptions import NotFound
+
+    uri, run = gcs_input
+    with pytest.raises(NotFound):
+        jobs.create_batch_prediction_job(parent=PARENT, batch_prediction_job={
+            "display_name": "x", "model": "publishers/anthropic/models/claude-nonexistent-9",
+            "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
+            "output_config": {"predictions_format": "jsonl", "gcs_destination": {
+                "output_uri_prefix": f"gs://{BUCKET}/out/{run}"}}})
+
+
 def test_an_unknown_job_is_not_found(jobs):
     from google.api_core.exceptions import NotFound
 
