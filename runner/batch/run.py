@@ -191,8 +191,6 @@ class BatchRun:
                 sink.close()
             self.report.finished(summary, rounds.all(), stats)
         summary.elapsed_s = round(time.monotonic() - self.started, 3)
-        for line in summary.details.get("report", []):
-            self.progress.say(line)
         return summary
 
     def _interrupted(self, rounds: Rounds) -> Interrupted:

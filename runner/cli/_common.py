@@ -48,5 +48,7 @@ def emit_summary(summary, output_format: str) -> int:
             lines.append("  jobs: " + ", ".join(summary.jobs))
         if summary.destination:
             lines.append(f"  results: {summary.destination}")
+        # What went wrong and what to do next, when the executor says (e.g. batch job outcomes).
+        lines.extend(f"  {line}" for line in summary.details.get("report") or ())
         click.echo("\n".join(lines))
     return EXIT_OK if summary.ok else EXIT_JOB_FAILED
