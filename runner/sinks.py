@@ -51,13 +51,15 @@ class Sink:
     def put(self, part: int, rows: Sequence[ResultRow]) -> None:
         raise NotImplementedError
 
-    def recover(self, stored: Callable[[], Iterable[ResultRow]]) -> None:
-        """Called once before a run's first put with the rows already stored; default: nothing to do."""
+    def recover(self, stored: Callable[[], Iterable[ResultRow]],
+                changed: Iterable[tuple[int, Sequence[ResultRow]]] = ()) -> None:
+        """Repair the destination after a crash or a re-sent row.
 
-    def refresh(self, parts: dict[int, Sequence[ResultRow]],
-                stored: Callable[[], Iterable[ResultRow]]) -> None:
-        """Parts already stored whose rows changed (a re-sent row moved out): store them again."""
-        for part, rows in parts.items():
+        `stored()` yields every row the caller's ledger says is stored; `changed`
+        names the stored parts whose rows changed since they were put. Called
+        before a run's first put and after its last one.
+        """
+        for part, rows in changed:
             self.put(part, rows)
 
     def reset(self) -> None:
@@ -95,7 +97,8 @@ class FileSink(Sink):
             out.flush()
             os.fsync(out.fileno())
 
-    def recover(self, stored: Callable[[], Iterable[ResultRow]]) -> None:
+    def recover(self, stored, changed=()) -> None:
+        """Rewrite the whole file from `stored()`: parts appended after a crash point vanish."""
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as out:
             batch: list[ResultRow] = []
@@ -109,9 +112,6 @@ class FileSink(Sink):
             os.fsync(out.fileno())
         os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
-
-    def refresh(self, parts, stored) -> None:
-        self.recover(stored)
 
     def reset(self) -> None:
         self.recover(lambda: ())

@@ -52,8 +52,9 @@ def _connect(path: Path) -> sqlite3.Connection:
 class Ledger:
     """Single writer; `reader()` gives extra connections for other threads (WAL allows it)."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path, conn: sqlite3.Connection, fresh: bool = False):
         self.path = path
+        self.fresh = fresh          # just created or emptied: the destination holds nothing of ours
         self._conn = conn
         self._seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM results").fetchone()[0]
         row = conn.execute("SELECT part FROM parts WHERE state = ?", (OPEN,)).fetchone()
@@ -78,7 +79,8 @@ class Ledger:
                     where=str(path),
                     hint="re-run with --restart to discard them and start over, "
                          "or restore the spec and its inputs")
-        if restart or stored.get("revision") != revision:
+        fresh = restart or stored.get("revision") != revision
+        if fresh:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("DELETE FROM results")
             conn.execute("DELETE FROM parts")
@@ -86,7 +88,7 @@ class Ledger:
             conn.executemany("INSERT INTO meta VALUES (?, ?)", [
                 ("spec", spec_name), ("revision", revision), ("created", _now())])
             conn.execute("COMMIT")
-        return cls(path, conn)
+        return cls(path, conn, fresh)
 
     @classmethod
     def read_only(cls, path: Path) -> Ledger | None:
@@ -129,19 +131,21 @@ class Ledger:
             out["output_tokens"] += tout or 0
         return out
 
-    def rows(self, parts: Iterable[int] | None = None) -> Iterator[ResultRow]:
-        """Committed results in part then commit order (all parts when `parts` is None)."""
-        if parts is None:
-            cursor = self.reader().execute("SELECT row FROM results ORDER BY part, seq")
-        else:
-            wanted = sorted(parts)
-            if not wanted:
-                return
-            cursor = self.reader().execute(
-                f"SELECT row FROM results WHERE part IN ({','.join('?' * len(wanted))}) "
-                "ORDER BY part, seq", wanted)
-        for (blob,) in cursor:
-            yield ResultRow.from_dict(orjson.loads(blob))
+    def rows(self, *states: str) -> Iterator[ResultRow]:
+        """Committed results in part then commit order; only parts in `states` if any are given."""
+        conn = self.reader()    # its own connection: callers may iterate while we commit
+        try:
+            if states:
+                cursor = conn.execute(
+                    "SELECT r.row FROM results r JOIN parts p ON p.part = r.part "
+                    f"WHERE p.state IN ({','.join('?' * len(states))}) ORDER BY r.part, r.seq",
+                    states)
+            else:
+                cursor = conn.execute("SELECT row FROM results ORDER BY part, seq")
+            for (blob,) in cursor:
+                yield ResultRow.from_dict(orjson.loads(blob))
+        finally:
+            conn.close()
 
     def part_rows(self, part: int) -> list[ResultRow]:
         return [ResultRow.from_dict(orjson.loads(blob)) for (blob,) in self._conn.execute(

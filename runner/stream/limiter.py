@@ -132,7 +132,7 @@ class Limiter:
             bucket.refill(now, scale)
         wait = max((b.wait_time(scale) for b in self.buckets.values()), default=0.0)
         if wait > 0:
-            return wait
+            return max(wait, 1e-3)   # float dust must not turn into a busy loop
         for name, bucket in self.buckets.items():
             bucket.take(getattr(cost, name))
         self.in_flight += 1

@@ -77,7 +77,7 @@ def test_gcs_re_putting_a_part_never_duplicates_rows(gcs_sink):
 def test_gcs_rewriting_a_part_replaces_its_rows(gcs_sink):
     gcs_sink.put(1, rows("a", "b", status="errored"))
     gcs_sink.put(2, rows("b"))
-    gcs_sink.refresh({1: rows("a", status="errored")}, stored=lambda: ())
+    gcs_sink.recover(lambda: (), changed=[(1, rows("a", status="errored"))])
     assert ids_at(gcs_sink) == ["a", "b"]
 
 

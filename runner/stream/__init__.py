@@ -1,0 +1,149 @@
+"""Stream mode: many streamRawPredict calls at once, as fast as the quota allows, exactly once.
+
+`run_stream` is what `claude-jobs run` calls for `mode: stream`; `stream_status`
+and `iter_results` back `status` and `results` for stream specs. See
+docs/stream.md for the design (limiter, retries, ledger, sinks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import SpecError
+from ..execute import RunOptions, RunSummary
+from ..paths import state_dir
+from ..records import ResultRow
+
+__all__ = ["run_stream", "stream_status", "iter_results", "ledger_path"]
+
+
+def ledger_path(spec) -> Path:
+    return state_dir() / "stream" / spec.name / "ledger.sqlite"
+
+
+def run_stream(spec, target, options: RunOptions) -> RunSummary:
+    """Send every unfinished row of `spec`; results go to the ledger, then to the destination."""
+    from ..render import render_requests
+    from ..revision import spec_revision
+    from ..sinks import open_sink
+    from .executor import StreamRun
+    from .ledger import Ledger
+    from .limiter import Limiter
+    from .progress import LiveProgress, RunStats
+
+    started = time.monotonic()
+    total, estimated_input = _count_and_check_budget(spec, render_requests(spec, target))
+    ledger = Ledger.open(ledger_path(spec), spec_name=spec.name,
+                         revision=spec_revision(spec, target), restart=options.restart)
+    try:
+        sink = open_sink(spec.destination, spec, target)
+        before = ledger.counts()
+        again = before["errored"] if options.retry_failed else 0
+        stats = RunStats(to_send=max(0, total - before["succeeded"] - before["errored"] + again))
+        limiter = Limiter(stream_limits(spec), spec.stream.concurrency)
+        run = StreamRun(spec, target, options, ledger, sink, limiter,
+                        render_requests(spec, target), stats)
+        with LiveProgress(stats, spec.name, options.progress) as progress:
+            asyncio.run(run.run(progress))
+        after = ledger.counts()
+        sink.close()
+    finally:
+        ledger.close()
+    return _summary(spec, target, sink, stats, after, total, total - stats.to_send,
+                    time.monotonic() - started, estimated_input, limiter)
+
+
+def stream_limits(spec):
+    """The spec's `stream` limits, each defaulting to the catalog's quota for the model."""
+    from ..spec.catalog import catalog
+    from .limiter import Limits
+
+    info = catalog().get(spec.model)
+    quota = info.quota if info is not None else None
+    pick = lambda name: getattr(spec.stream, name) or (getattr(quota, name) if quota else None)  # noqa: E731
+    return Limits(pick("requests_per_minute"), pick("input_tokens_per_minute"),
+                  pick("output_tokens_per_minute"))
+
+
+def _count_and_check_budget(spec, requests) -> tuple[int, int]:
+    """One pass over the rendered requests before anything is sent: count, estimate, guard."""
+    from ..tokens import estimate_input_tokens
+
+    budget = spec.budget
+    total = tokens = 0
+    for request in requests:
+        total += 1
+        if budget.max_input_tokens is not None:
+            tokens += estimate_input_tokens(request.body)
+    if budget.max_requests is not None and total > budget.max_requests:
+        raise SpecError(f"the spec renders {total} requests, over its budget of "
+                        f"{budget.max_requests}; nothing was sent",
+                        where=f"{spec.path}: $.budget.max_requests",
+                        hint="raise the budget or narrow the source")
+    if budget.max_input_tokens is not None and tokens > budget.max_input_tokens:
+        raise SpecError(f"the spec's requests hold about {tokens} input tokens, over its budget "
+                        f"of {budget.max_input_tokens}; nothing was sent",
+                        where=f"{spec.path}: $.budget.max_input_tokens",
+                        hint="raise the budget or narrow the source")
+    return total, tokens
+
+
+def _summary(spec, target, sink, stats, counts, total, skipped, elapsed, estimated_input,
+             limiter) -> RunSummary:
+    from ..spec.catalog import catalog
+
+    info = catalog().get(spec.model)
+    cost = info.cost_usd(stats.input_tokens, stats.output_tokens,
+                         cache_write_tokens=stats.cache_write_tokens,
+                         cache_read_tokens=stats.cache_read_tokens) if info else 0.0
+    return RunSummary(
+        spec=spec.name, mode="stream", target=target.description, total=total,
+        succeeded=counts["succeeded"], errored=counts["errored"], skipped=skipped,
+        input_tokens=stats.input_tokens, output_tokens=stats.output_tokens,
+        cost_usd=round(cost, 6), destination=sink.destination, state="done",
+        elapsed_s=round(elapsed, 3),
+        details={"sent": stats.done, "attempts": stats.attempts, "failures": dict(stats.failures),
+                 "requests_per_s": round(stats.done / stats.elapsed, 3),
+                 "limits": {k: v for k, v in vars(limiter.limits).items()},
+                 "ledger": str(ledger_path(spec))})
+
+
+def stream_status(spec, target=None) -> dict:
+    """What the ledger of a stream spec holds (no calls are made); `changed` needs `target`."""
+    from .ledger import Ledger
+
+    path = ledger_path(spec)
+    ledger = Ledger.read_only(path)
+    if ledger is None:
+        return {"spec": spec.name, "mode": "stream", "state": "never run", "ledger": str(path),
+                "succeeded": 0, "errored": 0, "destination": spec.destination}
+    try:
+        meta, counts = ledger.meta(), ledger.counts()
+    finally:
+        ledger.close()
+    status = {"spec": spec.name, "mode": "stream", "state": "has results", "ledger": str(path),
+              "revision": meta.get("revision"), "started": meta.get("created"),
+              "succeeded": counts["succeeded"], "errored": counts["errored"],
+              "input_tokens": counts["input_tokens"], "output_tokens": counts["output_tokens"],
+              "destination": spec.destination}
+    if target is not None and meta.get("revision"):
+        from ..revision import spec_revision
+
+        status["changed"] = spec_revision(spec, target) != meta["revision"]
+    return status
+
+
+def iter_results(spec) -> Iterator[ResultRow]:
+    """Every result in the spec's ledger, one per custom_id, in the order they finished."""
+    from .ledger import Ledger
+
+    ledger = Ledger.read_only(ledger_path(spec))
+    if ledger is None:
+        return
+    try:
+        yield from ledger.rows()
+    finally:
+        ledger.close()

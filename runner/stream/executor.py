@@ -1,0 +1,232 @@
+"""The stream run: render lazily, admit through the limiter, call, retry, record, write.
+
+Tasks and the bounded queues between them (memory stays flat whatever the
+row count):
+
+    render (thread, chunks) -> requests queue -> N workers -> results queue
+        -> writer (ledger commit, fsynced; seals parts) -> parts queue -> flusher (sink)
+
+A row counts as done once the writer's commit returns. The flusher writes only
+sealed parts and marks them written afterwards; see ledger.py for why a kill
+anywhere leaves exactly one result per custom_id after the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+
+from ..errors import Interrupted
+from ..records import Request
+from . import calls
+from .ledger import DIRTY, SEALED, WRITTEN, Ledger
+from .limiter import Cost, Limiter
+from .progress import LiveProgress, RunStats
+from .retry import Backoff, classify
+
+RENDER_CHUNK = 256
+CONGESTION = ("rate_limited", "overloaded")
+
+
+class StreamRun:
+    """One run of one spec; `run()` returns when every row is recorded or the run is stopped."""
+
+    def __init__(self, spec, target, options, ledger: Ledger, sink, limiter: Limiter,
+                 requests, stats: RunStats, *, backoff: Backoff | None = None, client=None):
+        self.spec = spec
+        self.options = options
+        self.ledger = ledger
+        self.sink = sink
+        self.limiter = limiter
+        self.requests = requests            # the lazy render iterator (second pass)
+        self.stats = stats
+        self.backoff = backoff or Backoff()
+        self.client = client or target.anthropic(spec.region)
+        self.rng = random.Random()
+        # One thread owns the SQLite connection: commits never interleave.
+        self._ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger")
+
+    async def _in_ledger(self, func, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._ledger_thread, func, *args)
+
+    # -- the whole run -------------------------------------------------------------
+
+    async def run(self, progress: LiveProgress) -> None:
+        workers_n = self.limiter.max_concurrency
+        self._requests: asyncio.Queue = asyncio.Queue(maxsize=workers_n * 2 + RENDER_CHUNK)
+        self._results: asyncio.Queue = asyncio.Queue(maxsize=workers_n * 4 + 64)
+        self._parts: asyncio.Queue = asyncio.Queue()
+        self._progress = progress
+        loop = asyncio.get_running_loop()
+        interrupted = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, interrupted.set)
+        try:
+            await self._in_ledger(self._recover)
+            writer = asyncio.create_task(self._writer())
+            flusher = asyncio.create_task(self._flusher())
+            feeders = [asyncio.create_task(self._producer(workers_n))]
+            feeders += [asyncio.create_task(self._worker()) for _ in range(workers_n)]
+            stop = asyncio.create_task(interrupted.wait())
+            pending = set(feeders) | {writer, flusher}
+            failed = False
+            while pending & set(feeders) and not stop.done() and not failed:
+                done, pending = await asyncio.wait(pending | {stop},
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                pending.discard(stop)
+                # A bug, a worker's unknown error or a sink failure: stop, keep what is done.
+                failed = any(t.exception() is not None for t in done - {stop})
+            pending -= {writer, flusher}
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            stop.cancel()
+            # Everything finished is committed and written, even when stopping early.
+            put = asyncio.create_task(self._results.put(None))
+            await asyncio.wait([put, writer], return_when=asyncio.FIRST_COMPLETED)
+            put.cancel()
+            await writer
+            await self._parts.put(None)
+            await flusher
+            await self._in_ledger(self._repair_dirty)
+            for task in feeders:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()
+            if interrupted.is_set():
+                raise Interrupted("interrupted: finished rows are saved; re-run the same "
+                                  "command to resume")
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            self._ledger_thread.shutdown(wait=True)
+
+    # -- recovery: bring the destination in line with the ledger -------------------
+
+    def _recover(self) -> None:
+        """Before anything is sent: seal what a killed run left open and store every unwritten part."""
+        if self.ledger.fresh:
+            self.sink.reset()
+        self.ledger.seal()
+        self.sink.recover(lambda: self.ledger.rows(WRITTEN, DIRTY), self._changed())
+        self.ledger.mark_written(self.ledger.parts(DIRTY))
+        for part in self.ledger.parts(SEALED):
+            self.sink.put(part, self.ledger.part_rows(part))
+            self.ledger.mark_written([part])
+
+    def _changed(self):
+        for part in self.ledger.parts(DIRTY):
+            yield part, self.ledger.part_rows(part)
+
+    def _repair_dirty(self) -> None:
+        if self.ledger.parts(DIRTY):
+            self.sink.recover(lambda: self.ledger.rows(WRITTEN, DIRTY), self._changed())
+            self.ledger.mark_written(self.ledger.parts(DIRTY))
+
+    # -- producer: render -> skip finished rows -> queue ---------------------------
+
+    async def _producer(self, workers_n: int) -> None:
+        reader = self.ledger.reader()
+        wanted_again = ("errored",) if self.options.retry_failed else ()
+
+        def next_chunk() -> tuple[list[Request], bool]:
+            chunk = list(islice(self.requests, RENDER_CHUNK))
+            finished = Ledger.statuses(reader, [r.custom_id for r in chunk])
+            return [r for r in chunk if r.custom_id not in finished
+                    or finished[r.custom_id] in wanted_again], not chunk
+
+        try:
+            while True:
+                chunk, exhausted = await asyncio.to_thread(next_chunk)
+                if exhausted:
+                    break
+                for request in chunk:
+                    await self._requests.put(request)
+        finally:
+            reader.close()
+            for _ in range(workers_n):
+                await self._requests.put(None)
+
+    # -- workers: one row at a time, every attempt through the limiter ----------------
+
+    async def _worker(self) -> None:
+        while (request := await self._requests.get()) is not None:
+            row = await self._process(request)
+            await self._results.put(row)
+
+    async def _process(self, request: Request):
+        stream = self.spec.stream
+        body = request.body
+        from ..tokens import estimate_input_tokens
+
+        cost = Cost(1, estimate_input_tokens(body), int(body.get("max_tokens") or 0))
+        attempt = 0
+        while True:
+            attempt += 1
+            reservation = await self.limiter.acquire(cost)
+            self.stats.attempts += 1
+            started = time.monotonic()
+            try:
+                message = await calls.call_once(self.client, self.spec.model, request,
+                                                streaming=stream.streaming,
+                                                timeout=stream.request_timeout)
+            except asyncio.CancelledError:
+                self.limiter.fail(reservation, time.monotonic(), congestion=False)
+                raise
+            except Exception as exc:  # noqa: BLE001 - classify() re-raises what it does not know
+                failure = classify(exc)
+                latency = time.monotonic() - started
+                self.limiter.fail(reservation, time.monotonic(),
+                                  congestion=failure.kind in CONGESTION)
+                self.stats.record_failure(failure.kind)
+                if not failure.retryable or attempt > stream.max_retries:
+                    return calls.errored(request, failure.to_error(), attempt, latency)
+                await asyncio.sleep(self.backoff.delay(attempt, failure, self.rng))
+                continue
+            latency = time.monotonic() - started
+            usage = calls.usage_of(message)
+            used_in = (usage.get("input_tokens", 0) + usage.get("cache_creation_input_tokens", 0)
+                       + usage.get("cache_read_input_tokens", 0))
+            self.limiter.settle(reservation, Cost(1, used_in, usage.get("output_tokens", 0)),
+                                time.monotonic())
+            return calls.succeeded(request, message, attempt, latency)
+
+    # -- writer: group commit to the ledger, seal parts -------------------------------
+
+    async def _writer(self) -> None:
+        in_part, part_started, finishing = 0, time.monotonic(), False
+        while not finishing:
+            batch = []
+            try:
+                first = await asyncio.wait_for(self._results.get(), timeout=self.sink.part_seconds)
+                batch.append(first)
+                while len(batch) < 2000 and not self._results.empty():
+                    batch.append(self._results.get_nowait())
+            except (asyncio.TimeoutError, TimeoutError):
+                pass
+            finishing = None in batch
+            rows = [row for row in batch if row is not None]
+            if rows:
+                await self._in_ledger(self.ledger.record, rows)   # fsynced: now they count
+                for row in rows:
+                    self.stats.record_row(row)
+                in_part += len(rows)
+                self._progress.update()
+            full = in_part >= self.sink.part_rows
+            old = in_part and time.monotonic() - part_started >= self.sink.part_seconds
+            if full or old or (finishing and in_part):
+                part = await self._in_ledger(self.ledger.seal)
+                if part is not None:
+                    await self._parts.put(part)
+                in_part, part_started = 0, time.monotonic()
+            if not rows:
+                part_started = time.monotonic() if not in_part else part_started
+
+    async def _flusher(self) -> None:
+        while (part := await self._parts.get()) is not None:
+            rows = await self._in_ledger(self.ledger.part_rows, part)
+            await asyncio.to_thread(self.sink.put, part, rows)
+            await self._in_ledger(self.ledger.mark_written, [part])
