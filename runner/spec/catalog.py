@@ -135,7 +135,8 @@ def load_catalog(path: Path) -> Catalog:
     from .schema import validator_for
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read the model catalog: {exc}", where=str(path)) from None
     problems = sorted(validator_for("catalog.schema.json").iter_errors(data), key=lambda e: list(e.path))

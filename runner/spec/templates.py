@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -48,11 +49,32 @@ def _strings(value: Any, path: tuple) -> Iterator[tuple[tuple, str]]:
             yield from _strings(item, path + (index,))
 
 
+_PLAIN = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def variables(env, text: str) -> set[str]:
+    """The variables a template reads. Raises TemplateSyntaxError.
+
+    Text made only of literals and `{{ name }}` (nearly every template) needs no
+    parse; anything else is parsed, and names stored by `for`/`set` are not
+    counted (cheaper than jinja2.meta, which generates code).
+    """
+    from jinja2 import nodes
+
+    if "{%" not in text and "{#" not in text:
+        rest = _PLAIN.sub("", text)
+        if "{{" not in rest and "}}" not in rest:
+            return set(_PLAIN.findall(text))
+    ast = env.parse(text)
+    stored = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"} - stored
+
+
 def check_template(ctx: Context) -> None:
     template = ctx.data.get("template")
     if not isinstance(template, dict):
         return
-    from jinja2 import TemplateSyntaxError, meta
+    from jinja2 import TemplateSyntaxError
 
     env = environment()
     used: list[tuple[tuple, str]] = []
@@ -60,12 +82,12 @@ def check_template(ctx: Context) -> None:
         if not is_templated(text) and "{#" not in text:
             continue
         try:
-            ast = env.parse(text)
+            names = variables(env, text)
         except TemplateSyntaxError as exc:
             where = f" (line {exc.lineno} of the template)" if exc.lineno and exc.lineno > 1 else ""
             ctx.error(path, f"template syntax error: {exc.message}{where}", "template.syntax")
             continue
-        used += [(path, name) for name in sorted(meta.find_undeclared_variables(ast))]
+        used += [(path, name) for name in sorted(names)]
     source = template.get("source")
     first = _first_row(ctx, source) if isinstance(source, str) else None
     if first is None:
