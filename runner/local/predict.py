@@ -50,16 +50,23 @@ class OnlineState:
         self.stats.clear()
         self.configure(self.config)
 
-    def known_model(self, model: str) -> bool:
-        """Configured ids, else the catalog's, else any `claude-*` id; disabled ones exist too."""
+    def catalog_entry(self, model: str):
+        """The catalog's ModelInfo for `model`, or None (no catalog, or `models` set in the config)."""
+        if self.config.models is not None:
+            return None
+        known = catalog_or_none()
+        return known.get(model) if known is not None else None
+
+    def known_model(self, model: str, location: str) -> bool:
+        """Configured ids, else the catalog's in their regions, else any `claude-*` id."""
         if model in self.config.disabled_models:
             return True
         if self.config.models is not None:
             return model in self.config.models
-        known = catalog_or_none()
-        if known is not None:
-            return known.get(model) is not None
-        return model.startswith("claude-")
+        if catalog_or_none() is None:
+            return model.startswith("claude-")
+        entry = self.catalog_entry(model)
+        return entry is not None and location in entry.regions
 
 
 STATE = web.AppKey("runner.local.online", OnlineState)
@@ -94,7 +101,7 @@ def _check_auth(request: web.Request) -> None:
 
 def _check_model(state: OnlineState, project: str, location: str, model: str) -> None:
     name = f"projects/{project}/locations/{location}/publishers/anthropic/models/{model}"
-    if not state.known_model(model):
+    if not state.known_model(model, location):
         raise Reject(404, faults.google_error(404, "NOT_FOUND", f"Publisher Model `{name}` not found."))
     if model in state.config.disabled_models:
         raise Reject(400, faults.google_error(
@@ -137,6 +144,17 @@ async def _read_body(request: web.Request, state: OnlineState) -> dict:
     if not isinstance(body, dict):
         raise _invalid("Input should be a valid dictionary")
     return body
+
+
+def check_model_limits(body: dict, input_tokens: int, entry) -> None:
+    """The model's output and context limits (catalog `ModelInfo`), in Anthropic's words."""
+    if entry is None:
+        return
+    if body["max_tokens"] > entry.max_output_tokens:
+        raise _invalid(f"max_tokens: {body['max_tokens']} > {entry.max_output_tokens}, which is the "
+                       f"maximum allowed number of output tokens for {entry.id}")
+    if input_tokens > entry.context_window:
+        raise _invalid(f"prompt is too long: {input_tokens} tokens > {entry.context_window} maximum")
 
 
 def validate_messages_body(body: dict, *, count_only: bool = False) -> None:
@@ -230,6 +248,7 @@ async def predict(request: web.Request) -> web.StreamResponse:
         if outcome.status != 200:
             raise Reject(outcome.status, outcome.payload)
         message = outcome.payload
+        check_model_limits(body, message["usage"]["input_tokens"], state.catalog_entry(model))
         exceeded = state.quota.admit(model, location, message["usage"]["input_tokens"])
         if exceeded:
             state.stats["quota_exceeded"] += 1

@@ -77,6 +77,37 @@ async def test_unknown_model_is_404_in_googles_shape(vertex, body):
                                          "status": "NOT_FOUND"}}
 
 
+async def test_model_outside_its_catalog_regions_is_404(vertex, body):
+    response = await _post(vertex.predict_url(region="asia-northeast1"), body)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["status"] == "NOT_FOUND"
+
+
+async def test_max_tokens_above_the_models_limit_is_400(vertex, body):
+    response = await _post(vertex.predict_url(), dict(body, max_tokens=8193))
+
+    assert response.status_code == 400
+    assert response.json() == _invalid_request(
+        f"max_tokens: 8193 > 8192, which is the maximum allowed number of output tokens for {HAIKU}")
+
+
+async def test_prompt_longer_than_the_context_window_is_400(vertex, body):
+    vertex.configure(quotas={"*": {}})
+    body["messages"][0]["content"] = "word " * 170_000  # 212,500 tokens > 200,000
+    response = await _post(vertex.predict_url(), body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("prompt is too long: ")
+
+
+async def test_configured_models_replace_the_catalog(vertex, body):
+    vertex.configure(models=["claude-test-model"])
+
+    assert (await _post(vertex.predict_url(model="claude-test-model", region="mars-west1"), body)).status_code == 200
+    assert (await _post(vertex.predict_url(), body)).status_code == 404
+
+
 async def test_disabled_model_is_400_failed_precondition(vertex, body):
     vertex.configure(disabled_models=[HAIKU])
     response = await _post(vertex.predict_url(), body)
