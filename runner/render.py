@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .clients import Target
-from .errors import ClaudeJobsError, SpecError
+from .errors import SpecError
 from .custom_ids import UniqueIds, check_custom_id, id_ok
 from .images import Failure, ImageRefs, Images
 from .templates import Compiler, Dynamic, environment
@@ -187,11 +187,6 @@ def _template_rows(source, build, unique: UniqueIds) -> Iterator[Request]:
             if len(recent) >= window:
                 archive()
             yield Request(custom_id, body)
-    except Failure as failure:
+    except Failure as failure:      # templates and images raise these; add the row
         raise _located(failure, source.locate(n)) from None
-    except ClaudeJobsError:
-        raise
-    except Exception as exc:  # a filter or test raised inside a template
-        raise SpecError(f"template error: {type(exc).__name__}: {exc}", where=source.locate(n),
-                        hint="check the template's filters and expressions against this row") from None
     unique.finish()

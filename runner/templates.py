@@ -17,6 +17,7 @@ dict keys appears in the source.
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -53,6 +54,7 @@ class Compiler:
         self.images = images
         self.namespace: dict[str, Any] = {"_missing": _missing}
         self._parsed: dict[str, Any] = {}
+        self._names = itertools.count()
         self.variables: dict[str, str] = {}          # variable -> first spec path using it
 
     # -- public -------------------------------------------------------------
@@ -126,7 +128,7 @@ class Compiler:
     # -- structures -----------------------------------------------------------
 
     def _bind(self, prefix: str, value: Any) -> str:
-        name = f"_{prefix}{len(self.namespace)}"
+        name = f"_{prefix}{next(self._names)}"
         self.namespace[name] = value
         return name
 
