@@ -6,20 +6,27 @@ one test never look like another test's runs on the shared session stack.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import uuid
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "jobs" / "examples"
-CLI = Path(sys.executable).parent / "claude-jobs"
 STREAM_EXAMPLES = ("stream-inline.yaml", "stream-template-csv-image.yaml")
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
 
 
 @dataclass
@@ -41,20 +48,26 @@ class Repo:
         assert old in text, f"{old!r} not in {path}"
         path.write_text(text.replace(old, new, 1))
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        """`claude-jobs ARGS` in this repository, on the session's local stack."""
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")}
-        env["CLAUDE_JOBS_HOME"] = str(self.root / ".claude-jobs")
-        return subprocess.run([str(CLI), *args], cwd=self.root, env=env,
-                              capture_output=True, text=True, timeout=280)
+    def cli(self, *args: str) -> Result:
+        """`claude-jobs ARGS` run in this process (as `main` runs it), inside this repository."""
+        from runner.cli import invoke
+
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(self.root)
+            patch.setenv("CLAUDE_JOBS_HOME", str(self.root / ".claude-jobs"))
+            for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"):
+                patch.delenv(var, raising=False)
+            with redirect_stdout(out), redirect_stderr(err):
+                code = invoke(list(args))
+        return Result(code, out.getvalue(), err.getvalue())
 
     def json(self, *args: str) -> tuple[int, dict]:
         done = self.cli(*args, "--format", "json")
         try:
-            return done.returncode, json.loads(done.stdout)
+            return done.code, json.loads(done.stdout)
         except json.JSONDecodeError:
-            raise AssertionError(f"exit {done.returncode}\nstdout:\n{done.stdout}\n"
+            raise AssertionError(f"exit {done.code}\nstdout:\n{done.stdout}\n"
                                  f"stderr:\n{done.stderr}") from None
 
     def specs_by_name(self, plan: dict) -> dict[str, dict]:
