@@ -39,6 +39,7 @@ class Progress:
         self.console = console
         self.live = None
         self.started = time.monotonic()
+        self.states: dict[str, str] = {}
 
     def __enter__(self) -> Progress:
         if self.enabled:
@@ -47,8 +48,9 @@ class Progress:
             from ..cli._common import stderr_console
 
             self.console = self.console or stderr_console()
-            self.live = Live(console=self.console, refresh_per_second=4, transient=False)
-            self.live.__enter__()
+            if self.console.is_terminal:
+                self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+                self.live.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -57,7 +59,10 @@ class Progress:
             self.live = None
 
     def update(self, result: WaitResult, queue: SubmitQueue | None) -> None:
+        if not self.enabled:
+            return
         if self.live is None:
+            self._log_changes(result)   # CI logs: one line per state change, no redraws
             return
         from rich.console import Group
         from rich.text import Text
@@ -71,6 +76,16 @@ class Progress:
                           "jobs running", style="dim"))
         self.live.update(Group(*parts))
 
+    def _log_changes(self, result: WaitResult) -> None:
+        from .submit import ROWS_LABEL
+
+        for job in result.jobs.values():
+            if self.states.get(job.name) != job.state:
+                self.states[job.name] = job.state
+                self.say(f"{job.display_name}: {job.state} ({job.successful + job.failed}/"
+                         f"{job.labels.get(ROWS_LABEL, '?')} rows, {job.failed} failed) "
+                         f"after {time.monotonic() - self.started:.0f}s")
+
     def say(self, text: str, style: str | None = None) -> None:
         """A line on stderr, above the live display."""
         if not self.enabled:
@@ -79,4 +94,4 @@ class Progress:
             from ..cli._common import stderr_console
 
             self.console = stderr_console()
-        self.console.print(text, style=style, highlight=False)
+        self.console.print(text, style=style, highlight=False, soft_wrap=True)
