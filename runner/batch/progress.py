@@ -13,21 +13,26 @@ STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "EXPIRED": "red", "CANCELL
 
 
 def job_table(jobs, title: str | None = None):
-    """A rich Table of jobs: name, state, rows done of total, failed, age."""
+    """A rich Table of jobs: spec, revision, part, state, rows done of total, failed, id."""
     from rich.table import Table
 
+    from .identity import REV_LABEL, SPEC_LABEL
     from .submit import ROWS_LABEL
 
     table = Table(title=title, title_justify="left", box=None, pad_edge=False)
-    for column in ("job", "state", "rows done", "failed", "id"):
-        table.add_column(column, justify="right" if column in ("rows done", "failed") else "left")
-    for job in sorted(jobs, key=lambda j: (JobKey.from_labels(j.labels) or JobKey(0, 0, 0),
-                                          j.display_name)):
-        total = job.labels.get(ROWS_LABEL, "?")
-        done = job.successful + job.failed
+    for column in ("spec", "revision", "part", "state", "rows done", "failed", "job id"):
+        table.add_column(column, no_wrap=True,
+                         justify="right" if column in ("rows done", "failed") else "left")
+    for job in sorted(jobs, key=lambda j: (j.labels.get(SPEC_LABEL, ""),
+                                          JobKey.from_labels(j.labels) or JobKey(0, 0, 0))):
+        key = JobKey.from_labels(job.labels)
+        part = "" if key is None else f"{key.part + 1}/{key.parts}" + (
+            f" retry {key.retry}" if key.retry else "")
         style = STATE_STYLE.get(job.state, "")
-        table.add_row(job.display_name, f"[{style}]{job.state}[/]" if style else job.state,
-                      f"{done}/{total}", str(job.failed), job.id)
+        table.add_row(job.labels.get(SPEC_LABEL, job.display_name), job.labels.get(REV_LABEL, ""),
+                      part, f"[{style}]{job.state}[/]" if style else job.state,
+                      f"{job.successful + job.failed}/{job.labels.get(ROWS_LABEL, '?')}",
+                      str(job.failed), job.id)
     return table
 
 

@@ -45,7 +45,10 @@ def _print_jobs(jobs, title: str | None = None) -> None:
 
     from ..batch.progress import job_table
 
-    Console(highlight=False).print(job_table(jobs, title=title))
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 160          # logs and pipes: keep each job on one line
+    console.print(job_table(jobs, title=title))
 
 
 @click.command()
