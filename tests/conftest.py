@@ -34,7 +34,8 @@ def local_stack_endpoints(tmp_path_factory):
     for var in ("STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST"):
         os.environ.pop(var, None)
     try:
-        endpoints = stack.up(vertex_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0)
+        endpoints = stack.up(vertex_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0,
+                             owned=True)
         try:
             yield endpoints
         finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from ..clients import LOCAL_PROJECT
 from ..errors import ConfigError, StackError, UsageError
 from ..paths import state_dir
-from . import emulators
+from . import emulators, processes
 from .emulators import SERVICES, Launch
 
 HOST = "127.0.0.1"
@@ -34,10 +33,6 @@ PORT_ENV = {"vertex": "CLAUDE_JOBS_LOCAL_VERTEX_PORT", "storage": "CLAUDE_JOBS_L
             "bigquery": "CLAUDE_JOBS_LOCAL_BIGQUERY_PORT",
             "bigquery_grpc": "CLAUDE_JOBS_LOCAL_BIGQUERY_GRPC_PORT"}
 START_TIMEOUT_ENV = "CLAUDE_JOBS_LOCAL_START_TIMEOUT"
-STOP_GRACE_SECONDS = 5.0
-
-# Popen handles of services this process started, reaped on down() so none stays a zombie.
-_children: dict[int, subprocess.Popen] = {}
 
 
 @dataclass(frozen=True)
@@ -62,13 +57,19 @@ def stack_dir() -> Path:
 
 def up(*, vertex_port: int | None = None, storage_port: int | None = None,
        bigquery_port: int | None = None, bigquery_grpc_port: int | None = None,
-       config: str | Path | None = None, seed: bool = True) -> StackEndpoints:
-    """Start the stack (or return the running one) and seed it. Port None: env var or default; 0: free port."""
+       config: str | Path | None = None, seed: bool = True,
+       owned: bool = False) -> StackEndpoints:
+    """Start the stack (or return the running one) and seed it. Port None: env var or default; 0: free port.
+
+    `owned`: the stack belongs to this process (a test session, an automatic
+    run): a watchdog stops it if this process dies without calling `down()`.
+    """
     return _up(dict(vertex=vertex_port, storage=storage_port, bigquery=bigquery_port,
-                    bigquery_grpc=bigquery_grpc_port), config, seed)[0]
+                    bigquery_grpc=bigquery_grpc_port), config, seed, owned)[0]
 
 
-def _up(asked: dict[str, int | None], config, seed: bool) -> tuple[StackEndpoints, bool]:
+def _up(asked: dict[str, int | None], config, seed: bool,
+        owned: bool = False) -> tuple[StackEndpoints, bool]:
     """(endpoints, True if this call started the stack)."""
     root = stack_dir()
     with _locked(root):
@@ -88,10 +89,13 @@ def _up(asked: dict[str, int | None], config, seed: bool) -> tuple[StackEndpoint
             emulators.bigquery_launch(root, HOST, ports["bigquery"], ports["bigquery_grpc"],
                                       LOCAL_PROJECT),
         ]
-        procs = {launch.service: _spawn(launch) for launch in launches}
+        procs = {launch.service: processes.spawn(launch) for launch in launches}
         record = {"endpoints": asdict(endpoints), "ports": ports,
-                  "services": {name: _describe(proc, launch)
+                  "services": {name: processes.describe(proc, launch)
                                for (name, proc), launch in zip(procs.items(), launches)}}
+        if owned:
+            groups = [info["pgid"] for info in record["services"].values()]
+            record["watchdog"] = processes.spawn_watchdog(root, groups)
         _write_record(root, record)
         try:
             _wait_ready(launches, procs)
@@ -100,7 +104,7 @@ def _up(asked: dict[str, int | None], config, seed: bool) -> tuple[StackEndpoint
 
                 seed_stack(endpoints)
         except BaseException:
-            _stop_record(record)
+            processes.stop(record)
             (root / "stack.json").unlink(missing_ok=True)
             raise
         return endpoints, True
@@ -113,7 +117,7 @@ def down() -> bool:
         record = _read_record(root)
         if record is None:
             return False
-        _stop_record(record)
+        processes.stop(record)
         (root / "stack.json").unlink(missing_ok=True)
         return True
 
@@ -130,7 +134,7 @@ def status() -> dict:
     result.update({key: record["endpoints"][key] for key in ("vertex", "storage", "bigquery")})
     for name in SERVICES:
         info = record["services"][name]
-        result["services"][name] = _alive(info) and _answers(info["probe_url"], timeout=1.0)
+        result["services"][name] = processes.alive(info) and _answers(info["probe_url"], 1.0)
     result["running"] = all(result["services"].values())
     result["pids"] = {name: record["services"][name]["pid"] for name in SERVICES}
     result["logs"] = {name: record["services"][name]["log"] for name in SERVICES}
@@ -153,7 +157,7 @@ def ensure_up(config: str | Path | None = None) -> Iterator[StackEndpoints]:
     """
     asked = {name: _parse_port(os.environ[env], env) if os.environ.get(env) else 0
              for name, env in PORT_ENV.items()}
-    endpoints, started = _up(asked, config, seed=True)
+    endpoints, started = _up(asked, config, seed=True, owned=True)
     try:
         yield endpoints
     finally:
@@ -168,39 +172,7 @@ def log_file(service: str) -> Path:
     return stack_dir() / "logs" / f"{service}.log"
 
 
-# -- processes ----------------------------------------------------------------
-
-def _spawn(launch: Launch) -> subprocess.Popen:
-    launch.log.parent.mkdir(parents=True, exist_ok=True)
-    if launch.ready_file is not None:
-        launch.ready_file.unlink(missing_ok=True)
-    env = {**os.environ, **launch.env}
-    # The services must never talk to real Google Cloud, whatever the caller's environment says.
-    for var in ("STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT"):
-        env.pop(var, None)
-    with open(launch.log, "ab") as log:
-        try:
-            proc = subprocess.Popen(launch.argv, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, env=env, cwd=str(launch.log.parent),
-                                    start_new_session=True)
-        except OSError as exc:
-            raise StackError(f"cannot start the {launch.service} service: {exc}",
-                             where=str(launch.log),
-                             hint="reinstall with `pip install -e .` (make install)") from None
-    _children[proc.pid] = proc
-    return proc
-
-
-def _describe(proc: subprocess.Popen, launch: Launch) -> dict:
-    import psutil
-
-    try:
-        created = psutil.Process(proc.pid).create_time()
-    except psutil.Error:
-        created = None
-    return {"pid": proc.pid, "pgid": proc.pid, "create_time": created,
-            "probe_url": launch.probe_url, "log": str(launch.log), "argv": launch.argv}
-
+# -- readiness ----------------------------------------------------------------
 
 def _wait_ready(launches: list[Launch], procs: dict[str, subprocess.Popen]) -> None:
     timeout = float(os.environ.get(START_TIMEOUT_ENV) or 60)
@@ -237,73 +209,6 @@ def _answers(url: str, timeout: float) -> bool:
         return False
 
 
-def _alive(info: dict) -> bool:
-    import psutil
-
-    try:
-        proc = psutil.Process(info["pid"])
-        if info.get("create_time") is not None and \
-                abs(proc.create_time() - info["create_time"]) > 1.0:
-            return False  # the pid was reused by another process
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _group_members(pgid: int) -> list:
-    import psutil
-
-    members = []
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
-                members.append(proc)
-        except (OSError, psutil.Error):
-            continue
-    return members
-
-
-def _stop_record(record: dict) -> None:
-    """SIGTERM every service's process group, then SIGKILL what is left; reap our children."""
-    groups = [info["pgid"] for info in record["services"].values() if _alive(info)]
-    for pgid in groups:
-        _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    while time.monotonic() < deadline:
-        _reap(groups)
-        if not any(_group_members(pgid) for pgid in groups):
-            break
-        time.sleep(0.05)
-    for pgid in groups:
-        _signal_group(pgid, signal.SIGKILL)
-    _reap(groups, wait=True)
-    left = [p.pid for pgid in groups for p in _group_members(pgid)]
-    if left:
-        raise StackError(f"processes still running after SIGKILL: {left}",
-                         hint="stop them by pid, then run `claude-jobs local down` again")
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _reap(pids: list[int], wait: bool = False) -> None:
-    """Collect the exit status of services this process started, so none stays a zombie."""
-    for pid in pids:
-        proc = _children.get(pid)
-        if proc is None:
-            continue
-        try:
-            code = proc.wait(timeout=2.0) if wait else proc.poll()
-        except subprocess.TimeoutExpired:
-            continue
-        if code is not None:
-            del _children[pid]
-
-
 # -- stack.json, ports, config ---------------------------------------------------
 
 @contextmanager
@@ -336,9 +241,9 @@ def _running_endpoints(root: Path) -> StackEndpoints | None:
     record = _read_record(root)
     if record is None:
         return None
-    if all(_alive(record["services"][name]) for name in SERVICES):
+    if all(processes.alive(record["services"][name]) for name in SERVICES):
         return StackEndpoints(**record["endpoints"])
-    _stop_record(record)
+    processes.stop(record)
     (root / "stack.json").unlink(missing_ok=True)
     return None
 
@@ -420,3 +325,4 @@ def _tail(log: Path, lines: int = 5) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(text[-lines:]) or "(empty log)"
+

@@ -125,3 +125,24 @@ def test_seeded_tickets_are_the_example_data_tickets():
 
     example = PACKAGE_DIR.parent / "jobs" / "examples" / "data" / "tickets.jsonl"
     assert (SEED_DATA / "tickets.jsonl").read_text() == example.read_text()
+
+
+def test_an_owned_stack_is_stopped_by_its_watchdog_when_its_owner_dies(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = ("from runner.local import stack; import time\n"
+              "stack.up(vertex_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0,"
+              " seed=False, owned=True)\n"
+              "print('up', flush=True); time.sleep(120)\n")
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                             env={**os.environ, "CLAUDE_JOBS_LOCAL_DIR": str(tmp_path)})
+    try:
+        assert owner.stdout.readline() == b"up\n"
+        procs = _stack_processes(tmp_path)
+    finally:
+        owner.kill()
+        owner.wait()
+    gone, alive = psutil.wait_procs(procs, timeout=20)
+    assert alive == []
