@@ -239,7 +239,7 @@ def _stop_point(tokens: list[str], stop_sequences: list[str],
 
 
 def _ident(prefix: str, digest: bytes) -> str:
-    return prefix + base64.b32encode(digest[:15]).decode().lower()
+    return prefix + digest[:12].hex()
 
 
 def reply(body: dict, model: str) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +105,13 @@ class ServerConfig:
         return dataclasses.asdict(self)
 
 
+@cache
 def catalog_or_none():
     """The model catalog (`runner.spec.catalog`), or None when it is absent or unreadable.
 
     The server must start even while the catalog is missing or broken: it then
-    knows every `claude-*` id and enforces no default quota.
+    knows every `claude-*` id and enforces no default quota. Looked up once per
+    process: predict requests ask for it on every call.
     """
     import importlib.util
 

@@ -26,6 +26,7 @@ DATED_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PREDICT_PATH = "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{tail:.+}"
 LOGGED_HEADERS = ("authorization", "anthropic-beta", "content-type", "user-agent",
                   "x-goog-user-project", "idempotency-key")
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 _LOG_BODY_LIMIT = 32 * 1024  # bigger bodies are logged as their size only
 
 
@@ -328,18 +329,16 @@ async def _stream(request: web.Request, state: OnlineState, message: dict,
 
 async def _send_events(request: web.Request, config: ServerConfig, message: dict,
                        fault: str | None) -> web.StreamResponse:
-    response = web.StreamResponse(status=200, headers={
-        "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"})
-    await response.prepare(request)
     # Faults strike after message_start and part of the content, like a real mid-stream failure.
     mid_stream = fault in ("stream_error", "dropped_connection", "stalled_stream")
     pace = config.tokens_per_second
     if config.time_to_first_token > 0:
         await asyncio.sleep(config.time_to_first_token)
     if pace <= 0 and not mid_stream:
-        await response.write(claude_sim.sse_body(message))  # one write: cheap under load
-        await response.write_eof()
-        return response
+        # Headers and every event in one send: hundreds of concurrent streams stay cheap.
+        return web.Response(status=200, body=claude_sim.sse_body(message), headers=SSE_HEADERS)
+    response = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    await response.prepare(request)
     events = claude_sim.stream_events(message)
     strike = max(2, len(events) // 2) if mid_stream else None
     for i, (name, data, tokens) in enumerate(events):
