@@ -69,21 +69,26 @@ def _int(value) -> int | None:
 
 def parse_output(line: dict[str, Any]) -> ResultRow:
     """One output line (GCS JSONL) or row (BigQuery) -> ResultRow."""
-    custom_id = str(line.get("custom_id"))
-    status = line.get("status") or ""
-    response = line.get("response")
-    if isinstance(response, (str, bytes)) and response:
+    get = line.get
+    custom_id = get("custom_id")
+    if type(custom_id) is not str:
+        custom_id = str(custom_id)
+    status = get("status") or ""
+    response = get("response")
+    if response and type(response) in (str, bytes):
         try:
             response = orjson.loads(response)
         except orjson.JSONDecodeError:
             response = None
-    processed = line.get("processed_time")
-    processed = str(processed) if processed is not None else None
-    if not status and isinstance(response, dict) and response.get("type") != "error":
-        usage = {k: v for k, v in (response.get("usage") or {}).items() if isinstance(v, int)}
-        return ResultRow(custom_id=custom_id, status="succeeded", response=response,
-                         stop_reason=response.get("stop_reason"), usage=usage,
-                         processed_time=processed, mode="batch")
+    processed = get("processed_time")
+    if processed is not None and type(processed) is not str:
+        processed = str(processed)
+    if not status and type(response) is dict and response.get("type") != "error":
+        usage = response.get("usage") or {}
+        if not all(type(v) is int for v in usage.values()):
+            usage = {k: v for k, v in usage.items() if type(v) is int}
+        return ResultRow(custom_id, "succeeded", response, None, response.get("stop_reason"),
+                         usage, 1, None, processed, "batch")
     if status:
         error = parse_status(str(status))
     elif isinstance(response, dict) and isinstance(response.get("error"), dict):
