@@ -19,6 +19,11 @@ EXAMPLE_OBJECT = "examples/tickets.jsonl"
 EXAMPLE_TABLE = "example_tickets"
 
 
+def warm_imports() -> None:
+    import google.cloud.bigquery  # noqa: F401
+    import google.cloud.storage  # noqa: F401
+
+
 def seed_stack(endpoints) -> None:
     target = Target(project=endpoints.project, local=True, vertex_url=endpoints.vertex,
                     storage_url=endpoints.storage, bigquery_url=endpoints.bigquery)

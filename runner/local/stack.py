@@ -98,10 +98,19 @@ def _up(asked: dict[str, int | None], config, seed: bool,
             record["watchdog"] = processes.spawn_watchdog(root, groups)
         _write_record(root, record)
         try:
+            if seed:
+                # Importing the Google clients takes about a second: overlap it with the services' boot.
+                import threading
+
+                from .seed import warm_imports
+
+                warming = threading.Thread(target=warm_imports, daemon=True)
+                warming.start()
             _wait_ready(launches, procs)
             if seed:
                 from .seed import seed_stack
 
+                warming.join()
                 seed_stack(endpoints)
         except BaseException:
             processes.stop(record)
