@@ -16,15 +16,18 @@ Exit codes:
   4  remote error (count-tokens, job listing)
   6  valid specs and something to run (only with --detailed-exitcode;
      offline, a spec whose state is unknown counts as a change)
+  130 interrupted
 """
 
 APPLY_EPILOG = """\b
 Exit codes:
-  0  every new or changed spec ran successfully (or nothing to run)
+  0  every spec that needed a run ran successfully (or nothing to run)
   1  at least one spec is invalid: nothing was run
+  2  usage error
   3  target or configuration error
   4  a remote error stopped a run
   5  a run ended with failed rows or an unsuccessful batch job
+  130 interrupted; run apply again to resume
 The first failing spec's code wins; the other specs still run.
 """
 
@@ -53,8 +56,10 @@ def plan(paths, project, region, local, offline, output_format, detailed_exitcod
     worst-case output tokens (the sum of max_tokens), the maximum cost from the
     model catalog's prices (its batch discount applied to batch specs), the destination, and the
     state: new (never ran), changed (ran at another revision: apply starts the
-    new revision over) or up-to-date (ran or running at this revision, from
-    batch job labels and the stream ledger). Nothing is sent to Claude.
+    new revision over), incomplete (a stream run at this revision was
+    interrupted: apply resumes it) or up-to-date (ran or running at this
+    revision), read from batch job labels and the stream ledger. Nothing is
+    sent to Claude. See docs/gitops.md.
     """
     from ..plan import PlanOptions, build_plan
     from ..plan_render import print_table, render
@@ -91,10 +96,10 @@ def plan(paths, project, region, local, offline, output_format, detailed_exitcod
               show_default=True, help="Summaries on stdout.")
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
 def apply(paths, project, region, local, no_wait, output_format, no_progress):
-    """Run every spec under PATH that plan marks new or changed, and nothing else.
+    """Run every spec under PATH that plan marks new, changed or incomplete, and nothing else.
 
     A changed spec runs its new revision from the start (what `run --restart`
-    does); up-to-date specs are skipped. Applying twice runs nothing the second
+    does); an incomplete one resumes; up-to-date specs are skipped. Applying twice runs nothing the second
     time. If any spec is invalid nothing runs. Prints a summary per spec.
     """
     from ..apply import apply as apply_specs

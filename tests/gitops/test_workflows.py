@@ -152,3 +152,15 @@ def test_the_pre_commit_hook_runs_claude_jobs_validate_on_job_specs():
     assert files.search("jobs/team/nightly.yml")
     assert not files.search("schemas/job.schema.json")
     assert not files.search("infra/Pulumi.dev.yaml")
+
+
+def test_stream_ledgers_are_restored_before_apply_and_saved_after_it_even_when_it_fails():
+    steps = _load(ROOT / ".github/workflows/deploy.yml")["jobs"]["apply"]["steps"]
+    names = [s.get("name", s.get("uses", "")) for s in steps]
+    restore = names.index("Restore stream ledgers")
+    apply = next(i for i, s in enumerate(steps) if "claude-jobs apply" in s.get("run", ""))
+    save = next(i for i, n in enumerate(names) if n.startswith("Save stream ledgers"))
+    assert restore < apply < save
+    assert steps[save]["if"].startswith("always()")
+    assert "gcloud storage rsync" in steps[restore]["run"]
+    assert "gcloud storage rsync" in steps[save]["run"]
