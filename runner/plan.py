@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from .clients import Target
+from .errors import RemoteError
 from .spec.model import JobSpec
 
 State = Literal["new", "changed", "incomplete", "up-to-date", "unknown"]
@@ -252,7 +253,14 @@ async def count_spec(spec: JobSpec, target: Target | None, options: PlanOptions,
     if target is None or not sample:
         line.input_tokens, line.token_method = estimated, "estimated"
         return
-    counted = await _count_sample(spec, target, [body for body, _ in sample])
+    try:
+        counted = await _count_sample(spec, target, [body for body, _ in sample])
+    except RemoteError as exc:
+        # The numbers are advice; the reviewer still gets them, and the reason, which
+        # often matters more (e.g. the model is not enabled in the project).
+        line.input_tokens, line.token_method = estimated, "estimated"
+        line.notes.append(f"count-tokens failed, input tokens estimated offline: {exc}")
+        return
     line.sampled = len(sample)
     if len(sample) == requests:
         line.input_tokens, line.token_method = sum(counted), "counted"

@@ -186,3 +186,21 @@ def test_apply_keeps_going_after_a_failed_spec_and_exits_with_its_code(repo, mon
     result = runner.apply.apply(specs, Target(project="p"), RunOptions())
     assert [a.exit_code for a in result.applied] == [0, RemoteError.exit_code, EXIT_JOB_FAILED]
     assert result.exit_code == RemoteError.exit_code
+
+
+def test_a_failing_count_tokens_call_falls_back_to_the_estimate_and_says_why(repo, monkeypatch):
+    import runner.tokens
+    from runner.errors import RemoteError
+    from runner.plan import PlanOptions, plan_spec
+    from runner.spec import load_spec
+
+    async def refused(client, model, body):
+        raise RemoteError("count-tokens failed for m: model not enabled", status=400)
+
+    monkeypatch.setattr(runner.tokens, "count_tokens", refused)
+    monkeypatch.setattr("runner.plan.read_state", lambda spec, target, line: None)
+    spec = load_spec(repo.jobs / "stream-inline.yaml")
+    target = Target(project="p", local=True, vertex_url="http://127.0.0.1:9")
+    line = asyncio.run(plan_spec(spec, target, PlanOptions()))
+    assert line.token_method == "estimated" and line.input_tokens > 0 and line.cost_usd > 0
+    assert "model not enabled" in line.notes[-1]
