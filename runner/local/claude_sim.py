@@ -265,6 +265,13 @@ def reply(body: dict, model: str) -> dict:
         usage["output_tokens"] = min(tokens, max_tokens)
         return message
 
+    # Extended thinking comes first and spends part of max_tokens.
+    thinking = _thinking_block(body, digest)
+    if thinking is not None:
+        message["content"].append(thinking)
+        max_tokens -= len(_TOKEN_RE.findall(thinking["thinking"]))
+    spent = usage["output_tokens"] = int(body.get("max_tokens") or 1) - max_tokens
+
     tokens = []
     images = _images(body)
     if images:
@@ -277,14 +284,26 @@ def reply(body: dict, model: str) -> dict:
         if cut < max_tokens:
             message["content"].append({"type": "text", "text": text})
             message["stop_reason"], message["stop_sequence"] = "stop_sequence", said
-            usage["output_tokens"] = cut
+            usage["output_tokens"] = spent + cut
             return message
     if len(tokens) > max_tokens:
-        tokens = tokens[:max_tokens]
+        tokens = tokens[:max(max_tokens, 0)]
         message["stop_reason"] = "max_tokens"
-    message["content"].append({"type": "text", "text": "".join(tokens).rstrip(" ")})
-    usage["output_tokens"] = len(tokens)
+    if tokens:
+        message["content"].append({"type": "text", "text": "".join(tokens).rstrip(" ")})
+    usage["output_tokens"] = spent + len(tokens)
     return message
+
+
+def _thinking_block(body: dict, digest: bytes) -> dict | None:
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return None
+    seed = hashlib.blake2b(digest, digest_size=16, person=b"thinking").digest()
+    budget = min(int(thinking.get("budget_tokens") or 1024), int(body.get("max_tokens") or 1) - 1)
+    words = _sentences(seed, max(1, min(budget, 16 + seed[0] % 100)))
+    signature = base64.b64encode(hashlib.sha512(seed).digest()).decode()
+    return {"type": "thinking", "thinking": "".join(words), "signature": signature}
 
 
 # -- streaming ----------------------------------------------------------------
@@ -296,6 +315,14 @@ def _deltas(index: int, block: dict, chunk_tokens: int) -> list[tuple[str, dict,
         return [("content_block_delta", {"type": "content_block_delta", "index": index,
                                          "delta": {"type": "text_delta", "text": chunk}},
                  len(_TOKEN_RE.findall(chunk)) or 1) for chunk in chunks]
+    if block["type"] == "thinking":
+        pieces = _TOKEN_RE.findall(block["thinking"])
+        return [("content_block_delta", {"type": "content_block_delta", "index": index,
+                                         "delta": {"type": "thinking_delta",
+                                                   "thinking": "".join(pieces[i:i + chunk_tokens])}},
+                 len(pieces[i:i + chunk_tokens])) for i in range(0, len(pieces), chunk_tokens)] + [
+            ("content_block_delta", {"type": "content_block_delta", "index": index,
+                                     "delta": {"type": "signature_delta", "signature": block["signature"]}}, 0)]
     if block["type"] == "tool_use":
         text = json.dumps(block["input"], ensure_ascii=False)
         step = chunk_tokens * 4
@@ -319,6 +346,7 @@ def stream_events(message: dict, chunk_tokens: int = 4) -> list[tuple[str, dict,
     ]
     for index, block in enumerate(message["content"]):
         opened = {"text": {"type": "text", "text": ""},
+                  "thinking": {"type": "thinking", "thinking": "", "signature": ""},
                   "tool_use": dict(block, input={})}.get(block["type"], block)
         events.append(("content_block_start", {"type": "content_block_start", "index": index,
                                                "content_block": opened}, 0))

@@ -158,6 +158,26 @@ def check_model_limits(body: dict, input_tokens: int, entry) -> None:
         raise _invalid(f"prompt is too long: {input_tokens} tokens > {entry.context_window} maximum")
 
 
+def _validate_thinking(body: dict, count_only: bool) -> None:
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return
+    budget = thinking.get("budget_tokens")
+    if budget is None:
+        raise _invalid("thinking.enabled.budget_tokens: Field required")
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        raise _invalid("thinking.enabled.budget_tokens: Input should be a valid integer")
+    if budget < 1024:
+        raise _invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+    if not count_only and body["max_tokens"] <= budget:
+        raise _invalid("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult "
+                       "our documentation at https://docs.claude.com/en/docs/build-with-claude/"
+                       "extended-thinking#max-tokens-and-context-window-size")
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("tool", "any"):
+        raise _invalid("Thinking may not be enabled when tool_choice forces tool use.")
+
+
 def validate_messages_body(body: dict, *, count_only: bool = False) -> None:
     """Vertex's and Anthropic's checks on a Messages body; raises Reject(400) in Anthropic's shape."""
     version = body.get("anthropic_version")
@@ -190,6 +210,7 @@ def validate_messages_body(body: dict, *, count_only: bool = False) -> None:
             raise _invalid(f"messages.{i}.content: Field required")
         if not isinstance(content, (str, list)):
             raise _invalid(f"messages.{i}.content: Input should be a valid string or list")
+    _validate_thinking(body, count_only)
     stops = body.get("stop_sequences")
     if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
         raise _invalid("stop_sequences: Input should be a valid list of strings")

@@ -177,3 +177,21 @@ def test_scripted_replies_match_batch_rows_by_custom_id():
     assert simulator.respond(body, HAIKU, custom_id="row-1").status == 200
     assert simulator.respond(body, HAIKU, custom_id="row-2").status == 400
 
+
+
+async def test_extended_thinking_comes_first_and_streams_with_its_signature(vertex):
+    kwargs = dict(model=HAIKU, max_tokens=3000, messages=PROMPT,
+                  thinking={"type": "enabled", "budget_tokens": 2048})
+    client = vertex.client()
+    created = await client.messages.create(**kwargs)
+    async with client.messages.stream(**kwargs) as stream:
+        kinds = {event.delta.type async for event in stream if event.type == "content_block_delta"}
+        streamed = await stream.get_final_message()
+
+    thinking, text = created.content
+    assert thinking.type == "thinking" and thinking.thinking and thinking.signature
+    assert text.type == "text" and text.text
+    assert created.usage.output_tokens == len(thinking.thinking.split()) + len(text.text.split())
+    assert kinds == {"thinking_delta", "signature_delta", "text_delta"}
+    assert streamed.content[0].signature == thinking.signature
+    assert streamed.content[1].text == text.text

@@ -51,6 +51,14 @@ async def test_missing_required_field_is_400_invalid_request_error(vertex, body,
     ({"max_tokens": "many"}, "max_tokens: Input should be a valid integer"),
     ({"messages": []}, "messages: at least one message is required"),
     ({"messages": [{"role": "robot", "content": "hi"}]}, "messages.0.role: Input should be 'user' or 'assistant'"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 512}, "max_tokens": 2000},
+     "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 2048}, "max_tokens": 2048},
+     "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at "
+     "https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2000,
+      "tools": [{"name": "t", "input_schema": {"type": "object"}}], "tool_choice": {"type": "any"}},
+     "Thinking may not be enabled when tool_choice forces tool use."),
 ])
 async def test_invalid_field_is_400_invalid_request_error(vertex, body, change, message):
     response = await _post(vertex.predict_url(), dict(body, **change))
