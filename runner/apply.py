@@ -1,4 +1,4 @@
-"""Run exactly the specs a plan marks new or changed, one after the other, and nothing else."""
+"""Run exactly the specs plan marks new, changed or incomplete, one by one, and nothing else."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from .clients import Target
 from .errors import EXIT_JOB_FAILED, EXIT_OK, ClaudeJobsError
 from .execute import RunOptions, RunSummary, execute
-from .plan import PlanOptions, SpecPlan, plan_specs
+from .plan import PlanOptions, SpecPlan, plan_spec
 from .spec.model import JobSpec
 
 
@@ -25,7 +25,8 @@ class Applied:
 
     @property
     def ran(self) -> bool:
-        return self.summary is not None or self.error is not None
+        """A run was started (and maybe failed); False for skipped specs and unreadable state."""
+        return self.plan.will_run
 
     @property
     def exit_code(self) -> int:
@@ -40,7 +41,7 @@ class Applied:
             "spec": self.plan.name,
             "path": self.plan.path,
             "state": self.plan.state,
-            "action": "run" if self.ran else "skip",
+            "action": "run" if self.ran else ("error" if self.error else "skip"),
             "revision": self.plan.revision,
             "summary": self.summary.to_dict() if self.summary else None,
             "error": str(self.error) if self.error else None,
@@ -66,25 +67,38 @@ def apply(specs: list[JobSpec], target: Target, run_options: RunOptions, *,
           region: str | None = None,
           on_start: Callable[[SpecPlan], None] | None = None,
           on_done: Callable[[Applied], None] | None = None) -> ApplyResult:
-    """Plan the state of every spec (no token counting), then run the new and changed ones.
+    """For each spec in turn: read its state (no token counting), run it if it needs a run.
 
-    A changed spec runs its new revision from the start (`restart`); a failure
-    in one spec is recorded and the others still run.
+    A failure in one spec (reading its state or running it) is recorded and the
+    others still run.
     """
-    lines = asyncio.run(plan_specs(specs, target, PlanOptions(count_tokens=False, region=region)))
+    options = PlanOptions(count_tokens=False, region=region)
     result = ApplyResult()
-    for spec, line in zip(specs, lines, strict=True):
-        applied = Applied(plan=line)
-        if line.will_run:
-            if on_start:
-                on_start(line)
-            options = dataclasses.replace(run_options, restart=line.state == "changed")
-            try:
-                applied.summary = execute(spec, dataclasses.replace(target, region=line.region),
-                                          options)
-            except ClaudeJobsError as exc:
-                applied.error = exc
+    for spec in specs:
+        applied = _apply_one(spec, target, run_options, options, on_start)
         result.applied.append(applied)
         if on_done:
             on_done(applied)
     return result
+
+
+def _apply_one(spec: JobSpec, target: Target, run_options: RunOptions, options: PlanOptions,
+               on_start: Callable[[SpecPlan], None] | None) -> Applied:
+    try:
+        line = asyncio.run(plan_spec(spec, target, options))
+    except ClaudeJobsError as exc:
+        unread = SpecPlan(name=spec.name, path=str(spec.path), mode=spec.mode, model=spec.model,
+                          region=options.region or spec.region, destination=spec.destination)
+        return Applied(plan=unread, error=exc)
+    applied = Applied(plan=line)
+    if not line.will_run:
+        return applied
+    if on_start:
+        on_start(line)
+    # changed: the new revision starts over; incomplete: resume from the ledger.
+    run = dataclasses.replace(run_options, restart=line.state == "changed")
+    try:
+        applied.summary = execute(spec, dataclasses.replace(target, region=line.region), run)
+    except ClaudeJobsError as exc:
+        applied.error = exc
+    return applied

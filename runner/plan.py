@@ -1,10 +1,10 @@
-"""What `run` would do for each spec: requests, tokens, worst-case cost, and new/changed/up-to-date.
+"""What `run` would do for each spec: requests, tokens, worst-case cost, and its state.
 
-`build_plan(paths, target, options)` is the one entry point; `apply` reuses it
-to decide what to run. Counting stays bounded: every request is rendered once
-and estimated offline (cheap), but at most `sample_size` of them go to the
-count-tokens endpoint; above that the total is extrapolated from the sample
-and the plan says so.
+`build_plan(paths, target, options)` plans a set of specs; `apply` calls
+`plan_spec` (state only) to decide what to run. Counting stays bounded: every
+request is rendered once and estimated offline (cheap), but at most
+`sample_size` of them go to the count-tokens endpoint; above that the total is
+extrapolated from the sample and the plan says so.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import dataclasses
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from .clients import Target
-from .errors import RemoteError
+from .errors import RemoteError, SpecError
 from .spec.model import JobSpec
 
 State = Literal["new", "changed", "incomplete", "up-to-date", "unknown"]
@@ -48,7 +49,7 @@ class SpecPlan:
     state: State = "unknown"
     revision: str | None = None         # label of the revision this spec would run
     previous_revision: str | None = None  # label of what ran before, when it differs
-    detail: str = ""                    # why this state (e.g. "job … RUNNING", "ledger 10/10 done")
+    detail: str = ""                    # why this state ("finished: 123 SUCCEEDED", "ledger: …")
     requests: int | None = None         # None when unknown (remote input while offline)
     input_tokens: int | None = None
     token_method: str = "none"          # counted | sampled | estimated | none
@@ -127,7 +128,7 @@ def extrapolate(estimated_total: int, sample_estimated: int, sample_counted: int
 # -- building a plan -------------------------------------------------------------
 
 def load_specs(paths: Iterable[str]) -> tuple[list[JobSpec], list[str]]:
-    """Valid specs under `paths` (files or folders) and every error line, worded as validate words them."""
+    """Valid specs under `paths` (files or folders) and every error line, as validate words them."""
     from .spec import validate_paths
 
     specs, errors = [], []
@@ -139,9 +140,16 @@ def load_specs(paths: Iterable[str]) -> tuple[list[JobSpec], list[str]]:
     return specs, errors
 
 
-async def plan_specs(specs: list[JobSpec], target: Target | None, options: PlanOptions) -> list[SpecPlan]:
-    """Plan every spec, one after the other (counting is concurrent inside a spec)."""
-    return [await plan_spec(spec, target, options) for spec in specs]
+async def plan_specs(specs: list[JobSpec], target: Target | None, options: PlanOptions,
+                     errors: list[str]) -> list[SpecPlan]:
+    """Plan every spec, one after the other; a spec whose rows fail to render goes to `errors`."""
+    lines = []
+    for spec in specs:
+        try:
+            lines.append(await plan_spec(spec, target, options))
+        except SpecError as exc:
+            errors.append(str(exc))
+    return lines
 
 
 async def plan_spec(spec: JobSpec, target: Target | None, options: PlanOptions) -> SpecPlan:
@@ -186,7 +194,8 @@ def _batch_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
         line.detail = f"{status.state}: " + ", ".join(f"{j.id} {j.state}" for j in current)
         if status.state == "failed":
             line.notes.append("its batch job did not succeed at this revision: "
-                              f"`claude-jobs run {line.path} --retry-failed` re-sends the failed rows")
+                              f"`claude-jobs run {line.path} --retry-failed` re-sends the "
+                              "failed rows")
     elif status.jobs:
         line.state, line.previous_revision = "changed", _job_revision(status.jobs[0])
         line.detail = f"{len(status.jobs)} job(s) at other revisions"
@@ -271,7 +280,8 @@ async def count_spec(spec: JobSpec, target: Target | None, options: PlanOptions,
     line.notes.append(f"input tokens extrapolated from {len(sample)} of {requests} requests")
 
 
-async def _count_sample(spec: JobSpec, target: Target, bodies: list[dict[str, Any]]) -> list[int]:
+async def _count_sample(spec: JobSpec, target: Target, bodies: list[dict[str, Any]]
+                        ) -> list[int]:
     from .clients import DEFAULT_REGION
     from .tokens import count_tokens
 
@@ -289,12 +299,10 @@ async def _count_sample(spec: JobSpec, target: Target, bodies: list[dict[str, An
         await client.close()
 
 
-# -- small helpers -----------------------------------------------------------------------
+# -- small helpers --------------------------------------------------------------
 
-def _shown(path) -> str:
+def _shown(path: Path) -> str:
     """The spec's path relative to the working folder when it is inside it, as a user typed it."""
-    from pathlib import Path
-
     try:
         return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
@@ -324,6 +332,6 @@ def _walk_gcs(node: Any) -> bool:
 def build_plan(paths: Iterable[str], target: Target | None, options: PlanOptions) -> Plan:
     """Load, validate and plan every spec under `paths`; invalid specs land in `errors`."""
     specs, errors = load_specs(paths)
-    lines = asyncio.run(plan_specs(specs, target, options))
+    lines = asyncio.run(plan_specs(specs, target, options, errors))
     return Plan(specs=lines, errors=errors, offline=options.offline,
                 target=target.description if target else "offline (no network)")

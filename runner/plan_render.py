@@ -16,7 +16,7 @@ WIDE = 120                  # narrower consoles get one block per spec instead o
 
 
 def render(plan: Plan, output_format: str) -> str:
-    """The plan as text in `output_format` (json | markdown); `table` is printed by `print_table`."""
+    """The plan as JSON or Markdown text; the table is printed by `print_table`."""
     if output_format == "json":
         import orjson
 

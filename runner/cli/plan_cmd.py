@@ -40,7 +40,7 @@ def _paths(paths: tuple[str, ...]) -> list[str]:
 @click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=str))
 @project_options
 @click.option("--offline", is_flag=True,
-              help="No network and no local stack: estimate tokens locally, leave the state unknown.")
+              help="No network, no local stack: estimate tokens locally, leave the state unknown.")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "markdown"]),
               default="table", show_default=True,
               help="table for people, json for pipelines, markdown for a pull request comment.")
@@ -99,8 +99,9 @@ def apply(paths, project, region, local, no_wait, output_format, no_progress):
     """Run every spec under PATH that plan marks new, changed or incomplete, and nothing else.
 
     A changed spec runs its new revision from the start (what `run --restart`
-    does); an incomplete one resumes; up-to-date specs are skipped. Applying twice runs nothing the second
-    time. If any spec is invalid nothing runs. Prints a summary per spec.
+    does); an incomplete one resumes; up-to-date specs are skipped. Applying
+    twice runs nothing the second time. If any spec is invalid nothing runs.
+    Prints a summary per spec.
     """
     from ..apply import apply as apply_specs
     from ..clients import DEFAULT_REGION, open_target
@@ -126,7 +127,7 @@ def apply(paths, project, region, local, no_wait, output_format, no_progress):
         if applied.summary is not None:
             emit_summary(applied.summary, "text")
         elif applied.error is not None:
-            click.echo(f"{applied.plan.name}: failed: {applied.error}")
+            click.echo(f"{applied.plan.name}: failed: {applied.error}", err=True)
         else:
             click.echo(f"{applied.plan.name}: up to date ({applied.plan.detail}), nothing to run")
 
@@ -140,6 +141,9 @@ def apply(paths, project, region, local, no_wait, output_format, no_progress):
         click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
         ran = sum(a.ran for a in result.applied)
-        click.echo(f"Apply: {ran} spec(s) run, {len(result.applied) - ran} up to date.")
+        skipped = sum(not a.ran and a.error is None for a in result.applied)
+        failed = sum(bool(a.exit_code) for a in result.applied)
+        click.echo(f"Apply: {ran} spec(s) run, {skipped} up to date"
+                   + (f", {failed} failed." if failed else "."))
     return result.exit_code
 

@@ -1,4 +1,4 @@
-"""A change to one spec (or to an input it reads) makes exactly that spec "changed"; apply runs only it."""
+"""Changing one spec (or an input it reads) makes exactly that spec "changed"; apply reruns it."""
 
 from __future__ import annotations
 

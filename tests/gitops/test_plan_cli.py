@@ -83,7 +83,8 @@ def test_plan_of_a_missing_path_is_a_usage_error(repo, no_network):
 
 
 @pytest.mark.parametrize("command, lines", [
-    ("plan", ["Exit codes:", "1  at least one spec is invalid", "6  valid specs and something to run"]),
+    ("plan", ["Exit codes:", "1  at least one spec is invalid",
+              "6  valid specs and something to run"]),
     ("apply", ["Exit codes:", "1  at least one spec is invalid: nothing was run",
                "5  a run ended with failed rows"]),
 ])
@@ -144,9 +145,9 @@ def test_apply_restarts_changed_specs_and_resumes_new_and_incomplete_ones(repo, 
              ("stream-inline.yaml", "stream-template-csv-image.yaml", "batch-gcs-to-gcs.yaml")]
     states = dict(zip((s.name for s in specs), ("changed", "incomplete", "up-to-date")))
 
-    async def fake_plan(specs, target, options):
-        return [SpecPlan(name=s.name, path="", mode=s.mode, model=s.model, region=s.region,
-                         destination=s.destination, state=states[s.name]) for s in specs]
+    async def fake_plan(s, target, options):
+        return SpecPlan(name=s.name, path="", mode=s.mode, model=s.model, region=s.region,
+                        destination=s.destination, state=states[s.name])
 
     ran = {}
 
@@ -154,7 +155,7 @@ def test_apply_restarts_changed_specs_and_resumes_new_and_incomplete_ones(repo, 
         ran[spec.name] = options.restart
         return RunSummary(spec=spec.name, mode=spec.mode, target="t", total=1, succeeded=1)
 
-    monkeypatch.setattr(runner.apply, "plan_specs", fake_plan)
+    monkeypatch.setattr(runner.apply, "plan_spec", fake_plan)
     monkeypatch.setattr(runner.apply, "execute", fake_execute)
     result = runner.apply.apply(specs, Target(project="p"), RunOptions())
     assert ran == {specs[0].name: True, specs[1].name: False}
@@ -170,9 +171,9 @@ def test_apply_keeps_going_after_a_failed_spec_and_exits_with_its_code(repo, mon
     specs = [load_spec(repo.jobs / f) for f in ("stream-inline.yaml", "batch-gcs-to-gcs.yaml",
                                                 "stream-template-csv-image.yaml")]
 
-    async def all_new(specs, target, options):
-        return [SpecPlan(name=s.name, path="", mode=s.mode, model=s.model, region=s.region,
-                         destination=s.destination, state="new") for s in specs]
+    async def all_new(s, target, options):
+        return SpecPlan(name=s.name, path="", mode=s.mode, model=s.model, region=s.region,
+                        destination=s.destination, state="new")
 
     def execute(spec, target, options):
         if spec.mode == "batch":
@@ -181,7 +182,7 @@ def test_apply_keeps_going_after_a_failed_spec_and_exits_with_its_code(repo, mon
         return RunSummary(spec=spec.name, mode=spec.mode, target="t", total=2,
                           succeeded=1 if failed else 2, errored=1 if failed else 0)
 
-    monkeypatch.setattr(runner.apply, "plan_specs", all_new)
+    monkeypatch.setattr(runner.apply, "plan_spec", all_new)
     monkeypatch.setattr(runner.apply, "execute", execute)
     result = runner.apply.apply(specs, Target(project="p"), RunOptions())
     assert [a.exit_code for a in result.applied] == [0, RemoteError.exit_code, EXIT_JOB_FAILED]

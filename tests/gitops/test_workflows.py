@@ -103,7 +103,8 @@ def test_merges_to_main_authenticate_with_workload_identity_and_never_with_keys(
             if s.get("uses", "").startswith("google-github-actions/auth@")]
     assert {job for job, _ in auth} == {"infra", "apply"}
     for job, step in auth:
-        assert step["with"]["workload_identity_provider"] == "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}"
+        assert step["with"]["workload_identity_provider"] == \
+            "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}"
         assert step["with"]["service_account"] == "${{ vars.GCP_SERVICE_ACCOUNT }}"
         assert "credentials_json" not in step["with"]
         assert flow["jobs"][job]["permissions"]["id-token"] == "write"
