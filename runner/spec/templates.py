@@ -88,6 +88,10 @@ def check_template(ctx: Context) -> None:
             ctx.error(path, f"template syntax error: {exc.message}{where}", "template.syntax")
             continue
         used += [(path, name) for name in sorted(names)]
+    custom_id = template.get("custom_id")
+    if isinstance(custom_id, str) and custom_id and not is_templated(custom_id):
+        ctx.error(("template", "custom_id"), f"custom_id {custom_id!r} would be the same for every row",
+                  "template.custom-id", "use a template such as ticket-{{ id }}, or custom_id_column")
     source = template.get("source")
     first = _first_row(ctx, source) if isinstance(source, str) else None
     if first is None:
