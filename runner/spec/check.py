@@ -23,6 +23,9 @@ def check_file(path: str | Path, stack=None, display: str | None = None) -> File
     display = display if display is not None else str(path)
     report = FileReport(path=display)
     absolute = Path(os.path.abspath(path))
+    if not absolute.is_file():  # a FIFO or device would block or lie
+        report.findings.append(Finding(1, 1, (), "not a regular file", "file.read"))
+        return report
     try:
         with open(absolute, "rb") as handle:
             raw = handle.read(MAX_BYTES + 1)

@@ -33,7 +33,9 @@ def _walk(ctx: Context, value: Any, path: tuple) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             normalized = key.strip().lower().replace("-", "_") if isinstance(key, str) else ""
-            if normalized in _SECRET_KEYS:
+            # Only a key holding text can hold a secret: `password: {type: string}` in a tool's
+            # input_schema describes a parameter, it is not one.
+            if normalized in _SECRET_KEYS and isinstance(item, str | int) and str(item).strip():
                 ctx.error(path + (key,), f"{key!r} looks like a credential: credentials must never "
                                          "be written in a spec", "credentials", HINT, key=True)
                 continue

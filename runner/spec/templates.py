@@ -59,13 +59,20 @@ def variables(env, text: str) -> set[str]:
     parse; anything else is parsed, and names stored by `for`/`set` are not
     counted (cheaper than jinja2.meta, which generates code).
     """
-    from jinja2 import nodes
+    from jinja2 import TemplateSyntaxError, nodes
 
     if "{%" not in text and "{#" not in text:
         rest = _PLAIN.sub("", text)
         if "{{" not in rest and "}}" not in rest:
             return set(_PLAIN.findall(text))
     ast = env.parse(text)
+    if next(ast.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)), None):
+        raise TemplateSyntaxError("templates cannot extend, include or import other templates", 1)
+    for node in ast.find_all((nodes.Filter, nodes.Test)):
+        known = env.filters if isinstance(node, nodes.Filter) else env.tests
+        if node.name not in known:
+            kind = "filter" if isinstance(node, nodes.Filter) else "test"
+            raise TemplateSyntaxError(f"no {kind} named {node.name!r}", node.lineno)
     stored = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
     return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"} - stored
 
