@@ -40,7 +40,7 @@ def _inline(node: Any, root: dict, depth: int = 0) -> Any:
     if not isinstance(node, dict):
         return node
     ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/") and set(node) <= {"$ref", "description"}:
+    if isinstance(ref, str) and ref.startswith("#/") and set(node) <= {"$ref", "description", "default"}:
         target: Any = root
         for part in ref[2:].split("/"):
             target = target[part]

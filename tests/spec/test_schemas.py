@@ -49,3 +49,21 @@ def test_every_unknown_key_is_rejected_by_the_schema_alone():
     spec["stream"]["concurency"] = 2
     spec["template"]["temprature"] = 0
     assert len(list(validator.iter_errors(spec))) == 3
+
+
+def test_schema_defaults_are_the_defaults_the_runner_applies():
+    """Editors show the schema's defaults; they must be what JobSpec really uses."""
+    from runner.spec.build import ANTHROPIC_VERSION
+    from runner.spec.context import DEFAULT_REGION
+    from runner.spec.model import BatchOptions, StreamOptions
+    from runner.spec.rules import DEFAULT_MAX_TOKENS
+
+    schema = json.loads((REPO / "schemas" / "job.schema.json").read_text())
+    defs = schema["$defs"]
+    assert schema["properties"]["region"]["default"] == DEFAULT_REGION
+    assert defs["requestFields"]["properties"]["max_tokens"]["default"] == DEFAULT_MAX_TOKENS
+    assert defs["requestFields"]["properties"]["anthropic_version"]["default"] == ANTHROPIC_VERSION
+    for block, options in (("stream", StreamOptions()), ("batch", BatchOptions())):
+        for key, value in defs[block]["properties"].items():
+            if "default" in value:
+                assert value["default"] == getattr(options, key), f"{block}.{key}"
