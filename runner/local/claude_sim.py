@@ -3,9 +3,9 @@
 Used by the local Vertex AI server for online calls and by the batch engine for
 every row, so `reply()` must stay cheap (tens of microseconds for short prompts).
 
-Token model: a text costs ceil(len/4) tokens, each generated word is one
-output token, an image costs (w*h)/750 tokens after Anthropic's resizing.
-`count_tokens(body)` and `reply(...)["usage"]["input_tokens"]` agree exactly.
+Each generated word is one output token; input tokens come from
+`runner.local.tokens.count_tokens` (re-exported here), so `count_tokens(body)`
+and `reply(...)["usage"]["input_tokens"]` agree exactly.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 import random
 import re
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from .tokens import count_tokens, json_tokens, text_tokens
 
 WORDS = tuple("""
 the a an of to and in that it is for on with as was at by this be from or have not are
@@ -37,103 +37,6 @@ river stone garden window morning evening signal letter number pattern method pr
 """.split())
 _WORD_TABLE = tuple(WORDS[i % len(WORDS)] for i in range(256))  # indexed by one random byte
 _TOKEN_RE = re.compile(r"\S+\s*")
-_MAX_IMAGE_TOKENS = 1600
-_PER_MESSAGE_TOKENS = 3
-
-
-# -- token counting -----------------------------------------------------------
-
-def _text_tokens(text: str) -> int:
-    return (len(text) + 3) // 4
-
-
-def _json_tokens(value: Any) -> int:
-    return _text_tokens(orjson.dumps(value).decode())
-
-
-def image_dimensions(data: bytes) -> tuple[int, int] | None:
-    """Width and height from a PNG, GIF, WebP or JPEG header, or None if unreadable."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
-    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
-        return struct.unpack("<HH", data[6:10])
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
-        chunk = data[12:16]
-        if chunk == b"VP8X":
-            return (1 + int.from_bytes(data[24:27], "little"),
-                    1 + int.from_bytes(data[27:30], "little"))
-        if chunk == b"VP8 ":
-            w, h = struct.unpack("<HH", data[26:30])
-            return w & 0x3FFF, h & 0x3FFF
-        if chunk == b"VP8L" and len(data) >= 25:
-            bits = int.from_bytes(data[21:25], "little")
-            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if data[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                i += 1
-                continue
-            marker = data[i + 1]
-            length = int.from_bytes(data[i + 2:i + 4], "big")
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                h, w = struct.unpack(">HH", data[i + 5:i + 9])
-                return w, h
-            i += 2 + length
-    return None
-
-
-def image_tokens(source: dict) -> int:
-    """Anthropic's estimate (w*h)/750 after scaling to a 1568 px long edge; unknown: the maximum."""
-    if not isinstance(source, dict) or source.get("type") != "base64":
-        return _MAX_IMAGE_TOKENS
-    try:
-        raw = base64.b64decode(source.get("data", ""), validate=False)
-    except (ValueError, TypeError):
-        return _MAX_IMAGE_TOKENS
-    dims = image_dimensions(raw)
-    if not dims or not all(dims):
-        return _MAX_IMAGE_TOKENS
-    w, h = dims
-    scale = min(1.0, 1568 / max(w, h), math.sqrt(1_150_000 / (w * h)))
-    return max(1, min(_MAX_IMAGE_TOKENS, math.ceil(w * scale * h * scale / 750)))
-
-
-def _block_tokens(block: Any) -> int:
-    if isinstance(block, str):
-        return _text_tokens(block)
-    if not isinstance(block, dict):
-        return _json_tokens(block)
-    kind = block.get("type")
-    if kind == "text":
-        return _text_tokens(str(block.get("text", "")))
-    if kind == "image":
-        return image_tokens(block.get("source"))
-    if kind == "tool_result":
-        content = block.get("content", "")
-        if isinstance(content, list):
-            return 2 + sum(_block_tokens(b) for b in content)
-        return 2 + _text_tokens(str(content))
-    return _json_tokens(block)
-
-
-def _content_tokens(content: Any) -> int:
-    if isinstance(content, str):
-        return _text_tokens(content)
-    if isinstance(content, list):
-        return sum(_block_tokens(b) for b in content)
-    return 0
-
-
-def count_tokens(body: dict) -> int:
-    """Input tokens of a Messages body: system, messages (text, images, tools' blocks) and tools."""
-    total = 1 + _content_tokens(body.get("system", ""))
-    for message in body.get("messages") or ():
-        if isinstance(message, dict):
-            total += _PER_MESSAGE_TOKENS + _content_tokens(message.get("content", ""))
-    for tool in body.get("tools") or ():
-        total += _json_tokens(tool)
-    return total
 
 
 # -- reply --------------------------------------------------------------------
@@ -258,7 +161,7 @@ def reply(body: dict, model: str) -> dict:
     tool = _forced_tool(body, rng)
     if tool is not None:
         tool_input = _schema_value(tool.get("input_schema") or {}, rng)
-        tokens = _json_tokens(tool_input) + 8
+        tokens = json_tokens(tool_input) + 8
         message["content"].append({"type": "tool_use", "id": _ident("toolu_vrtx_", digest[1:]),
                                    "name": tool["name"], "input": tool_input})
         message["stop_reason"] = "tool_use" if tokens <= max_tokens else "max_tokens"
@@ -329,7 +232,7 @@ def _deltas(index: int, block: dict, chunk_tokens: int) -> list[tuple[str, dict,
         return [("content_block_delta", {"type": "content_block_delta", "index": index,
                                          "delta": {"type": "input_json_delta",
                                                    "partial_json": text[i:i + step]}},
-                 _text_tokens(text[i:i + step])) for i in range(0, len(text), step)]
+                 text_tokens(text[i:i + step])) for i in range(0, len(text), step)]
     return []
 
 

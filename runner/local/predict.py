@@ -7,7 +7,6 @@ may be injected; then the simulated Claude answers (JSON or SSE).
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import Counter, deque
 from urllib.parse import unquote
@@ -16,13 +15,11 @@ import orjson
 from aiohttp import web
 
 from . import claude_sim, faults
+from .checks import Reject, check_model_limits, invalid, validate_messages_body
 from .config import ServerConfig, catalog_or_none
 from .faults import FaultPicker
 from .quota import QuotaBook, base_model
 
-ANTHROPIC_VERSION = "vertex-2023-10-16"
-# anthropic[vertex] 2.x sends its API date (e.g. "2026-10-21") instead of the vertex-* value.
-DATED_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PREDICT_PATH = "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{tail:.+}"
 LOGGED_HEADERS = ("authorization", "anthropic-beta", "content-type", "user-agent",
                   "x-goog-user-project", "idempotency-key")
@@ -75,21 +72,8 @@ STATE = web.AppKey("runner.local.online", OnlineState)
 CONFIG = web.AppKey("runner.local.config", list)
 
 
-class Reject(Exception):
-    """Answer the request with `status` and the JSON `body`."""
-
-    def __init__(self, status: int, body: dict):
-        super().__init__(status)
-        self.status = status
-        self.body = body
-
-
 def _json(status: int, body: dict) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
-
-
-def _invalid(message: str) -> Reject:
-    return Reject(400, faults.anthropic_error("invalid_request_error", message))
 
 
 # -- checks -------------------------------------------------------------------
@@ -115,9 +99,9 @@ def _check_betas(state: OnlineState, request: web.Request) -> None:
               for v in header.split(",") if v.strip()]
     unknown = [v for v in values if v not in state.config.supported_betas]
     if unknown:
-        raise _invalid(f"Unexpected value(s) `{', '.join(unknown)}` for the `anthropic-beta` "
-                       "header. Please consult our documentation at docs.anthropic.com or try "
-                       "again without the header.")
+        raise invalid(f"Unexpected value(s) `{', '.join(unknown)}` for the `anthropic-beta` "
+                      "header. Please consult our documentation at docs.anthropic.com or try "
+                      "again without the header.")
 
 
 def _too_large(limit: int) -> Reject:
@@ -140,85 +124,11 @@ async def _read_body(request: web.Request, state: OnlineState) -> dict:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise _invalid("There was an error parsing the body of your request as JSON.") from None
+        raise invalid("There was an error parsing the body of your request as JSON.") from None
     request["body"] = body
     if not isinstance(body, dict):
-        raise _invalid("Input should be a valid dictionary")
+        raise invalid("Input should be a valid dictionary")
     return body
-
-
-def check_model_limits(body: dict, input_tokens: int, entry) -> None:
-    """The model's output and context limits (catalog `ModelInfo`), in Anthropic's words."""
-    if entry is None:
-        return
-    if body["max_tokens"] > entry.max_output_tokens:
-        raise _invalid(f"max_tokens: {body['max_tokens']} > {entry.max_output_tokens}, which is the "
-                       f"maximum allowed number of output tokens for {entry.id}")
-    if input_tokens > entry.context_window:
-        raise _invalid(f"prompt is too long: {input_tokens} tokens > {entry.context_window} maximum")
-
-
-def _validate_thinking(body: dict, count_only: bool) -> None:
-    thinking = body.get("thinking")
-    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
-        return
-    budget = thinking.get("budget_tokens")
-    if budget is None:
-        raise _invalid("thinking.enabled.budget_tokens: Field required")
-    if not isinstance(budget, int) or isinstance(budget, bool):
-        raise _invalid("thinking.enabled.budget_tokens: Input should be a valid integer")
-    if budget < 1024:
-        raise _invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
-    if not count_only and body["max_tokens"] <= budget:
-        raise _invalid("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult "
-                       "our documentation at https://docs.claude.com/en/docs/build-with-claude/"
-                       "extended-thinking#max-tokens-and-context-window-size")
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict) and choice.get("type") in ("tool", "any"):
-        raise _invalid("Thinking may not be enabled when tool_choice forces tool use.")
-
-
-def validate_messages_body(body: dict, *, count_only: bool = False) -> None:
-    """Vertex's and Anthropic's checks on a Messages body; raises Reject(400) in Anthropic's shape."""
-    version = body.get("anthropic_version")
-    if version is None:
-        raise _invalid("anthropic_version: Field required")
-    if not isinstance(version, str) or not (version == ANTHROPIC_VERSION or DATED_VERSION.match(version)):
-        raise _invalid(f"anthropic_version: Input should be '{ANTHROPIC_VERSION}'")
-    if not count_only:
-        max_tokens = body.get("max_tokens")
-        if max_tokens is None:
-            raise _invalid("max_tokens: Field required")
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
-            raise _invalid("max_tokens: Input should be a valid integer")
-        if max_tokens < 1:
-            raise _invalid("max_tokens: Input should be greater than or equal to 1")
-    messages = body.get("messages")
-    if messages is None:
-        raise _invalid("messages: Field required")
-    if not isinstance(messages, list):
-        raise _invalid("messages: Input should be a valid list")
-    if not messages:
-        raise _invalid("messages: at least one message is required")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise _invalid(f"messages.{i}: Input should be a valid dictionary")
-        if message.get("role") not in ("user", "assistant"):
-            raise _invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
-        content = message.get("content")
-        if content is None:
-            raise _invalid(f"messages.{i}.content: Field required")
-        if not isinstance(content, (str, list)):
-            raise _invalid(f"messages.{i}.content: Input should be a valid string or list")
-    _validate_thinking(body, count_only)
-    stops = body.get("stop_sequences")
-    if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
-        raise _invalid("stop_sequences: Input should be a valid list of strings")
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict) and choice.get("type") == "tool":
-        names = {t.get("name") for t in body.get("tools") or () if isinstance(t, dict)}
-        if choice.get("name") not in names:
-            raise _invalid(f"Tool '{choice.get('name')}' not found in provided tools")
 
 
 # -- logging ------------------------------------------------------------------
@@ -263,7 +173,7 @@ async def predict(request: web.Request) -> web.StreamResponse:
         _check_model(state, project, location, model)
         body = await _read_body(request, state)
         if "model" in body:
-            raise _invalid("model: Extra inputs are not permitted")
+            raise invalid("model: Extra inputs are not permitted")
         validate_messages_body(body)
         _check_betas(state, request)
         outcome = state.simulator.respond(body, model)
@@ -301,7 +211,7 @@ async def _count_tokens(request: web.Request, state: OnlineState, project: str,
     body = await _read_body(request, state)
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _invalid("model: Field required")
+        raise invalid("model: Field required")
     _check_model(state, project, location, model)
     validate_messages_body(body, count_only=True)
     _check_betas(state, request)

@@ -10,7 +10,7 @@ import zlib
 import anthropic
 import pytest
 
-from runner.local import claude_sim
+from runner.local import claude_sim, tokens
 
 HAIKU = "claude-3-5-haiku@20241022"
 PROMPT = [{"role": "user", "content": "Describe a quiet harbour at dawn."}]
@@ -134,7 +134,7 @@ async def test_images_are_acknowledged_and_counted(vertex):
 def test_large_images_are_counted_after_resizing():
     block = {"type": "base64", "media_type": "image/png", "data": _png(4000, 3000)}
 
-    assert claude_sim.image_tokens(block) <= 1600
+    assert tokens.image_tokens(block) <= 1600
 
 
 async def test_usage_input_tokens_equal_count_tokens(vertex):
