@@ -74,9 +74,9 @@ class Compiler:
         return value
 
     def column(self, name: str, where: str) -> Dynamic:
-        """The value of one column, as a string."""
-        return Dynamic(f"f'{{row[{self._bind('n', name)}]!s}}'",
-                       {name: (where, f"the row has no column {name!r}")})
+        """The value of one column as a custom_id: a string, or an integer written out."""
+        code = f"{self._bind('f', _column_id)}(row[{self._bind('n', name)}], {self._bind('c', where)})"
+        return Dynamic(code, {name: (where, f"the row has no column {name!r}")})
 
     def string(self, text: str, where: str) -> Any:
         if not any(mark in text for mark in _TEMPLATE_MARKS):
@@ -214,6 +214,14 @@ def _fast_parts(tree, nodes, globals_) -> list[tuple[bool, str]] | None:
         else:
             return None
     return parts
+
+
+def _column_id(value: Any, where: str) -> str:
+    if type(value) is str:
+        return value
+    if type(value) is int:
+        return str(value)
+    raise Failure(where, f"custom_id column value {value!r} is not a string or an integer")
 
 
 def _missing(row: dict, names: dict[str, tuple[str, str]]) -> None:

@@ -201,3 +201,10 @@ def test_a_final_newline_is_kept_in_templated_and_constant_strings(repo):
                                                     {"type": "text", "text": "plain\n"}]}])
     [request] = list(render_requests(spec))
     assert [c["text"] for c in request.body["messages"][0]["content"]] == ["x\n", "plain\n"]
+
+
+def test_a_null_custom_id_column_is_an_error_not_the_string_none(repo):
+    spec = _rows_spec(repo, [{"key": None}], [{"role": "user", "content": "x"}],
+                      custom_id_column="key")
+    with pytest.raises(SpecError, match="custom_id column value None is not a string or an integer"):
+        list(render_requests(spec))
