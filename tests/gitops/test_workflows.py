@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -165,3 +167,22 @@ def test_stream_ledgers_are_restored_before_apply_and_saved_after_it_even_when_i
     assert steps[save]["if"].startswith("always()")
     assert "gcloud storage rsync" in steps[restore]["run"]
     assert "gcloud storage rsync" in steps[save]["run"]
+
+
+def test_the_pre_commit_hook_entry_passes_valid_specs_and_fails_an_invalid_one(tmp_path):
+    """pre-commit runs `entry` with the matching staged files appended."""
+    hook = next(h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+                if h["id"] == "claude-jobs-validate")
+    files = re.compile(hook["files"])
+    specs = [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "jobs").rglob("*.y*ml"))]
+    staged = [p for p in specs if files.search(p)]
+    assert staged, "no example spec matches the hook's files pattern"
+    entry = [str(Path(sys.executable).parent / hook["entry"].split()[0]), *hook["entry"].split()[1:]]
+    ok = subprocess.run([*entry, *staged], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = tmp_path / "jobs" / "bad.yaml"
+    bad.parent.mkdir()
+    bad.write_text("name: Bad Name\n")
+    failed = subprocess.run([*entry, str(bad)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert failed.returncode == 1 and "bad.yaml:1:" in failed.stdout + failed.stderr
