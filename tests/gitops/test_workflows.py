@@ -177,7 +177,8 @@ def test_the_pre_commit_hook_entry_passes_valid_specs_and_fails_an_invalid_one(t
     specs = [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "jobs").rglob("*.y*ml"))]
     staged = [p for p in specs if files.search(p)]
     assert staged, "no example spec matches the hook's files pattern"
-    entry = [str(Path(sys.executable).parent / hook["entry"].split()[0]), *hook["entry"].split()[1:]]
+    script, *args = hook["entry"].split()
+    entry = [str(Path(sys.executable).parent / script), *args]
     ok = subprocess.run([*entry, *staged], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     bad = tmp_path / "jobs" / "bad.yaml"
