@@ -50,6 +50,7 @@ class Images:
         self.target = target
         self.budget = budget
         self.templated = False          # set when a path or URI varies by row
+        self._storage = None
         self._cache: OrderedDict[tuple, dict] = OrderedDict()
         self._bytes = 0
 
@@ -97,7 +98,9 @@ class Images:
         if not isinstance(ref, str) or not ref.startswith("gs://"):
             raise Failure(where, f"image URI must look like gs://bucket/object, got {ref!r}")
         try:
-            blob = gcs_blob(self.target, ref, where)
+            if self._storage is None and self.target is not None:
+                self._storage = self.target.storage()       # one client for every object
+            blob = gcs_blob(self.target, ref, where, self._storage)
             return blob.download_as_bytes(), ref
         except ClaudeJobsError as exc:
             raise Failure(where, exc.message, exc.hint) from None

@@ -161,9 +161,9 @@ def split_gs(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
-def gcs_blob(target: Target | None, uri: str, where: str):
+def gcs_blob(target: Target | None, uri: str, where: str, client=None):
     """The object behind `uri` with its metadata loaded (generation pinned), or a located error."""
-    client = _need(target, uri, where).storage()
+    client = client or _need(target, uri, where).storage()
     bucket, name = split_gs(uri)
     if not bucket or not name:
         raise SpecError(f"not a Cloud Storage object URI: {uri}", where=where,
