@@ -1,10 +1,7 @@
 """Processes of the local stack: start detached, check alive, stop whole process groups.
 
 Each service runs in its own session (so it outlives `claude-jobs local up`)
-and is stopped by signalling its process group. A stack owned by a process
-(a test session, an automatic run) also gets a watchdog process that stops it
-if that owner dies without calling `down()`:
-`python -m runner.local.processes watchdog OWNER_PID PGID...`.
+and is stopped by signalling its process group.
 """
 
 from __future__ import annotations
@@ -12,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -106,10 +102,16 @@ def stop(record: dict) -> None:
                          hint="stop them by pid, then run `claude-jobs local down` again")
 
 
-def spawn_watchdog(root: Path, groups: list[int]) -> dict:
-    argv = [sys.executable, "-m", "runner.local.processes", "watchdog", str(os.getpid()),
-            *map(str, groups)]
-    with open(root / "logs" / "watchdog.log", "ab") as log:
+def me() -> dict:
+    """This process as a stack user: pid and start time (a reused pid is not mistaken for it)."""
+    import psutil
+
+    return {"pid": os.getpid(), "create_time": psutil.Process().create_time()}
+
+
+def spawn_watchdog(argv: list[str], log_path: Path) -> dict:
+    """Start a detached helper process; its pid, group and start time, like a service's."""
+    with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     _children[proc.pid] = proc
@@ -120,25 +122,6 @@ def spawn_watchdog(root: Path, groups: list[int]) -> dict:
     except psutil.Error:
         created = None
     return {"pid": proc.pid, "pgid": proc.pid, "create_time": created}
-
-
-def watchdog(owner: int, groups: list[int]) -> None:
-    """Stop the stack's process groups once `owner` is gone (a killed test run, a crashed command)."""
-    import psutil
-
-    try:
-        proc = psutil.Process(owner)
-        while proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-            time.sleep(1.0)
-    except psutil.Error:
-        pass
-    for pgid in groups:
-        _signal_group(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    while time.monotonic() < deadline and any(_group_members(pgid) for pgid in groups):
-        time.sleep(0.1)
-    for pgid in groups:
-        _signal_group(pgid, signal.SIGKILL)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -160,7 +143,3 @@ def _reap(pids: list[int], wait: bool = False) -> None:
             continue
         if code is not None:
             del _children[pid]
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["watchdog"]:
-    watchdog(int(sys.argv[2]), [int(pgid) for pgid in sys.argv[3:]])

@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -61,21 +62,24 @@ def up(*, vertex_port: int | None = None, storage_port: int | None = None,
        owned: bool = False) -> StackEndpoints:
     """Start the stack (or return the running one) and seed it. Port None: env var or default; 0: free port.
 
-    `owned`: the stack belongs to this process (a test session, an automatic
-    run): a watchdog stops it if this process dies without calling `down()`.
+    `owned`: the stack is started for this process (a test session, an
+    automatic run) rather than for the user: a watchdog process stops it once
+    no process that uses it (see `ensure_up`) is alive, e.g. after a crash.
     """
     return _up(dict(vertex=vertex_port, storage=storage_port, bigquery=bigquery_port,
-                    bigquery_grpc=bigquery_grpc_port), config, seed, owned)[0]
+                    bigquery_grpc=bigquery_grpc_port), config, seed, owned)
 
 
-def _up(asked: dict[str, int | None], config, seed: bool,
-        owned: bool = False) -> tuple[StackEndpoints, bool]:
-    """(endpoints, True if this call started the stack)."""
+def _up(asked: dict[str, int | None], config, seed: bool, owned: bool = False) -> StackEndpoints:
     root = stack_dir()
     with _locked(root):
         running = _running_endpoints(root)
         if running is not None:
-            return running, False
+            if owned:
+                _add_user(root)
+            else:
+                _keep(root)
+            return running
         ports = _resolve_ports(asked)
         endpoints = StackEndpoints(vertex=f"http://{HOST}:{ports['vertex']}",
                                    storage=f"http://{HOST}:{ports['storage']}",
@@ -94,8 +98,10 @@ def _up(asked: dict[str, int | None], config, seed: bool,
                   "services": {name: processes.describe(proc, launch)
                                for (name, proc), launch in zip(procs.items(), launches)}}
         if owned:
-            groups = [info["pgid"] for info in record["services"].values()]
-            record["watchdog"] = processes.spawn_watchdog(root, groups)
+            record["users"] = [processes.me()]
+            record["watchdog"] = processes.spawn_watchdog(
+                [sys.executable, "-m", "runner.local.stack", "watchdog", str(root)],
+                root / "logs" / "watchdog.log")
         _write_record(root, record)
         try:
             if seed:
@@ -116,7 +122,7 @@ def _up(asked: dict[str, int | None], config, seed: bool,
             processes.stop(record)
             (root / "stack.json").unlink(missing_ok=True)
             raise
-        return endpoints, True
+        return endpoints
 
 
 def down() -> bool:
@@ -159,19 +165,71 @@ def current() -> StackEndpoints | None:
 
 @contextmanager
 def ensure_up(config: str | Path | None = None) -> Iterator[StackEndpoints]:
-    """Reuse a running stack (left running), or start one and stop it on exit.
+    """Use the running stack, or start one; stop it on exit if no one else uses it.
 
-    A stack started here takes the port env vars if set, else free ports: an
-    automatic run must not fail because a default port is taken.
+    A stack started by `claude-jobs local up` is always left running. One
+    started here (or by another `ensure_up`, e.g. a parallel run) counts its
+    users and is stopped by the last one to leave. It takes the port env vars
+    if set, else free ports: an automatic run must not fail on a taken port.
     """
     asked = {name: _parse_port(os.environ[env], env) if os.environ.get(env) else 0
              for name, env in PORT_ENV.items()}
-    endpoints, started = _up(asked, config, seed=True, owned=True)
+    endpoints = _up(asked, config, seed=True, owned=True)
     try:
         yield endpoints
     finally:
-        if started:
-            down()
+        _release(stack_dir())
+
+
+def _add_user(root: Path) -> None:
+    record = _read_record(root)
+    if record is not None and "users" in record:  # only stacks started for a process
+        record["users"].append(processes.me())
+        _write_record(root, record)
+
+
+def _keep(root: Path) -> None:
+    """`local up` on a stack started for a run: from now on it stays up until `local down`."""
+    record = _read_record(root)
+    if record is not None and "users" in record:
+        watchdog_info = record.pop("watchdog", None)
+        del record["users"]
+        _write_record(root, record)
+        if watchdog_info:
+            processes.stop({"services": {}, "watchdog": watchdog_info})
+
+
+def _release(root: Path) -> None:
+    with _locked(root):
+        record = _read_record(root)
+        if record is None or "users" not in record:
+            return
+        me = processes.me()
+        if me in record["users"]:
+            record["users"].remove(me)
+        record["users"] = [user for user in record["users"] if processes.alive(user)]
+        if record["users"]:
+            _write_record(root, record)
+        else:
+            processes.stop(record)
+            (root / "stack.json").unlink(missing_ok=True)
+
+
+def watchdog(root: Path) -> None:
+    """The watchdog process of an owned stack: stop it once none of its users is alive."""
+    me = os.getpid()
+    while True:
+        time.sleep(1.0)
+        with _locked(root):
+            record = _read_record(root)
+            if record is None or (record.get("watchdog") or {}).get("pid") != me:
+                return  # stopped by someone else, or another stack took over the folder
+            if any(processes.alive(user) for user in record.get("users", ())):
+                continue
+            record["watchdog"] = None
+            processes.stop(record)
+            (root / "stack.json").unlink(missing_ok=True)
+            return
 
 
 def log_file(service: str) -> Path:
@@ -335,3 +393,7 @@ def _tail(log: Path, lines: int = 5) -> str:
         return "(no log)"
     return " | ".join(text[-lines:]) or "(empty log)"
 
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["watchdog"]:
+    watchdog(Path(sys.argv[2]))

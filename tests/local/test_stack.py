@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import time
 from contextlib import redirect_stdout
 
 import psutil
@@ -128,21 +129,45 @@ def test_seeded_tickets_are_the_example_data_tickets():
 
 
 def test_an_owned_stack_is_stopped_by_its_watchdog_when_its_owner_dies(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    script = ("from runner.local import stack; import time\n"
-              "stack.up(vertex_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0,"
-              " seed=False, owned=True)\n"
-              "print('up', flush=True); time.sleep(120)\n")
-    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                             env={**os.environ, "CLAUDE_JOBS_LOCAL_DIR": str(tmp_path)})
+    owner = _owner_process(tmp_path, "stack.up(vertex_port=0, storage_port=0, bigquery_port=0, "
+                                     "bigquery_grpc_port=0, seed=False, owned=True)")
     try:
-        assert owner.stdout.readline() == b"up\n"
         procs = _stack_processes(tmp_path)
     finally:
         owner.kill()
         owner.wait()
     gone, alive = psutil.wait_procs(procs, timeout=20)
+    assert alive == []
+    assert not (tmp_path / "stack.json").exists()
+
+
+def _owner_process(tmp_path, call: str):
+    import os
+    import subprocess
+    import sys
+
+    script = ("from runner.local import stack; import time\n"
+              f"{call}\n"
+              "print('up', flush=True); time.sleep(120)\n")
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                             env={**os.environ, "CLAUDE_JOBS_LOCAL_DIR": str(tmp_path)})
+    assert owner.stdout.readline() == b"up\n"
+    return owner
+
+
+def test_a_stack_started_by_one_run_stays_up_for_another_run_and_stops_after_the_last(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
+    first = _owner_process(tmp_path, "run = stack.ensure_up(); run.__enter__()")
+    try:
+        procs = _stack_processes(tmp_path)
+        with stack.ensure_up():
+            first.kill()
+            first.wait()
+            time.sleep(3)  # the watchdog checks every second: it must see this test still using it
+            assert stack.status()["running"] is True
+    finally:
+        first.kill()
+        first.wait()
+    gone, alive = psutil.wait_procs(procs, timeout=10)
     assert alive == []
