@@ -68,9 +68,12 @@ def status(ref, project, region, local, output_format):
 
         data = stream_status(spec)
         if output_format == "json":
-            _echo_json(data if isinstance(data, dict) else getattr(data, "__dict__", str(data)))
+            _echo_json(data)
         else:
-            click.echo(str(data))
+            click.echo(f"{spec.name} (stream): {data.get('state', 'unknown')}")
+            for key, value in data.items():
+                if key not in ("spec", "state", "mode"):
+                    click.echo(f"  {key}: {value}")
         return 0
     with _target(project, region, local, spec) as target:
         from ..batch.inspect import batch_status, job_status, list_jobs
