@@ -317,8 +317,13 @@ class Simulator:
             return cls()
         from ..errors import ConfigError
 
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as exc:
+            raise ConfigError(f"cannot read scripted replies: {exc.strerror}", where=str(path),
+                              hint="set scripted_replies to a JSONL file, or remove it") from None
         scripts = []
-        for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:

@@ -36,8 +36,8 @@ class OnlineState:
         self.configure(config)
 
     def configure(self, config: ServerConfig) -> None:
+        self.simulator = claude_sim.Simulator.from_file(config.scripted_replies)  # may refuse
         self.config = config
-        self.simulator = claude_sim.Simulator.from_file(config.scripted_replies)
         self.quota = QuotaBook(config)
         self.faults = FaultPicker(config.faults)
         if self.log.maxlen != config.request_log_size:
@@ -295,7 +295,10 @@ async def _send_events(request: web.Request, config: ServerConfig, message: dict
 
 async def local_requests(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    limit = int(request.query.get("limit", len(state.log)) or 0)
+    try:
+        limit = int(request.query.get("limit", len(state.log)) or 0)
+    except ValueError:
+        return _json(400, faults.google_error(400, "INVALID_ARGUMENT", "limit must be an integer"))
     entries = list(state.log)[-limit:] if limit else []
     return _json(200, {"requests": entries})
 
@@ -311,10 +314,12 @@ async def local_config(request: web.Request) -> web.Response:
 
         try:
             changes = await request.json()
-            config = state.config.updated(changes if isinstance(changes, dict) else {"_": changes})
+            if not isinstance(changes, dict):
+                raise ConfigError("POST /_local/config takes a JSON object of ServerConfig keys")
+            config = state.config.updated(changes)
+            state.configure(config)  # refuses an unreadable scripted_replies file
         except (ValueError, ConfigError) as exc:
             return _json(400, faults.google_error(400, "INVALID_ARGUMENT", str(exc)))
-        state.configure(config)
         request.app[CONFIG][0] = config
     return _json(200, state.config.to_dict())
 

@@ -138,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
-    asyncio.run(_serve(config, args))
+    try:
+        asyncio.run(_serve(config, args))
+    except ConfigError as exc:  # e.g. an unreadable scripted_replies file
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 

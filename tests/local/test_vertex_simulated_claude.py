@@ -195,3 +195,16 @@ async def test_extended_thinking_comes_first_and_streams_with_its_signature(vert
     assert kinds == {"thinking_delta", "signature_delta", "text_delta"}
     assert streamed.content[0].signature == thinking.signature
     assert streamed.content[1].text == text.text
+
+
+async def test_an_unreadable_scripts_file_is_refused_and_the_old_config_kept(vertex, tmp_path):
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{vertex.url}/_local/config",
+                                   json={"scripted_replies": str(tmp_path / "missing.jsonl")})
+        current = (await http.get(f"{vertex.url}/_local/config")).json()
+
+    assert response.status_code == 400
+    assert "cannot read scripted replies" in response.json()["error"]["message"]
+    assert current["scripted_replies"] is None
