@@ -27,23 +27,10 @@ def render(plan: Plan, output_format: str) -> str:
 
 
 def print_table(plan: Plan, console) -> None:
-    """The human view: one row per spec, then notes, errors and the one-line summary."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=f"claude-jobs plan — {plan.target}", title_justify="left",
-                  box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
-    for name in TABLE_COLUMNS:
-        numeric = name in ("requests", "input", "max out", "max cost")
-        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric,
-                         overflow="fold")
-    for spec in plan.specs:
-        cells = _cells(spec)
-        style = STATE_STYLE[spec.state]
-        table.add_row(f"[{style}]{cells[0]} {spec.state}[/]", spec.name, spec.mode,
-                      f"{spec.model}\n{spec.region}", *cells[6:])
+    """The human view: one row per spec (a block per spec when the console is narrow), then
+    notes, errors and the one-line summary."""
     if plan.specs and console.width >= WIDE:
-        console.print(table)
+        console.print(_table(plan))
     elif plan.specs:
         console.print(f"claude-jobs plan — {plan.target}", style="italic", markup=False,
                       highlight=False)
@@ -54,6 +41,25 @@ def print_table(plan: Plan, console) -> None:
     for error in plan.errors:
         console.print(f"error: {error}", style="red", markup=False, highlight=False)
     console.print(summary_line(plan), style="bold", markup=False, highlight=False)
+
+
+def _table(plan: Plan):
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"claude-jobs plan — {plan.target}", title_justify="left",
+                  box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    for name in TABLE_COLUMNS:
+        numeric = name in ("requests", "input", "max out", "max cost")
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric,
+                         overflow="fold")
+    for spec in plan.specs:
+        cells = _cells(spec)
+        table.add_row(Text(f"{cells[0]} {spec.state}", style=STATE_STYLE[spec.state]),
+                      Text(spec.name), spec.mode, Text(f"{spec.model}\n{spec.region}"),
+                      *cells[6:9], Text(cells[9]), Text(spec.destination))
+    return table
 
 
 def _print_block(spec: SpecPlan, console) -> None:

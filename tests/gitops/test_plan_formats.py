@@ -108,3 +108,13 @@ def test_the_table_shows_each_spec_and_the_summary():
     for name in ("fresh", "edited", "done", "new", "changed", "up-to-date"):
         assert name in text
     assert "Plan: 2 to run (1 new, 1 changed), 1 up to date" in text
+
+
+def test_a_narrow_console_gets_one_block_per_spec_instead_of_a_table():
+    out = io.StringIO()
+    print_table(_plan(), Console(file=out, width=80, color_system=None))
+    lines = out.getvalue().splitlines()
+    assert any(line.startswith("+ new") and "fresh" in line for line in lines)
+    assert any(line.startswith("~ changed") and "edited" in line for line in lines)
+    assert "      3 requests, 120 input tokens, 3,072 max output tokens, max cost $0.0124" in lines
+    assert "      -> bq://p.d.t" in lines
