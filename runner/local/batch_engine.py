@@ -119,6 +119,10 @@ class JobStore:
         os.replace(tmp, self.dir / f"{job_id}.json")
 
 
+class ServerStopping(Exception):
+    """The server is shutting down mid-job: leave the job RUNNING so that it reruns at restart."""
+
+
 class QuotaExceeded(Exception):
     """A create beyond the concurrent-jobs quota in `reject` mode."""
 
@@ -131,6 +135,7 @@ class BatchEngine:
         self._lock = threading.Lock()
         self._workers: dict[str, asyncio.Task] = {}
         self._cancel: set[str] = set()
+        self._shutdown = threading.Event()
         self._ticker: asyncio.Task | None = None
 
     @property
@@ -158,7 +163,7 @@ class BatchEngine:
     async def stop(self) -> None:
         if self._ticker:
             self._ticker.cancel()
-        self._cancel.update(self._workers)
+        self._shutdown.set()  # workers stop without a verdict: the jobs stay RUNNING and rerun
         for task in list(self._workers.values()):
             try:
                 await asyncio.wait_for(task, timeout=5)
@@ -287,6 +292,8 @@ class BatchEngine:
     async def _run(self, job_id: str, job: dict, sim: dict, knobs: BatchKnobs) -> None:
         try:
             outcome = await asyncio.to_thread(self._execute, job_id, job, sim, knobs)
+        except ServerStopping:
+            return
         except batch_io.JobInputError as exc:
             outcome = ("JOB_STATE_FAILED", {"error": {"code": exc.code, "message": str(exc)}})
         except Exception as exc:  # noqa: BLE001 - the job fails, the server keeps serving
@@ -351,6 +358,8 @@ class BatchEngine:
         started = sim["running_at"]
         results: list[batch_io.RowResult] = []
         for index, row in enumerate(rows[:stop_at]):
+            if self._shutdown.is_set():
+                raise ServerStopping()
             if job_id in self._cancel:
                 break
             results.append(self._answer(job_id, index, row, model, row_rate, knobs, simulator))
@@ -360,6 +369,8 @@ class BatchEngine:
             self._pace(job_id, started + duration * (index + 1) / max(len(rows), 1))
         if not rows:
             self._pace(job_id, started + duration)
+        if self._shutdown.is_set():
+            raise ServerStopping()
         ok = sum(r.ok for r in results)
         self._set_stats(job_id, ok, len(results) - ok, len(rows) - len(results))
         if "gcsOutputDirectory" in info:
@@ -404,5 +415,6 @@ class BatchEngine:
 
     def _pace(self, job_id: str, until: float) -> None:
         """Sleep until the simulated time of this row; tiny gaps are not worth a sleep."""
-        while job_id not in self._cancel and until - time.time() > 0.005:
+        while job_id not in self._cancel and not self._shutdown.is_set() \
+                and until - time.time() > 0.005:
             time.sleep(min(0.05, until - time.time()))

@@ -521,3 +521,21 @@ def test_jobs_survive_a_server_restart_and_resume(local_stack_endpoints, tmp_pat
 
 def _rfc3339(moment) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_a_job_running_when_the_server_stops_runs_again_after_restart(local_stack_endpoints,
+                                                                     tmp_path, gcs_input):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform_v1
+
+    uri, run = gcs_input
+    slow = _config(local_stack_endpoints, running_seconds=3000.0)
+    with start_server_process(slow, tmp_path) as first:
+        client = aiplatform_v1.JobServiceClient(transport="rest", credentials=AnonymousCredentials(),
+                                                client_options={"api_endpoint": first.url})
+        created = _create(client, uri, run)
+        _wait(first, created.name, states={"JOB_STATE_RUNNING"})
+    with start_server_process(_config(local_stack_endpoints), tmp_path) as second:
+        job = _wait(second, created.name)
+    assert job["state"] == "JOB_STATE_SUCCEEDED"
+    assert job["completionStats"]["successfulCount"] == "6"
