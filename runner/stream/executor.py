@@ -30,6 +30,7 @@ from .retry import Backoff, classify
 
 RENDER_CHUNK = 256
 CONGESTION = ("rate_limited", "overloaded")
+BACKOFF = Backoff()
 
 
 class StreamRun:
@@ -44,7 +45,7 @@ class StreamRun:
         self.limiter = limiter
         self.requests = requests            # the lazy render iterator (second pass)
         self.stats = stats
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or BACKOFF
         self.client = client or target.anthropic(spec.region)
         self.rng = random.Random()
         # One thread owns the SQLite connection: commits never interleave.

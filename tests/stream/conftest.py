@@ -1,0 +1,43 @@
+"""Stream test fixtures: a local Vertex AI server per module, ledgers in a temp folder."""
+
+from __future__ import annotations
+
+import pytest
+from stream_helpers import QUIET, Vertex
+
+
+@pytest.fixture(scope="module")
+def vertex(tmp_path_factory):
+    from runner.local.server import start_server_process
+
+    process = start_server_process(QUIET, tmp_path_factory.mktemp("vertex"))
+    try:
+        yield Vertex(process)
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def quiet_vertex(vertex):
+    """The module's server with no quota, no latency and no faults."""
+    vertex.configure(**QUIET)
+    return vertex
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch):
+    """Retries wait milliseconds, not seconds: the policy is the same, the tests stay short."""
+    from runner.stream import executor
+    from runner.stream.retry import Backoff
+
+    monkeypatch.setattr(executor, "BACKOFF", Backoff(base=0.01, cap=0.05))
+
+
+@pytest.fixture
+def state_home(tmp_path, monkeypatch):
+    """Ledgers under the test's own folder; the spec folder is the working directory."""
+    monkeypatch.setenv("CLAUDE_JOBS_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
