@@ -68,6 +68,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quota", action="append", default=[], metavar="MODEL=RPM,ITPM,OTPM",
                         help="per-minute limits for a model id or '*'; empty field = unlimited")
     parser.add_argument("--scripted-replies", help="JSONL of {match, reply | error}")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the process that started this one ends")
     return parser.parse_args(argv)
 
 
@@ -125,10 +127,21 @@ async def _serve(config: ServerConfig, args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.create_task(_watch_parent(stop)) if args.exit_with_parent else None
     try:
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await runner.cleanup()
+
+
+async def _watch_parent(stop: asyncio.Event) -> None:
+    """Set `stop` once the parent is gone (we get re-parented), so a crashed test leaves nothing."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(0.5)
+    stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,6 +203,7 @@ def start_server_process(config: str | Path | ServerConfig | dict | None, state_
     """Start `python -m runner.local.server` and return once it answers; never leaves it behind.
 
     `config` is a config file path, or a ServerConfig/dict written to `state_dir` first.
+    The server also exits by itself if this process dies without stopping it.
     """
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -202,7 +216,7 @@ def start_server_process(config: str | Path | ServerConfig | dict | None, state_
     ready = state_dir / f"vertex-ready-{stamp}.json"
     log_path = state_dir / "vertex-server.log"
     command = [sys.executable, "-m", "runner.local.server", "--host", host, "--port", str(port),
-               "--state-dir", str(state_dir), "--ready-file", str(ready)]
+               "--state-dir", str(state_dir), "--ready-file", str(ready), "--exit-with-parent"]
     if config is not None:
         command += ["--config", str(config)]
     with open(log_path, "ab") as log:

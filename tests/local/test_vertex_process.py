@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -73,3 +74,32 @@ def test_a_bad_config_file_fails_fast_and_leaves_no_process(tmp_path):
         start_server_process(config, tmp_path / "state")
 
     assert "tokens_per_secnd" in str(raised.value)
+
+
+def _running(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_server_exits_when_its_parent_dies_without_stopping_it(tmp_path):
+    # A parent that starts a server and dies without stopping it.
+    script = ("import sys, os; from runner.local.server import start_server_process; "
+              f"s = start_server_process(None, {str(tmp_path)!r}); print(s.pid, flush=True); os._exit(0)")
+    parent = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    pid = int(parent.stdout.split()[0])
+    try:
+        for _ in range(100):  # the server notices within about half a second
+            if not _running(pid):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"server {pid} still running after its parent died")
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
