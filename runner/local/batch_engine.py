@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import os
 import secrets
@@ -362,7 +361,8 @@ class BatchEngine:
                 raise ServerStopping()
             if job_id in self._cancel:
                 break
-            results.append(self._answer(job_id, index, row, model, row_rate, knobs, simulator))
+            results.append(batch_io.answer_row(f"{knobs.seed}:{job_id}:{index}", row, model,
+                                               row_rate, simulator))
             if index % 50 == 0 or index == stop_at - 1:
                 ok = sum(r.ok for r in results)
                 self._set_stats(job_id, ok, len(results) - ok, len(rows) - len(results))
@@ -386,32 +386,6 @@ class BatchEngine:
         if fault == "partially_succeeded":
             return "JOB_STATE_PARTIALLY_SUCCEEDED", {}
         return "JOB_STATE_SUCCEEDED", {}
-
-    def _answer(self, job_id: str, index: int, row: batch_io.Row, model: str, row_rate: float,
-                knobs: BatchKnobs, simulator) -> batch_io.RowResult:
-        from .faults import google_error
-        from .predict import Reject, validate_messages_body
-
-        processed = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-        if row.problem:
-            return batch_io.RowResult(row, None, batch_io.status_text(
-                400, google_error(400, "INVALID_ARGUMENT", row.problem)), processed)
-        draw = hashlib.sha256(f"{knobs.seed}:{job_id}:{index}:{row.custom_id}".encode()).digest()
-        if row_rate and int.from_bytes(draw[:8], "big") / 2**64 < row_rate:
-            return batch_io.RowResult(row, None, batch_io.status_text(400, google_error(
-                400, "FAILED_PRECONDITION",
-                "The request could not be processed (row failure simulated by the local stack).")),
-                processed)
-        try:
-            validate_messages_body(row.request)
-        except Reject as reject:
-            return batch_io.RowResult(row, None, batch_io.status_text(reject.status, reject.body),
-                                      processed)
-        outcome = simulator.respond(row.request, model, str(row.custom_id))
-        if outcome.status != 200:
-            return batch_io.RowResult(row, None, batch_io.status_text(
-                outcome.status, outcome.payload), processed)
-        return batch_io.RowResult(row, outcome.payload, "", processed)
 
     def _pace(self, job_id: str, until: float) -> None:
         """Sleep until the simulated time of this row; tiny gaps are not worth a sleep."""

@@ -164,6 +164,33 @@ def check_dataset_location(client, project: str, dataset: str, location: str) ->
                             code=9)
 
 
+# -- answering ----------------------------------------------------------------
+
+def answer_row(draw_key: str, row: Row, model: str, failure_rate: float, simulator) -> RowResult:
+    """One row's result: an injected failure (drawn from `draw_key`), a refusal, or Claude's reply."""
+    from .faults import google_error
+    from .predict import Reject, validate_messages_body
+
+    processed = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    if row.problem:
+        return RowResult(row, None, status_text(
+            400, google_error(400, "INVALID_ARGUMENT", row.problem)), processed)
+    draw = hashlib.sha256(f"{draw_key}:{row.custom_id}".encode()).digest()
+    if failure_rate and int.from_bytes(draw[:8], "big") / 2**64 < failure_rate:
+        return RowResult(row, None, status_text(400, google_error(
+            400, "FAILED_PRECONDITION",
+            "The request could not be processed (row failure simulated by the local stack).")),
+            processed)
+    try:
+        validate_messages_body(row.request)
+    except Reject as reject:
+        return RowResult(row, None, status_text(reject.status, reject.body), processed)
+    outcome = simulator.respond(row.request, model, str(row.custom_id))
+    if outcome.status != 200:
+        return RowResult(row, None, status_text(outcome.status, outcome.payload), processed)
+    return RowResult(row, outcome.payload, "", processed)
+
+
 # -- writing ------------------------------------------------------------------
 
 def output_order(results: list[RowResult]) -> list[RowResult]:
