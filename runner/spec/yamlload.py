@@ -65,10 +65,9 @@ class LoadedYaml:
 
 
 class _TooBig(Exception):
-    def __init__(self, message: str, mark):
+    def __init__(self, message: str, mark, rule: str, hint: str):
         super().__init__(message)
-        self.message = message
-        self.mark = mark
+        self.message, self.mark, self.rule, self.hint = message, mark, rule, hint
 
 
 def load_yaml(raw: bytes) -> LoadedYaml:
@@ -93,6 +92,10 @@ def load_yaml(raw: bytes) -> LoadedYaml:
                      "yaml.encoding", "save the file as UTF-8")
     result.text = text
     try:
+        deep = _too_deep(text)
+        if deep is not None:
+            return fatal(deep.line + 1, deep.column + 1, f"YAML nesting deeper than {MAX_DEPTH} levels",
+                         "yaml.depth", "a spec needs a few levels of nesting")
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -122,9 +125,25 @@ def load_yaml(raw: bytes) -> LoadedYaml:
         result.data = _convert(node, (), result, counter, 0)
     except _TooBig as exc:
         result.data = None
-        return fatal(exc.mark.line + 1, exc.mark.column + 1, exc.message, "yaml.aliases",
-                     "do not nest anchors and aliases")
+        return fatal(exc.mark.line + 1, exc.mark.column + 1, exc.message, exc.rule, exc.hint)
     return result
+
+
+def _too_deep(text: str):
+    """The mark where nesting passes MAX_DEPTH, or None.
+
+    libyaml's event parser keeps an explicit stack, but the composer recurses on
+    the C stack: `[[[[...` a million deep would crash the process, not raise.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return event.start_mark
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
 
 
 def _char_at(text: str, line: int, column: int) -> str:
@@ -140,9 +159,11 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 def _convert(node: yaml.Node, path: Path_, result: LoadedYaml, counter: list[int], depth: int) -> Any:
     counter[0] += 1
     if counter[0] > MAX_NODES:
-        raise _TooBig(f"more than {MAX_NODES} YAML nodes once aliases are expanded", node.start_mark)
+        raise _TooBig(f"more than {MAX_NODES} YAML nodes once aliases are expanded", node.start_mark,
+                      "yaml.aliases", "do not nest anchors and aliases")
     if depth > MAX_DEPTH:
-        raise _TooBig(f"YAML nesting deeper than {MAX_DEPTH} levels", node.start_mark)
+        raise _TooBig(f"YAML nesting deeper than {MAX_DEPTH} levels", node.start_mark, "yaml.depth",
+                      "a spec needs a few levels; a self-referencing alias nests forever")
     result.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         return _mapping(node, path, result, counter, depth)

@@ -62,3 +62,17 @@ def test_a_byte_order_mark_is_accepted():
 def test_the_position_of_an_invalid_byte_is_reported():
     loaded = load_yaml(b"a: 1\nb: caf\xe9\n")
     assert (loaded.findings[0].line, loaded.findings[0].column) == (2, 7)
+
+
+def test_a_million_nested_brackets_are_one_error_not_a_crash(tmp_path):
+    """libyaml's composer recurses on the C stack: run in a child so a regression cannot kill pytest."""
+    import subprocess
+    import sys
+
+    spec = tmp_path / "deep.yaml"
+    spec.write_bytes(b"a: " + b"[" * 1_000_000 + b"]" * 1_000_000 + b"\n")
+    probe = ("import sys; from runner.spec.yamlload import load_yaml; "
+             "print(load_yaml(open(sys.argv[1], 'rb').read()).findings[0].message)")
+    result = subprocess.run([sys.executable, "-c", probe, str(spec)], capture_output=True, text=True,
+                            timeout=120)
+    assert (result.returncode, result.stdout.strip()) == (0, "YAML nesting deeper than 64 levels")
