@@ -103,11 +103,14 @@ def test_merges_to_main_authenticate_with_workload_identity_and_never_with_keys(
     flow = _load(ROOT / ".github/workflows/deploy.yml")
     auth = [(job, s) for job, s in _steps(flow)
             if s.get("uses", "").startswith("google-github-actions/auth@")]
-    assert {job for job, _ in auth} == {"infra", "apply"}
+    # pulumi up runs as the deployer; jobs run as the runner, which cannot change the platform.
+    accounts = {"infra": "${{ vars.GCP_DEPLOYER_SERVICE_ACCOUNT }}",
+                "apply": "${{ vars.GCP_SERVICE_ACCOUNT }}"}
+    assert {job for job, _ in auth} == set(accounts)
     for job, step in auth:
         assert step["with"]["workload_identity_provider"] == \
             "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}"
-        assert step["with"]["service_account"] == "${{ vars.GCP_SERVICE_ACCOUNT }}"
+        assert step["with"]["service_account"] == accounts[job]
         assert "credentials_json" not in step["with"]
         assert flow["jobs"][job]["permissions"]["id-token"] == "write"
     assert "credentials_json" not in (ROOT / ".github/workflows/deploy.yml").read_text()
