@@ -274,15 +274,17 @@ class BatchEngine:
                         self._run(job_id, json.loads(json.dumps(job)), dict(sim), knobs))
 
     def _output_info(self, job: dict) -> dict:
-        created = dt.datetime.strptime(job["createTime"], "%Y-%m-%dT%H:%M:%S.%fZ")
-        stamp = created.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created.microsecond // 1000:03d}Z"
         output = job["outputConfig"]
         if "gcsDestination" in output:
+            # As captured from Vertex: the create time with microseconds, e.g.
+            # prediction-model-2025-09-19T21:26:51.569037Z.
             prefix = output["gcsDestination"]["outputUriPrefix"].rstrip("/")
-            return {"gcsOutputDirectory": f"{prefix}/prediction-model-{stamp}"}
+            return {"gcsOutputDirectory": f"{prefix}/prediction-model-{job['createTime']}"}
         project, dataset, table = batch_io.parse_bq(output["bigqueryDestination"]["outputUri"],
                                                     self.knobs.project)
-        bq_stamp = stamp.replace("-", "_").replace(":", "_").replace(".", "_")
+        # As documented for BigQuery names: YYYY_MM_DDThh_mm_ss_sssZ.
+        created = dt.datetime.strptime(job["createTime"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        bq_stamp = created.strftime("%Y_%m_%dT%H_%M_%S_") + f"{created.microsecond // 1000:03d}Z"
         if dataset is None:
             dataset, table = f"prediction_model_{bq_stamp}", "predictions"
         return {"bigqueryOutputDataset": f"bq://{project}.{dataset}",

@@ -22,7 +22,7 @@ BUCKET = "claude-jobs-local"
 TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED",
             "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED"}
 OUTPUT_DIR = re.compile(r"^gs://claude-jobs-local/out/[0-9a-f]+/prediction-model-"
-                        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+                        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
 def _config(endpoints, **batch) -> dict:
