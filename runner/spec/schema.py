@@ -112,7 +112,7 @@ def _explain(error, loaded: LoadedYaml, root: dict) -> list[Finding]:
             close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else (
                 "allowed: " + ", ".join(sorted(known)) if 0 < len(known) <= 12 else None)
-            findings.append(Finding(*loaded.mark(where, key=True), where, f"unknown key {key!r}",
+            findings.append(Finding(*loaded.mark(where, key=True), where, f"unknown key {_short(key)}",
                                     "schema.unknown-key", hint))
         return findings
     if "propertyNames" in error.relative_schema_path and isinstance(instance, str):

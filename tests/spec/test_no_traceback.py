@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,6 +32,8 @@ def _check(spec_file, raw: bytes) -> None:
     report = check_file(path)
     assert all(f.line >= 1 and f.column >= 1 for f in report.findings)
     assert report.ok == (report.spec is not None)
+    "\n".join(report.lines()).encode("utf-8")      # printable as is
+    orjson.dumps(report.to_dict())                 # and as --format json
 
 
 @SETTINGS
@@ -67,7 +70,7 @@ def test_mutated_valid_specs_never_raise(spec_file, seed):
     collect(document)
     parent, key = rng.choice(slots)
     parent[key] = rng.choice([None, -1, 0, 2**70, 1.5, True, "", "{{ x }", "../../../x.png",
-                              "gs://", "bq://a", "a\x00b.png", ".", "/", [], {}, {"type": "image"}, ["x"], "é" * 70])
+                              "gs://", "bq://a", "a\x00b.png", ".", "/", "\ud800", [], {}, {"type": "image"}, ["x"], "é" * 70])
     _check(spec_file, yaml.safe_dump(document, allow_unicode=True).encode())
 
 
@@ -76,3 +79,11 @@ def test_mutated_valid_specs_never_raise(spec_file, seed):
                     max_size=80).map("".join))
 def test_yaml_punctuation_soup_never_raises(spec_file, text):
     _check(spec_file, text.encode())
+
+
+def test_numbers_too_long_to_convert_are_reported_not_raised(spec_file):
+    spec = (EXAMPLES / "stream-inline.yaml").read_text().replace("max_tokens: 256", "max_tokens: " + "9" * 5000)
+    path = spec_file(spec)
+    report = check_file(path)
+    assert [f.json_path for f in report.errors] == ["$.request.max_tokens"]
+    assert len(report.lines()[0]) < 300
