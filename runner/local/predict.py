@@ -24,7 +24,7 @@ PREDICT_PATH = "/v1/projects/{project}/locations/{location}/publishers/anthropic
 LOGGED_HEADERS = ("authorization", "anthropic-beta", "content-type", "user-agent",
                   "x-goog-user-project", "idempotency-key")
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
-_LOG_BODY_LIMIT = 32 * 1024  # bigger bodies are logged as their size only
+_LOG_BODY_LIMIT = 16 * 1024  # bigger bodies are logged as their size only
 
 
 class OnlineState:
