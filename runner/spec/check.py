@@ -38,11 +38,12 @@ def check_file(path: str | Path, stack=None, display: str | None = None) -> File
         return report
     ctx = Context(loaded=loaded, spec_path=absolute, stack=stack)
     check_credentials(ctx)
-    secrets = {f.path for f in ctx.findings}
-    structural = [f for f in loaded.findings + schema_findings(loaded) if f.path not in secrets]
+    secrets = list(ctx.findings)
+    # One explanation per node: a credential first, then YAML's, then the schema's.
+    structural = _once_per_node(secrets, loaded.findings, schema_findings(loaded))
     if isinstance(loaded.data, dict):
         _semantics(ctx)
-    semantic = [f for f in ctx.findings if f.rule == "credentials" or not _covered(f, structural)]
+    semantic = [f for f in ctx.findings[len(secrets):] if not _covered(f, structural)]
     report.findings = sorted(structural + semantic, key=lambda f: (f.line, f.column, f.message))
     if report.ok:
         warnings = tuple(f.format(display) for f in report.warnings)
@@ -57,6 +58,16 @@ def _semantics(ctx: Context) -> None:
     check_prompts(ctx, info)
     check_images(ctx)
     check_template(ctx)
+
+
+def _once_per_node(*groups: list[Finding]) -> list[Finding]:
+    """Findings of each group, except at nodes an earlier group already explained."""
+    kept: list[Finding] = []
+    explained: set = set()
+    for group in groups:
+        kept += [f for f in group if f.path not in explained]
+        explained |= {f.path for f in group}
+    return kept
 
 
 def _covered(finding: Finding, structural: list[Finding]) -> bool:

@@ -222,5 +222,9 @@ def _scalar(node: yaml.ScalarNode, path: Path_, result: LoadedYaml) -> Any:
         result.coerced[path] = node.value
     try:  # the plain constructors, not construct_object(): it caches every node it sees
         return _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
-    except (yaml.YAMLError, ValueError, KeyError):
+    except ValueError:  # Python refuses int() of more than 4300 digits
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        result.findings.append(Finding(line, column, path, "number has too many digits", "yaml.number"))
+        return node.value
+    except (yaml.YAMLError, KeyError):
         return node.value
