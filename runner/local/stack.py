@@ -87,11 +87,11 @@ def _up(asked: dict[str, int | None], config, seed: bool, owned: bool = False) -
                                    bigquery_grpc=f"{HOST}:{ports['bigquery_grpc']}",
                                    root=str(root))
         config_file = _write_server_config(root, config, endpoints)
-        launches = [
-            emulators.vertex_launch(root, HOST, ports["vertex"], config_file),
-            emulators.storage_launch(root, HOST, ports["storage"]),
+        launches = [  # the slowest to boot first
             emulators.bigquery_launch(root, HOST, ports["bigquery"], ports["bigquery_grpc"],
                                       LOCAL_PROJECT),
+            emulators.vertex_launch(root, HOST, ports["vertex"], config_file),
+            emulators.storage_launch(root, HOST, ports["storage"]),
         ]
         procs = {launch.service: processes.spawn(launch) for launch in launches}
         record = {"endpoints": asdict(endpoints), "ports": ports,
