@@ -171,3 +171,40 @@ def test_a_stack_started_by_one_run_stays_up_for_another_run_and_stops_after_the
         first.wait()
     gone, alive = psutil.wait_procs(procs, timeout=10)
     assert alive == []
+
+
+def test_a_service_that_dies_at_start_fails_up_naming_its_log_and_stops_the_rest(
+        tmp_path, monkeypatch):
+    import dataclasses
+    import sys
+
+    from runner.local import emulators
+
+    real = emulators.storage_launch
+
+    def broken(root, host, port):
+        launch = real(root, host, port)
+        return dataclasses.replace(launch, argv=[
+            sys.executable, "-c", "import sys; print('cannot bind: boom'); sys.exit(3)"])
+
+    from runner.local import processes
+
+    spawned = []
+    real_spawn = processes.spawn
+
+    def recording_spawn(launch):
+        proc = real_spawn(launch)
+        spawned.append(psutil.Process(proc.pid))
+        return proc
+
+    monkeypatch.setattr(emulators, "storage_launch", broken)
+    monkeypatch.setattr(processes, "spawn", recording_spawn)
+    monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
+    with pytest.raises(StackError) as caught:
+        stack.up(vertex_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0)
+    assert caught.value.where == str(tmp_path / "logs" / "storage.log")
+    assert "cannot bind: boom" in str(caught.value)
+    assert not (tmp_path / "stack.json").exists()
+    assert len(spawned) == 3
+    gone, alive = psutil.wait_procs(spawned, timeout=5)
+    assert alive == []
