@@ -208,3 +208,25 @@ def test_a_service_that_dies_at_start_fails_up_naming_its_log_and_stops_the_rest
     assert len(spawned) == 3
     gone, alive = psutil.wait_procs(spawned, timeout=5)
     assert alive == []
+
+
+def test_a_service_that_never_answers_fails_up_after_the_start_timeout(tmp_path, monkeypatch):
+    import dataclasses
+    import sys
+
+    from runner.local import emulators
+
+    real = emulators.storage_launch
+
+    def silent(root, host, port):
+        return dataclasses.replace(real(root, host, port),
+                                   argv=[sys.executable, "-c", "import time; time.sleep(60)"])
+
+    monkeypatch.setattr(emulators, "storage_launch", silent)
+    monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
+    monkeypatch.setenv("CLAUDE_JOBS_LOCAL_START_TIMEOUT", "1")
+    with pytest.raises(StackError) as caught:
+        stack.up(vertex_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0)
+    assert "not ready after 1 s" in str(caught.value)
+    assert caught.value.where.endswith(".log")
+    assert not (tmp_path / "stack.json").exists()
