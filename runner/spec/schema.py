@@ -53,7 +53,7 @@ def schema_findings(loaded: LoadedYaml, schema_name: str = JOB_SCHEMA) -> list[F
     validator = validator_for(schema_name)
     findings: list[Finding] = []
     for error in sorted(validator.iter_errors(loaded.data), key=lambda e: [str(p) for p in e.absolute_path]):
-        findings.extend(_explain(_pick(error), loaded, validator.schema))
+        findings.extend(f for f in _explain(_pick(error), loaded, validator.schema) if f not in findings)
     return findings
 
 
@@ -135,6 +135,8 @@ def _explain(error, loaded: LoadedYaml, root: dict) -> list[Finding]:
     else:
         message = _shorten(message, instance)
     hint = None
+    if error.validator == "type" and error.validator_value == "array" and isinstance(instance, dict):
+        hint = "write a list: each item starts with '- '"
     if (error.validator == "enum" and isinstance(instance, str) and not _has_message(error)
             and isinstance(error.validator_value, list)):
         options = [v for v in error.validator_value if isinstance(v, str)]
