@@ -137,6 +137,8 @@ def _explain(error, loaded: LoadedYaml, root: dict) -> list[Finding]:
     hint = None
     if error.validator == "type" and error.validator_value == "array" and isinstance(instance, dict):
         hint = "write a list: each item starts with '- '"
+    elif error.validator == "type" and isinstance(error.schema, dict):
+        hint = error.schema.get("x-hint")
     if (error.validator == "enum" and isinstance(instance, str) and not _has_message(error)
             and isinstance(error.validator_value, list)):
         options = [v for v in error.validator_value if isinstance(v, str)]
