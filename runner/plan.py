@@ -148,7 +148,8 @@ async def plan_specs(specs: list[JobSpec], target: Target | None, options: PlanO
         try:
             lines.append(await plan_spec(spec, target, options))
         except SpecError as exc:
-            errors.append(str(exc))
+            shown, text = _shown(spec.path), str(exc)
+            errors.append(text if text.startswith(shown) else f"{shown}: {text}")
     return lines
 
 

@@ -205,3 +205,17 @@ def test_a_failing_count_tokens_call_falls_back_to_the_estimate_and_says_why(rep
     line = asyncio.run(plan_spec(spec, target, PlanOptions()))
     assert line.token_method == "estimated" and line.input_tokens > 0 and line.cost_usd > 0
     assert "model not enabled" in line.notes[-1]
+
+
+def test_a_row_that_fails_to_render_is_an_error_of_its_spec_and_the_others_are_planned(repo):
+    csv = repo.jobs / "data" / "tickets.csv"
+    lines = csv.read_text().splitlines()
+    lines[2] = lines[2].rsplit(",", 1)[0] + ",missing.png"
+    csv.write_text("\n".join(lines) + "\n")
+    code, plan = repo.json("plan", "jobs/", "--offline")
+    assert code == 1
+    assert len(plan["errors"]) == 1
+    assert plan["errors"][0].startswith("jobs/examples/stream-template-csv-image.yaml: ")
+    assert "missing.png" in plan["errors"][0] and "data/tickets.csv:3" in plan["errors"][0]
+    assert repo.name("stream-template-csv-image") not in repo.specs_by_name(plan)
+    assert repo.name("stream-inline") in repo.specs_by_name(plan)
