@@ -1,7 +1,7 @@
 """What `run` would do for each spec: requests, tokens, worst-case cost, and its state.
 
-`build_plan(paths, target, options)` plans a set of specs; `apply` calls
-`plan_spec` (state only) to decide what to run. Counting stays bounded: every
+`load_specs(paths)` then `build_plan(specs, errors, target, options)` plan a
+set of specs; `apply` calls `plan_spec` (state only) to decide what to run. Counting stays bounded: every
 request is rendered once and estimated offline (cheap), but at most
 `sample_size` of them go to the count-tokens endpoint; above that the total is
 extrapolated from the sample and the plan says so.
@@ -330,9 +330,11 @@ def _walk_gcs(node: Any) -> bool:
     return False
 
 
-def build_plan(paths: Iterable[str], target: Target | None, options: PlanOptions) -> Plan:
-    """Load, validate and plan every spec under `paths`; invalid specs land in `errors`."""
-    specs, errors = load_specs(paths)
+def build_plan(specs: list[JobSpec], errors: list[str], target: Target | None,
+               options: PlanOptions) -> Plan:
+    """Plan `specs` (from `load_specs`); render errors join the invalid specs' `errors`."""
+    errors = list(errors)
     lines = asyncio.run(plan_specs(specs, target, options, errors))
     return Plan(specs=lines, errors=errors, offline=options.offline,
-                target=target.description if target else "offline (no network)")
+                target=target.description if target else
+                "offline (no network)" if options.offline else "none (no valid spec to plan)")

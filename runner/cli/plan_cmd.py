@@ -13,7 +13,7 @@ Exit codes:
   1  at least one spec is invalid (the valid ones are still planned)
   2  usage error
   3  target or configuration error (credentials, local stack)
-  4  remote error (count-tokens, job listing)
+  4  remote error (reading job state or a gs:// / bq:// input)
   6  valid specs and something to run (only with --detailed-exitcode;
      offline, a spec whose state is unknown counts as a change)
   130 interrupted
@@ -53,27 +53,28 @@ def plan(paths, project, region, local, offline, output_format, detailed_exitcod
 
     For every spec: mode, model and region, number of requests, input tokens
     (counted with the count-tokens endpoint; estimated with --offline), the
-    worst-case output tokens (the sum of max_tokens), the maximum cost from the
-    model catalog's prices (its batch discount applied to batch specs), the destination, and the
-    state: new (never ran), changed (ran at another revision: apply starts the
+    worst-case output tokens (the sum of max_tokens), the maximum cost from
+    the model catalog's prices (its batch discount applied to batch specs),
+    the destination, and the state: new (never ran), changed (ran at another revision: apply starts the
     new revision over), incomplete (a stream run at this revision was
     interrupted: apply resumes it) or up-to-date (ran or running at this
     revision), read from batch job labels and the stream ledger. Nothing is
     sent to Claude. See docs/gitops.md.
     """
-    from ..plan import PlanOptions, build_plan
+    from ..plan import PlanOptions, build_plan, load_specs
     from ..plan_render import print_table, render
 
     options = PlanOptions(offline=offline, sample_size=sample_size, region=region)
-    if offline:
-        result = build_plan(_paths(paths), None, options)
+    specs, errors = load_specs(_paths(paths))
+    if offline or not specs:
+        result = build_plan(specs, errors, None, options)
     else:
         from ..clients import DEFAULT_REGION, open_target
 
         console = stderr_console()
         with open_target(project, region or DEFAULT_REGION, force_local=local,
                          announce=lambda line: console.print(line, style="bold")) as target:
-            result = build_plan(_paths(paths), target, options)
+            result = build_plan(specs, errors, target, options)
     if output_format == "table":
         from rich.console import Console
 

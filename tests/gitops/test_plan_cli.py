@@ -219,3 +219,10 @@ def test_a_row_that_fails_to_render_is_an_error_of_its_spec_and_the_others_are_p
     assert "missing.png" in plan["errors"][0] and "data/tickets.csv:3" in plan["errors"][0]
     assert repo.name("stream-template-csv-image") not in repo.specs_by_name(plan)
     assert repo.name("stream-inline") in repo.specs_by_name(plan)
+
+
+def test_plan_opens_no_target_when_no_spec_is_valid(tmp_path, no_network):
+    repo = make_repo(tmp_path / "repo", ("stream-inline.yaml",))
+    (repo.jobs / "stream-inline.yaml").write_text(BAD_SPEC)
+    code, plan = repo.json("plan", "jobs/")
+    assert code == 1 and plan["specs"] == [] and len(plan["errors"]) == 1
