@@ -1,0 +1,149 @@
+"""kill -9 of a real `claude-jobs run` at random points, then a resume: no lost, no duplicated row.
+
+The run talks to the session's local stack (the CLI finds it through
+$CLAUDE_JOBS_LOCAL_DIR); its Vertex server gets a little latency and some
+faults so that kills land while calls, commits and sink writes are in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from stream_helpers import QUIET, write_spec
+
+CLI = str(Path(sys.executable).with_name("claude-jobs"))    # the installed console script
+ROWS = 240
+LIVELY = {**QUIET, "time_to_first_token": 0.005, "tokens_per_second": 4000.0,
+          "faults": {"seed": 3, "stall_seconds": 30,
+                     "rates": {"rate_limited": 0.03, "stream_error": 0.03, "overloaded": 0.02}}}
+
+
+def configure(url: str, config: dict) -> None:
+    request = urllib.request.Request(f"{url}/_local/config", data=json.dumps(config).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+@pytest.fixture
+def lively_stack(local_stack):
+    """The session stack's Vertex server with latency and faults; its config restored after."""
+    with urllib.request.urlopen(f"{local_stack.vertex_url}/_local/config", timeout=5) as r:
+        saved = json.loads(r.read())
+    configure(local_stack.vertex_url, LIVELY)
+    try:
+        yield local_stack
+    finally:
+        configure(local_stack.vertex_url, saved)
+
+
+def start_run(folder, *flags):
+    env = {**os.environ, "CLAUDE_JOBS_HOME": str(folder / "state")}
+    return subprocess.Popen([CLI, "run", str(folder / "spec.yaml"),
+                             "--no-progress", *flags], cwd=folder, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def ledger_count(folder) -> int:
+    path = folder / "state" / "stream" / "crash" / "ledger.sqlite"
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(path, timeout=1) as conn:
+            return conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def kill_at_random_point(folder, rng: random.Random) -> int:
+    """Start a run and SIGKILL it once the ledger reaches a random count (or it ends)."""
+    goal = ledger_count(folder) + rng.randint(0, ROWS // 3)
+    process = start_run(folder)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if ledger_count(folder) >= goal:
+            time.sleep(rng.uniform(0, 0.05))     # land between a commit and what follows it
+            break
+        time.sleep(0.005)
+    killed = process.poll() is None
+    if killed:
+        process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    return ledger_count(folder) if killed else ROWS
+
+
+def destination_ids(folder, destination, target) -> list[str]:
+    from runner.sinks import open_sink, read_destination
+    from runner.spec import load_spec
+
+    spec = load_spec(folder / "spec.yaml")
+    return [r["custom_id"] for r in read_destination(open_sink(destination, spec, target))]
+
+
+def kill_and_resume(folder, target, destination, kills: int, seed: int) -> None:
+    write_spec(folder, rows=ROWS, name="crash", destination=destination,
+               stream={"concurrency": 24, "max_retries": 10})
+    rng = random.Random(seed)
+    done_at_kills = [kill_at_random_point(folder, rng) for _ in range(kills)]
+    assert any(0 < done < ROWS for done in done_at_kills), f"no kill mid-run: {done_at_kills}"
+    final = start_run(folder, "--format", "json")
+    out, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err.decode()[-2000:]
+    summary = json.loads(out)
+    assert (summary["succeeded"], summary["errored"]) == (ROWS, 0)
+    ids = destination_ids(folder, destination, target)
+    duplicated = [cid for cid, n in Counter(ids).items() if n > 1]
+    assert not duplicated, f"duplicated after {kills} kills: {duplicated[:5]}"
+    assert sorted(ids) == [f"r{i:06d}" for i in range(ROWS)], "rows lost"
+
+
+def test_killed_runs_resume_to_exactly_one_result_per_custom_id(state_home, lively_stack):
+    kill_and_resume(state_home, lively_stack, "out/r.jsonl", kills=3, seed=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_many_kills_resume_to_exactly_one_result_per_custom_id(state_home, lively_stack, seed):
+    kill_and_resume(state_home, lively_stack, "out/r.jsonl", kills=6, seed=100 + seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["gs", "bq"])
+def test_many_kills_with_a_cloud_destination_leave_one_result_per_custom_id(state_home,
+                                                                            lively_stack, kind):
+    unique = uuid.uuid4().hex[:8]
+    destination = (f"gs://claude-jobs-local/crash/{unique}" if kind == "gs"
+                   else f"bq://{lively_stack.project}.claude_jobs.crash_{unique}")
+    kill_and_resume(state_home, lively_stack, destination, kills=5, seed=7)
+
+
+def test_ctrl_c_stops_with_exit_130_and_a_resume_finishes(state_home, lively_stack):
+    write_spec(state_home, rows=ROWS, name="crash", destination="out/r.jsonl",
+               stream={"concurrency": 8, "max_retries": 10})
+    process = start_run(state_home)
+    deadline = time.monotonic() + 120
+    while ledger_count(state_home) < 10 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err.decode()[-2000:]
+    assert "resume" in err.decode()
+    done = ledger_count(state_home)
+    assert 0 < done < ROWS
+    assert len((state_home / "out" / "r.jsonl").read_text().splitlines()) == done
+    final = start_run(state_home)
+    final.communicate(timeout=300)
+    assert final.returncode == 0
+    ids = [json.loads(line)["custom_id"] for line in (state_home / "out" / "r.jsonl").open()]
+    assert sorted(ids) == [f"r{i:06d}" for i in range(ROWS)]
