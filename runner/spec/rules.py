@@ -58,9 +58,17 @@ def _unknown_model(ctx: Context, model: str) -> None:
     elif versions:
         ctx.error(("model",), f"{name} takes no @version", "model.version", f"use {name}")
     else:
-        close = difflib.get_close_matches(model, cat.ids, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}?" if close else "see runner/spec/models.yaml for the models"
-        ctx.error(("model",), f"unknown model {model!r}", "model.unknown", hint)
+        ctx.error(("model",), f"unknown model {model!r}", "model.unknown", _suggest(model))
+
+
+def _suggest(model: str) -> str:
+    """The closest current model, within the family the id names (haiku, sonnet, opus) if any."""
+    current = [m for m in catalog().models if m.effective_status() == "current"]
+    family = next((f for f in ("haiku", "sonnet", "opus") if f in model.lower()), None)
+    same_family = [m.id for m in current if m.family == family]
+    close = difflib.get_close_matches(model, same_family, n=1, cutoff=0) if same_family else \
+        difflib.get_close_matches(model, [m.id for m in current], n=1, cutoff=0.6)
+    return f"did you mean {close[0]}?" if close else "see runner/spec/models.yaml for the models"
 
 
 def check_blocks(ctx: Context) -> None:
