@@ -9,6 +9,7 @@ the line number (files, objects) or the 1-based row number (BigQuery), and
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -60,7 +61,7 @@ def _jsonl_rows(chunks: Iterator[bytes], name: str) -> Iterator[tuple[int, dict[
     loads = orjson.loads
     lineno = 0
     tail = b""
-    for chunk in itertools.chain(chunks, (b"\n",)):      # the newline ends a last unended line
+    for chunk in itertools.chain(_without_bom(chunks), (b"\n",)):  # "\n" ends an unended last line
         lines = (tail + chunk if tail else chunk).split(b"\n")
         tail = lines.pop()
         for line in lines:
@@ -74,6 +75,14 @@ def _jsonl_rows(chunks: Iterator[bytes], name: str) -> Iterator[tuple[int, dict[
             if type(row) is not dict:
                 raise _bad_line(name, lineno, None)
             yield lineno, row
+
+
+def _without_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Drop a UTF-8 byte order mark (Excel and some exporters write one) from the first chunk."""
+    chunks = iter(chunks)
+    first = next(chunks, b"")
+    yield first.removeprefix(codecs.BOM_UTF8)
+    yield from chunks
 
 
 def _bad_line(name: str, lineno: int, exc: Exception | None) -> SpecError:

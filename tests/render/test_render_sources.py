@@ -94,3 +94,8 @@ def test_rows_are_streamed_not_loaded(repo, monkeypatch):
     rows = iter(open_rows(file_source(repo, "../data/big.jsonl"), None))
     assert [next(rows)["i"] for _ in range(3)] == [0, 1, 2]
     assert len(parsed) < 10_000
+
+
+def test_jsonl_with_a_byte_order_mark_reads_its_first_line(repo):
+    rows = _source(repo, "a.jsonl", b'\xef\xbb\xbf{"a": 1}\n')
+    assert list(rows) == [{"a": 1}]
