@@ -277,6 +277,14 @@ def test_list_paginates_with_page_size_and_next_page_token(jobs, server, gcs_inp
     assert {job.name for job in pager} == created
 
 
+def test_an_unsupported_filter_is_refused_with_invalid_argument(jobs):
+    from google.api_core.exceptions import BadRequest
+
+    with pytest.raises(BadRequest) as caught:
+        list(jobs.list_batch_prediction_jobs(request={"parent": PARENT, "filter": "owner=me"}))
+    assert caught.value.response.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
 def test_cancel_of_a_pending_job_ends_cancelled(jobs, server, gcs_input):
     uri, run = gcs_input
     created = _create_in(jobs, _unique_parent(), uri, run, {"local-fault": "stuck-pending"})
