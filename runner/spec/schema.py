@@ -164,8 +164,11 @@ def _known_keys(schema: Any, root: dict, depth: int = 0) -> set[str]:
 
 
 def _short(value: Any, limit: int = 60) -> str:
+    """repr(value), cut to about `limit` characters (a cut string keeps its closing quote)."""
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 5] + "...'" if isinstance(value, str) else text[:limit] + "..."
+    if len(text) <= limit:
+        return text
+    return text[: limit - 5] + "...'" if isinstance(value, str) else text[:limit] + "..."
 
 
 def _shorten(message: str, instance: Any) -> str:
