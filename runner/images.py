@@ -82,7 +82,7 @@ class Images:
         path = (self.base / ref).resolve()
         if not path.is_relative_to(self.root):
             raise Failure(where, f"image {ref} is outside the repository ({self.root})",
-                           "keep images inside the repository, or use gs://")
+                          "keep images inside the repository, or use gs://")
         return path
 
     def read(self, kind: str, ref: Any, where: str) -> tuple[bytes, str]:
@@ -92,7 +92,7 @@ class Images:
                 return path.read_bytes(), path.name
             except OSError as exc:
                 raise Failure(where, f"cannot read image {ref}: {exc.strerror}",
-                               "paths are relative to the spec file's folder") from None
+                              "paths are relative to the spec file's folder") from None
         from .sources import gcs_blob
 
         if not isinstance(ref, str) or not ref.startswith("gs://"):
@@ -140,14 +140,13 @@ def _media_type(name: str | None, given: Any, head: bytes, where: str) -> str:
         media = MEDIA_TYPES.get(Path(name).suffix.lower())
         if media is None:
             raise Failure(where, f"cannot tell the media type of {name}",
-                           "use a .png, .jpg, .gif or .webp image, or set media_type")
+                          "use a .png, .jpg, .gif or .webp image, or set media_type")
     if media not in allowed:
         raise Failure(where, f"media type {media!r} is not supported",
-                       "use one of " + ", ".join(allowed))
+                      "use one of " + ", ".join(allowed))
     actual = sniff_media_type(head)
     if actual != media:
         what = f"{name} is" if name else "the data is"
-        raise Failure(where, f"{what} not {media}"
-                       + (f" (its bytes say {actual})" if actual else ""),
-                       "fix the file, its extension, or media_type")
+        said = f" (its bytes say {actual})" if actual else ""
+        raise Failure(where, f"{what} not {media}{said}", "fix the file, its extension, or media_type")
     return media
