@@ -13,10 +13,15 @@ WARNS = "tests/specs/valid/retired-model-warns.yaml"
 
 
 def test_examples_are_valid_and_exit_0(run_cli):
-    code, out, err = run_cli("validate", "jobs/")
+    code, out, err = run_cli("validate", "jobs/examples")
     assert code == 0
     assert out == ""
     assert "5 specs: 5 valid, 0 invalid" in err
+
+
+def test_every_spec_under_jobs_is_valid(run_cli):
+    code, out, _ = run_cli("validate", "jobs/")
+    assert (code, out) == (0, "")
 
 
 def test_examples_are_valid_against_the_local_stack_outputs(run_cli):
