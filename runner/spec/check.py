@@ -10,6 +10,7 @@ from .context import Context
 from .credentials import check_credentials
 from .findings import FileReport, Finding
 from .images import check_images
+from .rows import check_prepared
 from .rules import check_blocks, check_model, check_prompts, check_references
 from .schema import schema_findings
 from .templates import check_template
@@ -58,6 +59,7 @@ def _semantics(ctx: Context) -> None:
     check_prompts(ctx, info)
     check_images(ctx)
     check_template(ctx)
+    check_prepared(ctx)
 
 
 def _once_per_node(*groups: list[Finding]) -> list[Finding]:

@@ -7,17 +7,15 @@ paths be checked. Remote sources are checked when requests are rendered.
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from .context import Context
 from .images import check_image_file, image_sources, is_templated
-from .uris import ROW_FORMATS, classify
+from .rows import first_row
+from .uris import ROW_FORMATS
 
 ROW_VARIABLE = "row"
 
@@ -100,7 +98,7 @@ def check_template(ctx: Context) -> None:
         ctx.error(("template", "custom_id"), f"custom_id {custom_id!r} would be the same for every row",
                   "template.custom-id", "use a template such as ticket-{{ id }}, or custom_id_column")
     source = template.get("source")
-    first = _first_row(ctx, source) if isinstance(source, str) else None
+    first = first_row(ctx, ("template", "source"), source, ROW_FORMATS) if isinstance(source, str) else None
     if first is None:
         return
     columns = list(first)
@@ -133,53 +131,3 @@ def _check_first_row_images(ctx: Context, row: dict[str, Any]) -> None:
             continue
         declared = source.get("media_type") if isinstance(source.get("media_type"), str) else None
         check_image_file(ctx, path + ("path",), rendered, declared, detail=" (from the first row)")
-
-
-def _first_row(ctx: Context, source: str) -> dict[str, Any] | None:
-    """The first row of a local source (CSV: header + first line), or None if it cannot be known."""
-    if classify(source) != "file" or not source.lower().endswith(ROW_FORMATS) or "\x00" in source:
-        return None
-    resolved = (ctx.base_dir / source).resolve()
-    if not resolved.is_relative_to(ctx.repo_root.resolve()) or not resolved.is_file():
-        return None  # reported by the reference checks
-    path = ("template", "source")
-    try:
-        if resolved.suffix.lower() == ".csv":
-            return _csv_first_row(ctx, path, source, resolved)
-        return _jsonl_first_row(ctx, path, source, resolved)
-    except UnicodeDecodeError:
-        ctx.error(path, f"{source} is not UTF-8 text", "template.source", "save it as UTF-8")
-    except (OSError, csv.Error) as exc:
-        ctx.error(path, f"cannot read {source}: {exc}", "template.source")
-    return None
-
-
-def _csv_first_row(ctx: Context, path: tuple, source: str, resolved: Path) -> dict[str, Any] | None:
-    with resolved.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if not header or not any(h.strip() for h in header):
-            ctx.error(path, f"{source} has no header row", "template.source",
-                      "the first line of a CSV source names its columns")
-            return None
-        row = next(reader, None) or [""] * len(header)
-    return dict(zip(header, row + [""] * (len(header) - len(row)), strict=False))
-
-
-def _jsonl_first_row(ctx: Context, path: tuple, source: str, resolved: Path) -> dict[str, Any] | None:
-    with resolved.open(encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                ctx.error(path, f"line {number} of {source} is not JSON: {exc.msg}", "template.source")
-                return None
-            if not isinstance(row, dict):
-                ctx.error(path, f"line {number} of {source} is not a JSON object", "template.source",
-                          "each line of a JSONL source is one row: {\"column\": value, ...}")
-                return None
-            return row
-    ctx.error(path, f"{source} has no rows", "template.source")
-    return None
