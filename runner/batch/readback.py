@@ -29,9 +29,14 @@ def _gcs_lines(storage, uri: str) -> Iterator[bytes]:
     try:
         with blob.open("rb", chunk_size=CHUNK) as reader:
             while chunk := reader.read(CHUNK):
-                lines = (tail + chunk).split(b"\n")
-                tail = lines.pop()
-                yield from lines
+                buffer = tail + chunk if tail else chunk
+                # One line at a time: a list of every line of a chunk of short ids is large.
+                start = 0
+                find = buffer.find
+                while (end := find(b"\n", start)) >= 0:
+                    yield buffer[start:end]
+                    start = end + 1
+                tail = buffer[start:]
     except Exception as exc:
         if type(exc).__module__.startswith("google."):
             raise RemoteError(f"cannot read {uri}: {exc}", status=getattr(exc, "code", None))
