@@ -128,6 +128,8 @@ def _explain(error, loaded: LoadedYaml, root: dict) -> list[Finding]:
         return [Finding(*loaded.mark(path), path,
                         f"{raw} is read as {json.dumps(instance)}, which is {error.message.split(' is ', 1)[1]}",
                         "schema.type", f'quote it: "{raw}"')]
+    elif error.validator == "const":
+        message = f"{_short(instance)} is not allowed here: use {error.validator_value!r}"
     elif error.validator == "required":
         missing = error.message.split("'")[1] if error.message.count("'") >= 2 else None
         if missing:
