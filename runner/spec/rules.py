@@ -51,7 +51,11 @@ def _unknown_model(ctx: Context, model: str) -> None:
     name, _, version = model.partition("@")
     versions = cat.versions_of(name)
     if versions and versions[0].requires_version and not version:
-        ctx.error(("model",), f"{name} needs a pinned @version", "model.unpinned", f"use {versions[0].id}")
+        newest = versions[0]
+        hint = f"use {newest.id}"
+        if newest.effective_status() != "current" and newest.replacement:
+            hint += f"; it is {newest.effective_status()}, so prefer {newest.replacement}"
+        ctx.error(("model",), f"{name} needs a pinned @version", "model.unpinned", hint)
     elif versions and versions[0].requires_version:
         ctx.error(("model",), f"{model!r} is not a known version of {name}", "model.version",
                   "use " + " or ".join(v.id for v in versions))
