@@ -13,13 +13,17 @@ from .yamlload import LoadedYaml
 DEFAULT_REGION = "us-east5"
 
 
-@cache
 def repo_root_for(folder: Path) -> Path:
     """The nearest folder holding `.git`, else the current folder: spec paths must stay inside it."""
+    return _git_root(folder) or Path.cwd().resolve()
+
+
+@cache
+def _git_root(folder: Path) -> Path | None:
     for candidate in (folder, *folder.parents):
         if (candidate / ".git").exists():
             return candidate
-    return Path.cwd().resolve()
+    return None
 
 
 @dataclass
