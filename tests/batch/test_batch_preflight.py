@@ -68,7 +68,7 @@ def test_an_existing_output_table_is_refused(local_stack, make_spec):
 
 
 def test_duplicate_custom_ids_stop_the_run_before_submission(local_stack, make_spec):
-    assert "not unique" in refused(make_spec(custom_id="same-id"), local_stack)
+    assert "not unique" in refused(make_spec(custom_id="p-{{ product }}"), local_stack)
 
 
 def test_the_request_budget_stops_the_run_before_submission(local_stack, make_spec):
