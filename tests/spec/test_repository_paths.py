@@ -1,0 +1,52 @@
+"""Local paths are relative to the spec's folder and must stay inside the repository."""
+
+from __future__ import annotations
+
+from runner.spec.check import check_file
+
+SPEC = """\
+name: t
+model: claude-haiku-4-5@20251001
+mode: stream
+prepared: {prepared}
+destination: {destination}
+"""
+LINE = '{"custom_id": "a", "request": {"messages": [{"role": "user", "content": "hi"}]}}\n'
+
+
+def rules(path) -> list[str]:
+    return [f.rule for f in check_file(path).errors]
+
+
+def test_paths_are_relative_to_the_spec_folder(spec_file):
+    (spec_file.root / "jobs" / "data").mkdir(parents=True)
+    (spec_file.root / "jobs" / "data" / "p.jsonl").write_text(LINE)
+    spec = spec_file(SPEC.format(prepared="data/p.jsonl", destination="../results/t.jsonl"),
+                     name="jobs/spec.yaml")
+    assert rules(spec) == []
+
+
+def test_the_repository_is_the_nearest_folder_with_git(spec_file):
+    (spec_file.root / "inner" / ".git").mkdir(parents=True)
+    (spec_file.root / "p.jsonl").write_text(LINE)
+    spec = spec_file(SPEC.format(prepared="../p.jsonl", destination="t.jsonl"), name="inner/spec.yaml")
+    assert rules(spec) == ["files.outside-repo"]
+
+
+def test_without_git_the_current_folder_is_the_repository(tmp_path, monkeypatch):
+    (tmp_path / "p.jsonl").write_text(LINE)
+    (tmp_path / "sub").mkdir()
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(prepared="p.jsonl", destination="t.jsonl"))
+    monkeypatch.chdir(tmp_path)
+    assert rules(spec) == []
+    monkeypatch.chdir(tmp_path / "sub")
+    assert rules(spec) == ["files.outside-repo", "files.outside-repo"]
+
+
+def test_a_symlink_out_of_the_repository_is_outside(spec_file, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "p.jsonl").write_text(LINE)
+    (spec_file.root / "link.jsonl").symlink_to(elsewhere / "p.jsonl")
+    assert rules(spec_file(SPEC.format(prepared="link.jsonl", destination="t.jsonl"))) == [
+        "files.outside-repo"]
