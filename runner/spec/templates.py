@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from .context import Context
+from .findings import Finding
 from .images import check_image_file, image_sources, is_templated
 from .rows import first_row
 from .uris import ROW_FORMATS
@@ -89,8 +90,7 @@ def check_template(ctx: Context) -> None:
         try:
             names = variables(env, text)
         except TemplateSyntaxError as exc:
-            where = f" (line {exc.lineno} of the template)" if exc.lineno and exc.lineno > 1 else ""
-            ctx.error(path, f"template syntax error: {exc.message}{where}", "template.syntax")
+            _syntax_error(ctx, path, exc)
             continue
         used += [(path, name) for name in sorted(names)]
     custom_id = template.get("custom_id")
@@ -114,6 +114,22 @@ def check_template(ctx: Context) -> None:
                   "template.column", f"columns: {shown}")
     if not any(f.rule.startswith("template.") for f in ctx.findings):
         _check_first_row_images(ctx, first)
+
+
+def _syntax_error(ctx: Context, path: tuple, exc) -> None:
+    """Point at the template's own line when the string is a literal block (`|`), else at the string."""
+    lineno = exc.lineno or 1
+    line, column = ctx.loaded.mark(path)
+    source_lines = ctx.loaded.text.split("\n")
+    opener = source_lines[line - 1][column - 1 : column] if line <= len(source_lines) else ""
+    if opener == "|" and line + lineno <= len(source_lines):
+        target = source_lines[line + lineno - 1]
+        at = (line + lineno, len(target) - len(target.lstrip()) + 1)
+        ctx.findings.append(Finding(*at, tuple(path), f"template syntax error: {exc.message}",
+                                    "template.syntax"))
+        return
+    where = f" (line {lineno} of the template)" if lineno > 1 else ""
+    ctx.error(path, f"template syntax error: {exc.message}{where}", "template.syntax")
 
 
 def _check_first_row_images(ctx: Context, row: dict[str, Any]) -> None:
