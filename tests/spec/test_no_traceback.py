@@ -13,7 +13,7 @@ from runner.spec.check import check_file
 
 from .support import EXAMPLES, SPECS
 
-SETTINGS = settings(max_examples=100, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 json_values = st.recursive(
