@@ -46,7 +46,22 @@ def validate_paths(paths: list[str | Path], stack_outputs: StackOutputs | str | 
         else:
             raise UsageError("no such file or folder", where=str(given),
                              hint="pass spec files or folders; the default is jobs/")
+    _unique_names(reports)
     return reports
+
+
+def _unique_names(reports: list[FileReport]) -> None:
+    """A spec's name is its identity (job labels, ledgers): two files may not share one."""
+    first: dict[str, FileReport] = {}
+    for report in reports:
+        if report.spec is None:
+            continue
+        earlier = first.setdefault(report.spec.name, report)
+        if earlier is not report and Path(earlier.path).resolve() != Path(report.path).resolve():
+            report.findings.append(Finding(
+                *report.name_at, ("name",), f"name {report.spec.name!r} is already used by {earlier.path}",
+                "name.duplicate", "a spec's name is its identity in job labels and ledgers: rename one"))
+            report.spec = None
 
 
 def _display(path: Path) -> str:

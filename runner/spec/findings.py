@@ -70,6 +70,7 @@ class FileReport:
     path: str                                   # as displayed: the path given on the command line
     findings: list[Finding] = field(default_factory=list)
     spec: JobSpec | None = None
+    name_at: tuple[int, int] = (1, 1)           # where `name:` is written, for cross-file findings
 
     @property
     def errors(self) -> list[Finding]:

@@ -120,3 +120,18 @@ def test_console_script_prints_no_traceback_for_any_invalid_file():
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_two_specs_with_one_name_are_an_error_on_the_second(run_cli, spec_file):
+    text = (REPO / "jobs/examples/stream-inline.yaml").read_text().replace("results/", "out/")
+    spec_file(text, name="jobs/a.yaml")
+    spec_file(text, name="jobs/b.yaml")
+    code, out, _ = run_cli("validate", str(spec_file.root / "jobs"))
+    assert code == 1
+    assert out.splitlines() == [
+        f"{spec_file.root}/jobs/b.yaml:5:7: $.name: name 'stream-inline' is already used by "
+        f"{spec_file.root}/jobs/a.yaml (a spec's name is its identity in job labels and ledgers: rename one)"]
+
+
+def test_the_same_file_given_twice_is_not_a_duplicate_name(run_cli):
+    assert run_cli("validate", "jobs/examples/stream-inline.yaml", "jobs/examples")[0] == 0
