@@ -139,17 +139,17 @@ class StreamRun:
             return [r for r in chunk if r.custom_id not in finished
                     or finished[r.custom_id] in wanted_again], not chunk
 
-        try:
-            while True:
-                chunk, exhausted = await asyncio.to_thread(next_chunk)
-                if exhausted:
-                    break
-                for request in chunk:
-                    await self._requests.put(request)
-        finally:
-            reader.close()
-            for _ in range(workers_n):
-                await self._requests.put(None)
+        while True:
+            chunk, exhausted = await asyncio.to_thread(next_chunk)
+            if exhausted:
+                break
+            for request in chunk:
+                await self._requests.put(request)
+        # Only after a normal end: when cancelled, no worker is left to take the sentinels
+        # (and a render thread may still hold the reader; it goes with the process).
+        reader.close()
+        for _ in range(workers_n):
+            await self._requests.put(None)
 
     # -- workers: one row at a time, every attempt through the limiter ----------------
 
