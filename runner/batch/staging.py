@@ -2,7 +2,7 @@
 
 A job's input is either JSONL objects in Cloud Storage or a BigQuery table with
 columns `custom_id STRING, request JSON`. JSONL is cut into segments of about
-7 MB (`…/part00000/seg-00000.jsonl`), each uploaded whole by a small thread
+2 MB (`…/part00000/seg-00000.jsonl`), each uploaded whole by a small thread
 pool while the next one is rendered, and the job is given every segment's URI
 (Vertex reads a list of objects): rendering and uploading overlap, and memory
 holds a few segments whatever the row count. Next to each segment goes
@@ -27,9 +27,9 @@ from ..errors import RemoteError, SpecError
 from ..records import Request
 from .identity import JobKey
 
-SEGMENT_BYTES = 7 << 20      # one object of a job's input: under 8 MB, one multipart upload
+SEGMENT_BYTES = 2 << 20      # one object of a job's input: one small multipart upload each
 UPLOAD_THREADS = 2
-IN_FLIGHT = 2                # segments rendered but not yet uploaded, at most
+IN_FLIGHT = 3                # segments rendered but not yet uploaded, at most
 
 
 @dataclass(frozen=True)
