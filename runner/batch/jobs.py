@@ -109,54 +109,66 @@ class JobApi:
 
     def create(self, body: dict[str, Any]) -> BatchJob:
         """Submit one job; `body` holds BatchPredictionJob fields (snake_case)."""
-        from google.api_core import exceptions
         from google.cloud import aiplatform_v1
 
-        try:
-            job = self.client.create_batch_prediction_job(
-                parent=self.parent, batch_prediction_job=aiplatform_v1.BatchPredictionJob(body))
-        except exceptions.TooManyRequests as exc:
-            raise QuotaExhausted(f"no free batch job slot: {exc.message}", status=429) from None
-        except exceptions.GoogleAPICallError as exc:
-            raise _remote("creating a batch prediction job", exc) from None
+        job = self._call("creating a batch prediction job", self.client.create_batch_prediction_job,
+                         parent=self.parent,
+                         batch_prediction_job=aiplatform_v1.BatchPredictionJob(body))
         return job_from_proto(job)
 
     def get(self, name: str) -> BatchJob:
-        from google.api_core import exceptions
-
-        try:
-            return job_from_proto(self.client.get_batch_prediction_job(name=name))
-        except exceptions.GoogleAPICallError as exc:
-            raise _remote(f"reading job {name}", exc) from None
+        return job_from_proto(self._call(f"reading job {name}",
+                                         self.client.get_batch_prediction_job, name=name))
 
     def list(self, filter: str = "") -> list[BatchJob]:
         """Every job matching `filter` (all pages)."""
-        from google.api_core import exceptions
-
-        try:
+        def every_page():
             pager = self.client.list_batch_prediction_jobs(
                 request={"parent": self.parent, "filter": filter, "page_size": 100})
             return [job_from_proto(job) for job in pager]
-        except exceptions.GoogleAPICallError as exc:
-            raise _remote("listing batch prediction jobs", exc) from None
+
+        return self._call("listing batch prediction jobs", every_page)
 
     def cancel(self, name: str) -> None:
         from google.api_core import exceptions
 
         try:
-            self.client.cancel_batch_prediction_job(name=name)
-        except exceptions.FailedPrecondition:
-            pass  # already terminal: nothing left to cancel
+            self._call(f"cancelling job {name}", self.client.cancel_batch_prediction_job,
+                       name=name)
+        except RemoteError as exc:
+            if not isinstance(exc.__cause__, exceptions.FailedPrecondition):
+                raise       # FailedPrecondition: already terminal, nothing left to cancel
+
+    @staticmethod
+    def _call(doing: str, method, **kwargs):
+        from google.api_core import exceptions
+
+        try:
+            return method(**kwargs)
+        except exceptions.TooManyRequests as exc:
+            raise QuotaExhausted(f"no free batch job slot: {exc.message}", status=429) from exc
         except exceptions.GoogleAPICallError as exc:
-            raise _remote(f"cancelling job {name}", exc) from None
+            raise _remote(doing, exc.message, exc.code) from exc
+        except Exception as exc:
+            # Transport failures (connection refused or reset, DNS, token refresh) are remote too.
+            if type(exc).__module__.split(".")[0] in ("requests", "urllib3", "google"):
+                raise _remote(doing, f"{type(exc).__name__}: {exc}", None) from exc
+            raise
 
 
-def _remote(doing: str, exc) -> RemoteError:
-    code = getattr(exc, "code", None)
+TRANSIENT = frozenset({None, 408, 429, 500, 502, 503, 504})
+
+
+def transient(exc: RemoteError) -> bool:
+    """A failure worth polling through: no answer, or an answer that says "try again"."""
+    return exc.status in TRANSIENT
+
+
+def _remote(doing: str, message: str, code) -> RemoteError:
     hint = None
     if code == 403:
         hint = "grant the caller roles/aiplatform.user on the project"
     elif code == 404:
         hint = "check the project and region; batch jobs live in one region"
-    return RemoteError(f"Vertex AI refused {doing}: {exc.message}",
+    return RemoteError(f"Vertex AI refused {doing}: {message}",
                        status=int(code) if code else None, hint=hint)

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .jobs import BatchJob, JobApi
+from ..errors import RemoteError
+from .jobs import BatchJob, JobApi, transient
 from .queue import SubmitQueue
 
 BACKOFF = 1.5
 FIRST_INTERVAL = 1.0
 MAX_INTERVAL = 300.0
+MAX_POLL_FAILURES = 10          # consecutive transient failures before giving up
 
 
 def first_interval(base: float) -> float:
@@ -66,31 +68,37 @@ class Waiter:
         started = self.clock()
         waiting_since: dict[str, float] = {}
         interval = first_interval(self.poll_interval)
+        failures = 0
         while True:
-            if queue is not None:
-                for job in queue.pump():
-                    result.jobs[job.name] = job
             changed = False
-            for name, job in list(result.jobs.items()):
-                if job.terminal:
-                    continue
-                fresh = self.api.get(name)
-                changed |= fresh.state != job.state
-                result.jobs[name] = fresh
+            try:
+                if queue is not None:
+                    for job in queue.pump():
+                        result.jobs[job.name] = job
+                for name, job in list(result.jobs.items()):
+                    if not job.terminal:
+                        fresh = self.api.get(name)
+                        changed |= fresh.state != job.state
+                        result.jobs[name] = fresh
+                failures = 0
+            except RemoteError as exc:
+                # A long wait must not die of one dropped connection or 503: poll again later.
+                failures += 1
+                if not transient(exc) or failures > MAX_POLL_FAILURES:
+                    raise
             self.on_update(result, queue)
             queued = bool(queue and queue.waiting)
-            if not queued and (until_submitted or result.finished):
+            if not failures and not queued and (until_submitted or result.finished):
                 return result
-            elapsed = self.clock() - started
+            now = self.clock()
+            elapsed = now - started
             for job in result.jobs.values():
                 if job.waiting:
-                    waiting_since.setdefault(job.name, self.clock() - self._age(job))
+                    waiting_since.setdefault(job.name, now - self._age(job))
                 else:
                     waiting_since.pop(job.name, None)
-            result.stuck = [(job, self.clock() - waiting_since[job.name])
-                            for job in result.jobs.values()
-                            if job.waiting and self.clock() - waiting_since[job.name]
-                            > self.pending_timeout]
+            result.stuck = [(job, now - waiting_since[job.name]) for job in result.jobs.values()
+                            if job.waiting and now - waiting_since[job.name] > self.pending_timeout]
             if result.stuck:
                 return result
             if elapsed > self.wait_timeout:
