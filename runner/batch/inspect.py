@@ -74,7 +74,7 @@ def _job_name(target, ref: str) -> tuple[str, str]:
 
 def list_jobs(target) -> list[BatchJob]:
     """Every batch job this tool submitted (they carry the spec label), newest first."""
-    jobs = [j for j in _api(target).list() if SPEC_LABEL in j.labels]
+    jobs = [j for j in _api(target).list(f"labels.{SPEC_LABEL}:*") if SPEC_LABEL in j.labels]
     jobs.sort(key=lambda j: j.create_time.timestamp() if j.create_time else 0, reverse=True)
     return jobs
 
