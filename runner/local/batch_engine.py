@@ -347,6 +347,8 @@ class BatchEngine:
                 target.bigquery().create_dataset(ds, exists_ok=True)
             batch_io.prepare_bigquery_output(target, project, dataset,
                                              info["bigqueryOutputTable"], location)
+        else:
+            batch_io.prepare_gcs_output(target, info["gcsOutputDirectory"])
         self._set_stats(job_id, 0, 0, len(rows))
         if fault == "failed":
             return "JOB_STATE_FAILED", {"error": {"code": 13, "message": (

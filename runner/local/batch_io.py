@@ -214,6 +214,14 @@ def write_gcs(target: Target, directory: str, results: list[RowResult]) -> None:
     blob.upload_from_string(data, content_type="application/jsonl")
 
 
+def prepare_gcs_output(target: Target, directory: str) -> None:
+    """Fail early (before rows are answered) when the output bucket is missing."""
+    bucket_name, _ = parse_gs(directory)
+    if target.storage().lookup_bucket(bucket_name) is None:
+        raise JobInputError(f"Cloud Storage bucket {bucket_name} for the output does not exist",
+                            code=5)
+
+
 def prepare_bigquery_output(target: Target, project: str, dataset: str, table: str,
                             location: str) -> None:
     """Fail early (before rows are answered) when the output dataset is missing or elsewhere."""

@@ -458,6 +458,18 @@ def test_a_missing_input_file_fails_the_job_with_an_error(jobs, server):
     assert "does not exist" in job["error"]["message"]
 
 
+def test_a_missing_output_bucket_fails_the_job_with_an_error(jobs, server, gcs_input):
+    uri, run = gcs_input
+    created = jobs.create_batch_prediction_job(parent=PARENT, batch_prediction_job={
+        "display_name": "t", "model": MODEL,
+        "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
+        "output_config": {"predictions_format": "jsonl", "gcs_destination": {
+            "output_uri_prefix": f"gs://no-such-bucket-{run}/out"}}})
+    job = _wait(server, created.name)
+    assert job["state"] == "JOB_STATE_FAILED"
+    assert job["error"]["code"] == 5 and f"no-such-bucket-{run}" in job["error"]["message"]
+
+
 # -- requests Vertex refuses ----------------------------------------------------------------------
 
 def test_global_location_is_rejected(jobs, gcs_input):
