@@ -104,6 +104,7 @@ class StreamRun:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             self._ledger_thread.shutdown(wait=True)
+            await self.client.close()
 
     # -- recovery: bring the destination in line with the ledger -------------------
 

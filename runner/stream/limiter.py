@@ -10,9 +10,10 @@ whether the server counts in fixed or sliding windows. A bucket may go into
 debt: a request larger than the burst still goes once the bucket is back at
 zero, and the debt is paid before anything else is admitted.
 
-On a 429 or an overload the limiter backs off multiplicatively (rate and
-concurrency, at most once per `cooldown`, so one burst of rejections counts
-once) and then climbs back: the rate linearly over `recovery_seconds`, the
+On a 429 or an overload the limiter backs off multiplicatively (the rate by
+`decrease`, concurrency by half, at most once per `cooldown`, so one burst of
+rejections counts once; repeated 429s compound) and then climbs back: the
+rate linearly over `recovery_seconds`, the
 concurrency by +1 per success until the first congestion (slow start), by
 +1/limit per success after it (additive increase).
 
@@ -60,7 +61,7 @@ class TokenBucket:
     def __init__(self, rate_per_minute: float, capacity: float, now: float):
         self.rate = rate_per_minute / 60.0
         self.capacity = max(1.0, capacity)
-        self.level = self.capacity * 0.5    # start half full: a previous run may have used the window
+        self.level = 0.0    # start empty: another run may just have used the server's window
         self._last = now
 
     def refill(self, now: float, scale: float = 1.0) -> None:
@@ -90,13 +91,14 @@ class Reservation:
 
 class Limiter:
     def __init__(self, limits: Limits, max_concurrency: int, *, clock=time.monotonic,
-                 headroom: float = 0.97, burst_seconds: float = 1.0, cooldown: float = 2.0,
-                 recovery_seconds: float = 20.0, min_scale: float = 0.05):
+                 headroom: float = 0.98, burst_seconds: float = 1.0, cooldown: float = 2.0,
+                 decrease: float = 0.85, recovery_seconds: float = 10.0, min_scale: float = 0.05):
         now = clock()
         self.clock = clock
         self.limits = limits
         self.max_concurrency = max(1, max_concurrency)
         self.cooldown = cooldown
+        self.decrease = decrease
         self.recovery_seconds = recovery_seconds
         self.min_scale = min_scale
         self.buckets: dict[str, TokenBucket] = {}
@@ -157,7 +159,7 @@ class Limiter:
         self.slow_start = False
         if self._backed_off_at is not None and now - self._backed_off_at < self.cooldown:
             return      # the same burst of rejections: back off once
-        self._scale_floor = max(self.min_scale, self.scale(now) * 0.8)
+        self._scale_floor = max(self.min_scale, self.scale(now) * self.decrease)
         self._backed_off_at = now
         self.concurrency = max(1.0, self.concurrency * 0.5)
         for bucket in self.buckets.values():

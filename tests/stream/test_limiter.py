@@ -25,9 +25,14 @@ def test_a_reservation_takes_from_every_bucket():
         "requests": 1, "input_tokens": 100, "output_tokens": 50}
 
 
+def test_buckets_start_empty_and_a_request_goes_when_one_is_not_in_debt():
+    lim = limiter(rpm=60, itpm=6000, burst_seconds=10)
+    assert {b.level for b in lim.buckets.values()} == {0.0}
+    assert isinstance(lim.try_reserve(Cost(1, 10, 0), 0.0), Reservation)
+
+
 def test_an_exhausted_request_bucket_says_how_long_to_wait():
     lim = limiter(rpm=60, burst_seconds=1)       # 1 request per second, room for one
-    lim.buckets["requests"].level = 0.0
     assert isinstance(lim.try_reserve(Cost(1), 0.0), Reservation)
     assert lim.try_reserve(Cost(1), 0.0) == pytest.approx(1.0)
     assert isinstance(lim.try_reserve(Cost(1), 1.0), Reservation)
@@ -94,7 +99,7 @@ def test_a_burst_of_429s_backs_off_once_per_cooldown():
 
 
 def test_after_a_429_the_rate_recovers_linearly_to_the_full_quota():
-    lim = limiter(rpm=600, recovery_seconds=20.0)
+    lim = limiter(rpm=600, decrease=0.8, recovery_seconds=20.0)
     lim.fail(Reservation(Cost(1), 0.0), 0.0, congestion=True)
     assert lim.scale(0.0) == pytest.approx(0.8)
     assert lim.scale(10.0) == pytest.approx(0.9)
