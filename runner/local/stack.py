@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,15 +24,15 @@ from pathlib import Path
 from ..clients import LOCAL_PROJECT
 from ..errors import ConfigError, StackError, UsageError
 from ..paths import state_dir
-from . import emulators, processes
+from . import emulators, ports, processes
+from .ports import HOST
 from .emulators import SERVICES, Launch
 
-HOST = "127.0.0.1"
-DEFAULT_PORTS = {"vertex": 8790, "storage": 4443, "bigquery": 9050, "bigquery_grpc": 9060}
-PORT_ENV = {"vertex": "CLAUDE_JOBS_LOCAL_VERTEX_PORT", "storage": "CLAUDE_JOBS_LOCAL_STORAGE_PORT",
-            "bigquery": "CLAUDE_JOBS_LOCAL_BIGQUERY_PORT",
-            "bigquery_grpc": "CLAUDE_JOBS_LOCAL_BIGQUERY_GRPC_PORT"}
 START_TIMEOUT_ENV = "CLAUDE_JOBS_LOCAL_START_TIMEOUT"
+
+
+class _PortTaken(StackError):
+    """A service could not bind its port (taken since it was found free)."""
 
 
 @dataclass(frozen=True)
@@ -80,49 +79,63 @@ def _up(asked: dict[str, int | None], config, seed: bool, owned: bool = False) -
             else:
                 _keep(root)
             return running
-        ports = _resolve_ports(asked)
-        endpoints = StackEndpoints(vertex=f"http://{HOST}:{ports['vertex']}",
-                                   storage=f"http://{HOST}:{ports['storage']}",
-                                   bigquery=f"http://{HOST}:{ports['bigquery']}",
-                                   bigquery_grpc=f"{HOST}:{ports['bigquery_grpc']}",
-                                   root=str(root))
-        config_file = _write_server_config(root, config, endpoints)
-        launches = [  # the slowest to boot first
-            emulators.bigquery_launch(root, HOST, ports["bigquery"], ports["bigquery_grpc"],
-                                      LOCAL_PROJECT),
-            emulators.vertex_launch(root, HOST, ports["vertex"], config_file),
-            emulators.storage_launch(root, HOST, ports["storage"]),
-        ]
-        procs = {launch.service: processes.spawn(launch) for launch in launches}
-        record = {"endpoints": asdict(endpoints), "ports": ports,
-                  "services": {name: processes.describe(proc, launch)
-                               for (name, proc), launch in zip(procs.items(), launches)}}
-        if owned:
-            record["users"] = [processes.me()]
-            record["watchdog"] = processes.spawn_watchdog(
-                [sys.executable, "-m", "runner.local.stack", "watchdog", str(root)],
-                root / "logs" / "watchdog.log")
-        _write_record(root, record)
-        try:
-            if seed:
-                # Importing the Google clients takes about a second: overlap it with the services' boot.
-                import threading
+        # Free ports are picked before the services bind them: if another process takes
+        # one in between, start again on new ones.
+        attempts = 3 if all(port == 0 for port in asked.values()) else 1
+        for attempt in range(attempts):
+            try:
+                return _start(root, asked, config, seed, owned)
+            except _PortTaken:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
 
-                from .seed import warm_imports
 
-                warming = threading.Thread(target=warm_imports, daemon=True)
-                warming.start()
-            _wait_ready(launches, procs)
-            if seed:
-                from .seed import seed_stack
+def _start(root: Path, asked: dict[str, int | None], config, seed: bool,
+           owned: bool) -> StackEndpoints:
+    chosen = ports.resolve_ports(asked)
+    endpoints = StackEndpoints(vertex=f"http://{HOST}:{chosen['vertex']}",
+                               storage=f"http://{HOST}:{chosen['storage']}",
+                               bigquery=f"http://{HOST}:{chosen['bigquery']}",
+                               bigquery_grpc=f"{HOST}:{chosen['bigquery_grpc']}",
+                               root=str(root))
+    config_file = _write_server_config(root, config, endpoints)
+    launches = [  # the slowest to boot first
+        emulators.bigquery_launch(root, HOST, chosen["bigquery"], chosen["bigquery_grpc"],
+                                  LOCAL_PROJECT),
+        emulators.vertex_launch(root, HOST, chosen["vertex"], config_file),
+        emulators.storage_launch(root, HOST, chosen["storage"]),
+    ]
+    procs = {launch.service: processes.spawn(launch) for launch in launches}
+    record = {"endpoints": asdict(endpoints), "ports": chosen,
+              "services": {name: processes.describe(proc, launch)
+                           for (name, proc), launch in zip(procs.items(), launches)}}
+    if owned:
+        record["users"] = [processes.me()]
+        record["watchdog"] = processes.spawn_watchdog(
+            [sys.executable, "-m", "runner.local.stack", "watchdog", str(root)],
+            root / "logs" / "watchdog.log")
+    _write_record(root, record)
+    try:
+        if seed:
+            # Importing the Google clients takes about a second: overlap it with the services' boot.
+            import threading
 
-                warming.join()
-                seed_stack(endpoints)
-        except BaseException:
-            processes.stop(record)
-            (root / "stack.json").unlink(missing_ok=True)
-            raise
-        return endpoints
+            from .seed import warm_imports
+
+            warming = threading.Thread(target=warm_imports, daemon=True)
+            warming.start()
+        _wait_ready(launches, procs)
+        if seed:
+            from .seed import seed_stack
+
+            warming.join()
+            seed_stack(endpoints)
+    except BaseException:
+        processes.stop(record)
+        (root / "stack.json").unlink(missing_ok=True)
+        raise
+    return endpoints
 
 
 def down() -> bool:
@@ -172,8 +185,8 @@ def ensure_up(config: str | Path | None = None) -> Iterator[StackEndpoints]:
     users and is stopped by the last one to leave. It takes the port env vars
     if set, else free ports: an automatic run must not fail on a taken port.
     """
-    asked = {name: _parse_port(os.environ[env], env) if os.environ.get(env) else 0
-             for name, env in PORT_ENV.items()}
+    asked = {name: ports.parse_port(os.environ[env], env) if os.environ.get(env) else 0
+             for name, env in ports.PORT_ENV.items()}
     endpoints = _up(asked, config, seed=True, owned=True)
     try:
         yield endpoints
@@ -249,8 +262,10 @@ def _wait_ready(launches: list[Launch], procs: dict[str, subprocess.Popen]) -> N
         for name, launch in list(pending.items()):
             code = procs[name].poll()
             if code is not None:
-                raise StackError(f"the {name} service exited with code {code} while starting:"
-                                 f" {_tail(launch.log)}", where=str(launch.log),
+                tail = _tail(launch.log)
+                error = _PortTaken if "address already in use" in tail.lower() else StackError
+                raise error(f"the {name} service exited with code {code} while starting:"
+                                 f" {tail}", where=str(launch.log),
                                  hint="read the log; a port in use or a broken install are common")
             if (launch.ready_file is None or launch.ready_file.exists()) and \
                     _answers(launch.probe_url, timeout=0.5):
@@ -276,7 +291,7 @@ def _answers(url: str, timeout: float) -> bool:
         return False
 
 
-# -- stack.json, ports, config ---------------------------------------------------
+# -- stack.json, config -----------------------------------------------------------
 
 @contextmanager
 def _locked(root: Path) -> Iterator[None]:
@@ -313,55 +328,6 @@ def _running_endpoints(root: Path) -> StackEndpoints | None:
     processes.stop(record)
     (root / "stack.json").unlink(missing_ok=True)
     return None
-
-
-def _parse_port(value, where: str) -> int:
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"not a port number: {value!r}", where=where,
-                         hint="a number from 1 to 65535, or 0 for a free port") from None
-    if not 0 <= port <= 65535:
-        raise UsageError(f"port {port} out of range", where=where,
-                         hint="a number from 1 to 65535, or 0 for a free port")
-    return port
-
-
-def _resolve_ports(asked: dict[str, int | None]) -> dict[str, int]:
-    ports: dict[str, int] = {}
-    for name, port in asked.items():
-        flag = f"--{name.replace('_', '-')}-port"
-        if port is None:
-            env = os.environ.get(PORT_ENV[name])
-            port = _parse_port(env, PORT_ENV[name]) if env else DEFAULT_PORTS[name]
-        else:
-            port = _parse_port(port, flag)
-        if port == 0:
-            port = _free_port(exclude=set(ports.values()))
-        elif not _port_free(port):
-            raise StackError(f"port {port} for {name} is already in use", where=flag,
-                             hint=f"pass {flag} 0 (or set {PORT_ENV[name]}=0) for a free port")
-        ports[name] = port
-    return ports
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(exclude: set[int]) -> int:
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind((HOST, 0))
-            port = sock.getsockname()[1]
-        if port not in exclude:
-            return port
-    raise StackError("no free port found on 127.0.0.1")
 
 
 def _write_server_config(root: Path, config: str | Path | None, endpoints: StackEndpoints) -> Path:

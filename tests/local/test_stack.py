@@ -230,3 +230,25 @@ def test_a_service_that_never_answers_fails_up_after_the_start_timeout(tmp_path,
     assert "not ready after 1 s" in str(caught.value)
     assert caught.value.where.endswith(".log")
     assert not (tmp_path / "stack.json").exists()
+
+
+def test_a_free_port_taken_before_its_service_binds_it_makes_up_retry_on_new_ports(
+        tmp_path, monkeypatch):
+    from runner.local import ports
+
+    monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
+    with socket.socket() as thief:
+        thief.bind(("127.0.0.1", 0))
+        thief.listen()
+        stolen = thief.getsockname()[1]
+        real = ports.free_port
+        picks = iter([stolen])
+        monkeypatch.setattr(ports, "free_port", lambda exclude: next(picks, None) or real(exclude))
+        endpoints = stack.up(vertex_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0,
+                             seed=False)
+    try:
+        assert endpoints.vertex != f"http://127.0.0.1:{stolen}"
+        assert stack.status()["running"] is True
+        assert "address already in use" in (tmp_path / "logs" / "vertex.log").read_text().lower()
+    finally:
+        stack.down()
