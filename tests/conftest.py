@@ -4,7 +4,8 @@
 yields its `StackEndpoints`. Each pytest-xdist worker gets its own stack in its
 own temporary folder. While the session's stack runs, `$CLAUDE_JOBS_LOCAL_DIR`
 points at it, so code under test that calls `open_target()`/`ensure_up()`
-reuses it instead of starting another one. Tests using it are marked `stack`
+reuses it instead of starting another one. If the worker dies without
+finishing, the stack's watchdog stops it. Tests using it are marked `stack`
 (deselect with `-m "not stack"`).
 """
 
