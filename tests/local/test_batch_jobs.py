@@ -559,3 +559,23 @@ def test_a_job_running_when_the_server_stops_runs_again_after_restart(local_stac
         job = _wait(second, created.name)
     assert job["state"] == "JOB_STATE_SUCCEEDED"
     assert job["completionStats"]["successfulCount"] == "6"
+
+
+def test_gcs_input_with_bigquery_output_gets_custom_id_request_and_the_output_columns(
+        jobs, server, gcs_input, local_stack):
+    uri, run = gcs_input
+    out = f"out_{run}"
+    created = jobs.create_batch_prediction_job(parent=PARENT, batch_prediction_job={
+        "display_name": "gcs-to-bq", "model": MODEL,
+        "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
+        "output_config": {"predictions_format": "bigquery", "bigquery_destination": {
+            "output_uri": f"bq://claude-jobs-local.claude_jobs.{out}"}}})
+    assert _wait(server, created.name)["state"] == "JOB_STATE_SUCCEEDED"
+    client = local_stack.bigquery()
+    ref = f"claude-jobs-local.claude_jobs.{out}"
+    assert [(f.name, f.field_type) for f in client.get_table(ref).schema] == [
+        ("custom_id", "STRING"), ("request", "JSON"), ("response", "JSON"), ("status", "STRING"),
+        ("processed_time", "TIMESTAMP")]
+    rows = {row["custom_id"]: row for row in client.list_rows(ref)}
+    assert rows["row-3"]["request"] == _request(3)
+    assert rows["row-3"]["response"]["type"] == "message"
