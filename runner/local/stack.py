@@ -2,8 +2,10 @@
 
 Everything lives in one folder, `state_dir()/local` (or `$CLAUDE_JOBS_LOCAL_DIR`):
 `stack.json` (pids, ports, endpoints), `gcs/`, `bigquery/`, `vertex/`, `logs/`.
-Services run detached in their own session, so `claude-jobs local up` can exit
-and `down` can stop each whole process group.
+Services run detached in their own session (`processes.py`), so `claude-jobs
+local up` can exit and `down` can stop each whole process group. A stack
+started for a run (`ensure_up`) records its users and has a watchdog process,
+so the last user out, or the watchdog after a crash, stops it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from ..clients import LOCAL_PROJECT
 from ..errors import ConfigError, StackError, UsageError
 from ..paths import state_dir
 from . import emulators, ports, processes
-from .ports import HOST
 from .emulators import SERVICES, Launch
+from .ports import HOST
 
 START_TIMEOUT_ENV = "CLAUDE_JOBS_LOCAL_START_TIMEOUT"
 
@@ -264,9 +266,9 @@ def _wait_ready(launches: list[Launch], procs: dict[str, subprocess.Popen]) -> N
             if code is not None:
                 tail = _tail(launch.log)
                 error = _PortTaken if "address already in use" in tail.lower() else StackError
-                raise error(f"the {name} service exited with code {code} while starting:"
-                                 f" {tail}", where=str(launch.log),
-                                 hint="read the log; a port in use or a broken install are common")
+                raise error(f"the {name} service exited with code {code} while starting: {tail}",
+                            where=str(launch.log),
+                            hint="read the log; a port in use or a broken install are common")
             if (launch.ready_file is None or launch.ready_file.exists()) and \
                     _answers(launch.probe_url, timeout=0.5):
                 del pending[name]
