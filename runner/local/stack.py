@@ -235,6 +235,8 @@ def watchdog(root: Path) -> None:
     me = os.getpid()
     while True:
         time.sleep(1.0)
+        if not (root / "stack.json").exists():
+            return  # stopped (and perhaps the folder deleted): never recreate it
         with _locked(root):
             record = _read_record(root)
             if record is None or (record.get("watchdog") or {}).get("pid") != me:
