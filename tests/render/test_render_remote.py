@@ -134,3 +134,17 @@ def test_prepared_bigquery_input_table_passes_requests_through(local_stack, repo
                    [("custom_id", "STRING"), ("request", "JSON")])
     [got] = render_requests(prepared_spec(repo, SourceRef("bigquery", f"bq://{table}")), local_stack)
     assert (got.custom_id, got.body) == ("q-1", request)
+
+
+def test_revision_follows_a_static_gcs_image(local_stack, repo):
+    from render_helpers import inline_spec
+
+    from runner.revision import spec_revision
+
+    uri = _upload(local_stack, png(), ".png")
+    spec = inline_spec(repo, [{"custom_id": "a", "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "gcs", "uri": uri}}]}]}])
+    before = spec_revision(spec, local_stack)
+    assert spec_revision(spec, local_stack) == before
+    local_stack.storage().bucket(BUCKET).blob(uri.split("/", 3)[3]).upload_from_string(png(9, 9))
+    assert spec_revision(spec, local_stack) != before

@@ -208,3 +208,17 @@ def test_a_null_custom_id_column_is_an_error_not_the_string_none(repo):
                       custom_id_column="key")
     with pytest.raises(SpecError, match="custom_id column value None is not a string or an integer"):
         list(render_requests(spec))
+
+
+def test_each_distinct_template_string_is_parsed_once_and_constants_never(repo, monkeypatch):
+    parsed = []
+    real = SandboxedEnvironment.parse
+    monkeypatch.setattr(SandboxedEnvironment, "parse",
+                        lambda self, source, *a, **k: parsed.append(source) or real(self, source, *a, **k))
+    spec = _rows_spec(repo, [{"id": i, "x": i} for i in range(5)],
+                      [{"role": "user", "content": "{{ x }}"},
+                       {"role": "assistant", "content": "plain text"},
+                       {"role": "user", "content": "{{ x }}"}],
+                      overrides={"system": "{{ x }}"})
+    assert len(list(render_requests(spec))) == 5
+    assert sorted(parsed) == ["row-{{ id }}", "{{ x }}"]
