@@ -5,13 +5,12 @@ Three inputs: inline `prompts`, a `template` over the rows of a source, or
 Anthropic Messages body without `model`: `anthropic_version`, the spec's
 request defaults, per-prompt/template overrides, then `messages`.
 
-Templates are compiled once, before the first row: every string is parsed by
-Jinja2 (sandboxed, undefined variables are errors); strings without `{{`/`{%`
-are constants, and `literal {{ name }} literal` strings are rendered by plain
-concatenation with Jinja's exact semantics. Only the parts of a body that
-depend on the row are built per row; constant sub-structures (tools, system
-blocks, images) are *shared* between bodies, so consumers must treat bodies as
-read-only (serialize them, never mutate them).
+Templates are compiled once, before the first row (see `runner.templates`):
+Jinja2 in a sandbox, undefined variables are errors, strings without tags are
+constants. Only the parts of a body that depend on the row are built per row;
+constant sub-structures (tools, system blocks, images) are *shared* between
+bodies, so consumers must treat bodies as read-only (serialize them, never
+mutate them).
 
 Errors are `SpecError`s located at the spec path (`$.template.messages[0].content`)
 or the source row (`data/tickets.csv:57`); rendering errors surface during
@@ -24,12 +23,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from .clients import Target
-from .errors import SpecError
 from .custom_ids import UniqueIds, check_custom_id, id_ok
+from .errors import SpecError
 from .images import Failure, ImageRefs, Images
-from .templates import Compiler, Dynamic, environment
 from .records import Request
 from .spec.model import JobSpec
+from .templates import Compiler, Dynamic, environment
 
 DEFAULT_ANTHROPIC_VERSION = "vertex-2023-10-16"
 
