@@ -45,6 +45,7 @@ class BatchKnobs:
     row_failure_rate: float = 0.0     # fraction of rows answered with a Bad Request status
     fault: str = ""                   # default job outcome fault, one of JOB_FAULTS
     seed: int = 0
+    output_files: int = 1             # GCS output spread over this many *.jsonl files
     storage_url: str | None = None    # the emulators; set by `claude-jobs local up`
     bigquery_url: str | None = None
     project: str = "claude-jobs-local"
@@ -378,7 +379,7 @@ class BatchEngine:
         ok = sum(r.ok for r in results)
         self._set_stats(job_id, ok, len(results) - ok, len(rows) - len(results))
         if "gcsOutputDirectory" in info:
-            batch_io.write_gcs(target, info["gcsOutputDirectory"], results)
+            batch_io.write_gcs(target, info["gcsOutputDirectory"], results, knobs.output_files)
         else:
             project, dataset, _ = batch_io.parse_bq(info["bigqueryOutputDataset"], knobs.project)
             batch_io.write_bigquery(target, project, dataset, info["bigqueryOutputTable"],

@@ -199,7 +199,9 @@ def output_order(results: list[RowResult]) -> list[RowResult]:
         repr(r.row.custom_id).encode()).hexdigest())
 
 
-def write_gcs(target: Target, directory: str, results: list[RowResult]) -> None:
+def write_gcs(target: Target, directory: str, results: list[RowResult], files: int = 1) -> None:
+    """`predictions.jsonl`; with `files` > 1 the lines are spread over that many `*.jsonl`
+    files (names of our own: readers must take every `*.jsonl` in the directory)."""
     bucket_name, path = parse_gs(directory)
     lines = []
     for result in output_order(results):
@@ -209,9 +211,12 @@ def write_gcs(target: Target, directory: str, results: list[RowResult]) -> None:
         line["status"] = result.status
         line["processed_time"] = result.processed_time
         lines.append(json.dumps(line, ensure_ascii=False))
-    data = ("\n".join(lines) + "\n" if lines else "").encode()
-    blob = target.storage().bucket(bucket_name).blob(f"{path}/predictions.jsonl")
-    blob.upload_from_string(data, content_type="application/jsonl")
+    bucket = target.storage().bucket(bucket_name)
+    for part in range(max(files, 1)):
+        chunk = lines[part::max(files, 1)]
+        data = ("\n".join(chunk) + "\n" if chunk else "").encode()
+        name = "predictions.jsonl" if part == 0 else f"predictions_{part + 1:05d}.jsonl"
+        bucket.blob(f"{path}/{name}").upload_from_string(data, content_type="application/jsonl")
 
 
 def prepare_gcs_output(target: Target, directory: str) -> None:

@@ -399,6 +399,20 @@ def test_row_failures_label_fails_that_share_of_rows_with_bad_request_status(
         assert _failed_status(line)["status"] == "FAILED_PRECONDITION"
 
 
+def test_output_files_knob_spreads_the_lines_over_several_jsonl_files(jobs, server, gcs_input,
+                                                                     local_stack):
+    uri, run = gcs_input
+    with _batch_knobs(server, output_files=3):
+        job = _wait(server, _create(jobs, uri, run).name)
+    prefix = job["outputInfo"]["gcsOutputDirectory"][len(f"gs://{BUCKET}/"):] + "/"
+    names = sorted(b.name.rsplit("/", 1)[1] for b in local_stack.storage().list_blobs(
+        BUCKET, prefix=prefix))
+    assert len(names) == 3 and all(name.endswith(".jsonl") for name in names)
+    assert "predictions.jsonl" in names
+    assert sorted(line["custom_id"] for line in _predictions(local_stack, job)) == [
+        f"row-{i}" for i in range(6)]
+
+
 def test_row_failure_rate_from_config_fails_every_row(jobs, server, gcs_input):
     uri, run = gcs_input
     with _batch_knobs(server, row_failure_rate=1.0):
