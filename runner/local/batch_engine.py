@@ -182,7 +182,8 @@ class BatchEngine:
 
     def create(self, project: str, location: str, body: dict) -> dict:
         knobs = self.knobs
-        if knobs.quota_mode == "reject" and self._active_count(project) >= knobs.max_concurrent_jobs:
+        if knobs.quota_mode == "reject" and \
+                self._active_count(project, queued=True) >= knobs.max_concurrent_jobs:
             raise QuotaExceeded(project)
         now = time.time()
         job_id = str(secrets.randbelow(9 * 10**18) + 10**18)
@@ -224,9 +225,11 @@ class BatchEngine:
 
     # -- the state machine ---------------------------------------------------------------
 
-    def _active_count(self, project: str) -> int:
+    def _active_count(self, project: str, queued: bool = False) -> int:
+        """Jobs holding a quota slot; with `queued`, also those waiting for one."""
+        states = ACTIVE + ("JOB_STATE_QUEUED",) if queued else ACTIVE
         return sum(1 for r in self.store.jobs.values()
-                   if r["sim"]["project"] == project and r["job"]["state"] in ACTIVE)
+                   if r["sim"]["project"] == project and r["job"]["state"] in states)
 
     def _set_state(self, job_id: str, state: str, **fields) -> None:
         job = self.store.jobs[job_id]["job"]
