@@ -1,6 +1,6 @@
 """Stream mode against a naive baseline and raw SDK calls, on local Vertex AI servers.
 
-    python -m bench.bench_stream [--rpm 1200] [--rows 800] [--otpm 12000] [--overhead-rows 1500]
+    python -m bench.bench_stream [--rpm 1200] [--rows 800] [--otpm 30000] [--overhead-rows 1500]
 
 Everything runs in this process tree: each scenario gets a fresh local Vertex
 server subprocess; the runners are asyncio code in this process.
@@ -201,7 +201,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rpm", type=int, default=1200)
     parser.add_argument("--rows", type=int, default=800)
-    parser.add_argument("--otpm", type=int, default=12000)
+    parser.add_argument("--otpm", type=int, default=30000)
     parser.add_argument("--overhead-rows", type=int, default=1500)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args(argv)
