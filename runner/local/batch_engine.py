@@ -44,7 +44,7 @@ class BatchKnobs:
     quota_mode: str = "queue"         # "queue": wait in QUEUED; "reject": 429 on create
     row_failure_rate: float = 0.0     # fraction of rows answered with a Bad Request status
     fault: str = ""                   # default job outcome fault, one of JOB_FAULTS
-    seed: int = 0
+    seed: int = 0                     # shifts which rows the row failures hit
     output_files: int = 1             # GCS output spread over this many *.jsonl files
     storage_url: str | None = None    # the emulators; set by `claude-jobs local up`
     bigquery_url: str | None = None
@@ -369,8 +369,8 @@ class BatchEngine:
                 raise ServerStopping()
             if job_id in self._cancel:
                 break
-            results.append(batch_io.answer_row(f"{knobs.seed}:{job_id}:{index}", row, model,
-                                               row_rate, simulator))
+            fail = batch_io.injected_failure(index, row_rate, knobs.seed)
+            results.append(batch_io.answer_row(row, model, fail, simulator))
             if index % 50 == 0 or index == stop_at - 1:
                 ok = sum(r.ok for r in results)
                 self._set_stats(job_id, ok, len(results) - ok, len(rows) - len(results))

@@ -166,8 +166,14 @@ def check_dataset_location(client, project: str, dataset: str, location: str) ->
 
 # -- answering ----------------------------------------------------------------
 
-def answer_row(draw_key: str, row: Row, model: str, failure_rate: float, simulator) -> RowResult:
-    """One row's result: an injected failure (drawn from `draw_key`), a refusal, or Claude's reply."""
+def injected_failure(index: int, rate: float, offset: int = 0) -> bool:
+    """Whether row `index` is one of the injected failures: exactly `rate` of the rows, evenly
+    spread (so a test with few rows still sees some fail and some succeed)."""
+    return int((index + 1 + offset) * rate) > int((index + offset) * rate)
+
+
+def answer_row(row: Row, model: str, fail: bool, simulator) -> RowResult:
+    """One row's result: an injected failure, a refusal, or the simulated Claude's reply."""
     from .faults import google_error
     from .predict import Reject, validate_messages_body
 
@@ -175,8 +181,7 @@ def answer_row(draw_key: str, row: Row, model: str, failure_rate: float, simulat
     if row.problem:
         return RowResult(row, None, status_text(
             400, google_error(400, "INVALID_ARGUMENT", row.problem)), processed)
-    draw = hashlib.sha256(f"{draw_key}:{row.custom_id}".encode()).digest()
-    if failure_rate and int.from_bytes(draw[:8], "big") / 2**64 < failure_rate:
+    if fail:
         return RowResult(row, None, status_text(400, google_error(
             400, "FAILED_PRECONDITION",
             "The request could not be processed (row failure simulated by the local stack).")),
