@@ -123,7 +123,7 @@ def child(task: str, impl: str, n: int, url: str, workdir: str) -> dict:
                        input_uris=(f"gs://{BUCKET}/join-{n}/in/part00000.jsonl",))
         files = JobFiles(_Target(url))
         stats = JoinStats()
-        rows = join_results([files.outputs(job)], files.input_ids(job), estimate=n, stats=stats,
+        rows = join_results([files.outputs(job)], lambda: files.input_ids(job), estimate=n, stats=stats,
                             workdir=workdir)
         FileSink(Path(workdir) / f"ours-{n}.jsonl", "bench").write_all(rows)
         assert stats.expected == n, stats

@@ -1,12 +1,15 @@
 """Turn Vertex batch output into one ResultRow per custom_id, in bounded memory.
 
 Output lines are joined to the inputs by custom_id only (Vertex writes them in
-any order, and a job can stop before writing some). The join spills to disk:
-every output line and every expected custom_id goes to one of K partition files
-chosen by a hash of the custom_id, then each partition is joined on its own, so
-memory holds one partition's ids whatever the row count. Rounds (the first run,
-then each `--retry-failed` job) are written newest first, so the newest
-attempt of a custom_id wins.
+any order, and a job can stop before writing some). Up to 5M expected ids the
+outputs stream straight through: each id is looked up in a sorted array of
+the expected ids' 64-bit hashes with a seen flag (9 bytes an id), and a second
+pass over the expected ids names the missing ones. Beyond that (or if two
+expected ids share a hash) the join spills to disk: every output line and
+every expected id goes to one of K partition files by hash, and each partition
+is joined on its own, so memory holds one partition's ids whatever the row
+count. Rounds (the first run, then each `--retry-failed` job) come newest
+first, so the newest attempt of a custom_id wins.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +27,9 @@ import orjson
 
 from ..records import ResultRow
 
-PARTITION_ROWS = 50_000          # ids per partition: bounds the join's memory
+STREAMING_MAX_ROWS = 5_000_000   # up to here: 9 bytes an expected id, outputs never spilled
+CHUNK_ROWS = 4_096               # ids looked up in one vectorised step
+PARTITION_ROWS = 50_000          # beyond: ids per spilled partition, which bounds memory
 MAX_PARTITIONS = 512
 _CODE_RE = re.compile(rb'"code"\s*:\s*(\d{3})')
 _HTTP_TEXT = {"bad request": 400, "unauthorized": 401, "forbidden": 403, "not found": 404,
@@ -117,16 +124,104 @@ class JoinStats:
     unknown_examples: list[str] = field(default_factory=list)
 
 
-def join_results(rounds: Iterable[Iterable[tuple[bytes, bytes]]], expected_ids: Iterable[bytes],
-                 *, estimate: int = 0, missing_why: str = "no output line for this custom_id",
+def join_results(rounds: Iterable[Iterable[tuple[bytes, bytes]]],
+                 expected_ids: Callable[[], Iterable[bytes]], *, estimate: int = 0,
+                 missing_why: str = "no output line for this custom_id",
                  stats: JoinStats | None = None, workdir: str | None = None
                  ) -> Iterator[ResultRow]:
     """Yield one ResultRow per expected custom_id.
 
     `rounds`: newest first; each yields `(custom_id, raw JSON line)` pairs.
-    `expected_ids`: every custom_id submitted (round 0's inputs).
+    `expected_ids()`: every custom_id submitted (round 0's inputs); it may be
+    called more than once. Up to STREAMING_MAX_ROWS the outputs stream straight
+    through, checked against 8 bytes a row; beyond, they spill to partitions.
     """
     stats = stats if stats is not None else JoinStats()
+    if estimate <= STREAMING_MAX_ROWS:
+        index = _IdIndex.build(expected_ids())
+        if index is not None:
+            return _join_streaming(rounds, expected_ids, index, missing_why, stats)
+    return _join_partitioned(rounds, expected_ids(), max(estimate, STREAMING_MAX_ROWS),
+                             missing_why, stats, workdir)
+
+
+class _IdIndex:
+    """Sorted 64-bit hashes of the expected ids plus a seen flag each: 9 bytes an id.
+
+    Python's string hash is SipHash keyed per process, so ids cannot be crafted
+    to collide; expected ids that do collide make `build` decline (the caller
+    then joins exactly, by partitions).
+    """
+
+    def __init__(self, hashes):
+        self.hashes = hashes
+        self.seen = bytearray(len(hashes))
+
+    @classmethod
+    def build(cls, ids: Iterable[bytes]) -> _IdIndex | None:
+        import numpy as np
+
+        raw = array("q")
+        for custom_id in ids:
+            raw.append(hash(custom_id))
+            if len(raw) > STREAMING_MAX_ROWS:
+                return None
+        hashes = np.frombuffer(raw, dtype=np.int64).copy() if raw else np.empty(0, np.int64)
+        del raw
+        hashes.sort()
+        if len(hashes) > 1 and bool((hashes[1:] == hashes[:-1]).any()):
+            return None
+        return cls(hashes)
+
+    def positions(self, custom_ids: list[bytes]) -> list[int]:
+        """Index of each id's hash, or -1 for an id that was never submitted."""
+        import numpy as np
+
+        if not len(self.hashes):
+            return [-1] * len(custom_ids)
+        wanted = np.fromiter(map(hash, custom_ids), dtype=np.int64, count=len(custom_ids))
+        at = np.minimum(np.searchsorted(self.hashes, wanted), len(self.hashes) - 1)
+        return np.where(self.hashes[at] == wanted, at, -1).tolist()
+
+
+def _join_streaming(rounds, expected_ids, index: _IdIndex, missing_why: str,
+                    stats: JoinStats) -> Iterator[ResultRow]:
+    stats.expected += len(index.hashes)
+    seen = index.seen
+    for pairs in rounds:
+        for chunk in _batched(pairs, CHUNK_ROWS):
+            for (custom_id, raw), at in zip(chunk, index.positions([c for c, _ in chunk])):
+                if at < 0:
+                    _unknown(stats, custom_id)
+                elif seen[at]:
+                    stats.duplicates += 1
+                else:
+                    seen[at] = 1
+                    yield parse_output(orjson.loads(raw))
+    if seen.count(0):
+        for chunk in _batched(expected_ids(), CHUNK_ROWS):
+            for custom_id, at in zip(chunk, index.positions(chunk)):
+                if at >= 0 and not seen[at]:
+                    seen[at] = 1
+                    stats.missing += 1
+                    yield missing_row(custom_id.decode(), missing_why)
+
+
+def _batched(items: Iterable, size: int) -> Iterator[list]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _unknown(stats: JoinStats, custom_id: bytes) -> None:
+    stats.unknown += 1
+    if len(stats.unknown_examples) < 5:
+        stats.unknown_examples.append(custom_id.decode(errors="replace"))
+
+
+def _join_partitioned(rounds, expected_ids: Iterable[bytes], estimate: int, missing_why: str,
+                      stats: JoinStats, workdir: str | None) -> Iterator[ResultRow]:
+    """Spill outputs and ids to K files by hash of custom_id; join each file on its own."""
     parts = max(1, min(MAX_PARTITIONS, -(-estimate // PARTITION_ROWS)))
     with tempfile.TemporaryDirectory(prefix="claude-jobs-join-", dir=workdir) as tmp:
         out_files = [open(os.path.join(tmp, f"out-{i}"), "wb", buffering=1 << 16)
@@ -164,9 +259,7 @@ def _join_partition(out_path: str, ids_path: str, missing_why: str,
                 stats.duplicates += 1
                 continue
             if custom_id not in expected:
-                stats.unknown += 1
-                if len(stats.unknown_examples) < 5:
-                    stats.unknown_examples.append(custom_id.decode(errors="replace"))
+                _unknown(stats, custom_id)
                 continue
             seen.add(custom_id)
             yield parse_output(orjson.loads(raw))

@@ -57,7 +57,9 @@ def merged_results(files: JobFiles, rounds: Rounds, stats: JoinStats) -> Iterato
     newest_first = sorted({key.retry for key in rounds.jobs}, reverse=True)
     outputs = ((pair for job in rounds.round(n).values() for pair in files.outputs(job))
                for n in newest_first)
-    expected = (cid for part in sorted(first) for cid in files.input_ids(first[part]))
+    def expected():
+        return (cid for part in sorted(first) for cid in files.input_ids(first[part]))
+
     estimate = sum(int(job.labels.get(ROWS_LABEL, 0) or 0) for job in first.values())
     return join_results(outputs, expected, estimate=estimate, stats=stats,
                         missing_why="no output line for this custom_id (the job stopped "

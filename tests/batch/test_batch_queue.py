@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from batch_harness import jobs_of, run
 
 from runner.batch import cancel
-from runner.batch.jobs import JobApi
+from runner.batch.jobs import JobApi, QuotaExhausted
 
 
 def overlapping_at_creation(jobs) -> list[int]:
@@ -25,17 +27,29 @@ def test_parts_beyond_the_quota_wait_for_a_free_slot(local_stack, make_spec, ser
     assert max(overlapping_at_creation(jobs_of(spec, local_stack))) <= 1
 
 
-def test_jobs_of_other_tools_take_slots_too(local_stack, make_spec, server, monkeypatch):
-    monkeypatch.setenv("CLAUDE_JOBS_BATCH_CONCURRENCY", "2")
-    server.batch(max_concurrent_jobs=2)
-    api = JobApi.for_target(local_stack, "us-east5")
-    other = api.create({
+def someone_elses_stuck_job(api):
+    return api.create({
         "display_name": "someone-elses-job", "model": "publishers/anthropic/models/"
         "claude-haiku-4-5@20251001", "labels": {"local-fault": "stuck-pending"},
         "input_config": {"instances_format": "jsonl",
                          "gcs_source": {"uris": ["gs://claude-jobs-local/examples/tickets.jsonl"]}},
         "output_config": {"predictions_format": "jsonl",
                           "gcs_destination": {"output_uri_prefix": "gs://claude-jobs-local/x"}}})
+
+
+def wait_until_started(api, job):
+    for _ in range(200):
+        if api.get(job.name).state != "QUEUED":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{job.name} never left QUEUED")
+
+
+def test_jobs_of_other_tools_take_slots_too(local_stack, make_spec, server, monkeypatch):
+    monkeypatch.setenv("CLAUDE_JOBS_BATCH_CONCURRENCY", "2")
+    server.batch(max_concurrent_jobs=2)
+    api = JobApi.for_target(local_stack, "us-east5")
+    other = someone_elses_stuck_job(api)
     try:
         spec = make_spec(batch={"max_requests_per_job": 10})
         summary = run(spec, local_stack)
@@ -45,12 +59,29 @@ def test_jobs_of_other_tools_take_slots_too(local_stack, make_spec, server, monk
         api.cancel(other.name)
 
 
-def test_a_429_on_create_is_waited_out_and_retried(local_stack, make_spec, server):
+def test_a_429_on_create_is_waited_out_and_retried(local_stack, make_spec, server, monkeypatch):
+    # Vertex allows one job; our count believes in four, so the first create meets a 429.
     server.batch(max_concurrent_jobs=1, quota_mode="reject")
-    spec = make_spec(batch={"max_requests_per_job": 7})
-    summary = run(spec, local_stack)
-    assert summary.state == "done" and len(summary.jobs) == 3
-    assert summary.details["throttled"] >= 1
+    api = JobApi.for_target(local_stack, "us-east5")
+    other = someone_elses_stuck_job(api)
+    wait_until_started(api, other)
+    create = JobApi.create
+
+    def create_then_free_the_slot(self, body):
+        try:
+            return create(self, body)
+        except QuotaExhausted:
+            api.cancel(other.name)          # the other job ends; the slot frees up
+            raise
+
+    monkeypatch.setattr(JobApi, "create", create_then_free_the_slot)
+    try:
+        spec = make_spec(batch={"max_requests_per_job": 10})
+        summary = run(spec, local_stack)
+        assert summary.state == "done" and len(summary.jobs) == 2
+        assert summary.details["throttled"] >= 1
+    finally:
+        api.cancel(other.name)
 
 
 def test_ctrl_c_leaves_the_job_running_and_says_how_to_reattach(local_stack, make_spec, server,

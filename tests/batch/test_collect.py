@@ -57,40 +57,53 @@ def rows_by_id(rows):
     return {row.custom_id: row for row in rows}
 
 
+@pytest.fixture(params=["streaming", "partitioned"], autouse=True)
+def join_path(request, monkeypatch):
+    """Every join behaviour holds on both paths: streamed (hash index) and spilled to disk."""
+    if request.param == "partitioned":
+        monkeypatch.setattr(collect, "STREAMING_MAX_ROWS", 0)
+        monkeypatch.setattr(collect, "PARTITION_ROWS", 7)
+    else:
+        monkeypatch.setattr(collect, "CHUNK_ROWS", 5)
+    return request.param
+
+
 def test_results_are_joined_by_custom_id_not_by_order():
     outputs = [keyed_lines([line("c", text="C"), line("a", text="A"), line("b", text="B")])]
-    rows = rows_by_id(join_results(outputs, [b"a", b"b", b"c"]))
+    rows = rows_by_id(join_results(outputs, lambda: [b"a", b"b", b"c"]))
     assert {k: r.response["content"][0]["text"] for k, r in rows.items()} == \
         {"a": "A", "b": "B", "c": "C"}
 
 
 def test_an_input_without_an_output_line_is_reported_missing():
     stats = JoinStats()
-    rows = rows_by_id(join_results([keyed_lines([line("a")])], [b"a", b"b"], stats=stats))
+    rows = rows_by_id(join_results([keyed_lines([line("a")])], lambda: [b"a", b"b"],
+                                   stats=stats))
     assert rows["b"].status == "errored" and rows["b"].error["type"] == "missing"
     assert stats.missing == 1
 
 
 def test_an_output_line_for_an_id_never_submitted_is_counted_and_dropped():
     stats = JoinStats()
-    rows = rows_by_id(join_results([keyed_lines([line("a"), line("zz")])], [b"a"], stats=stats))
+    rows = rows_by_id(join_results([keyed_lines([line("a"), line("zz")])], lambda: [b"a"],
+                                   stats=stats))
     assert list(rows) == ["a"] and stats.unknown == 1 and stats.unknown_examples == ["zz"]
 
 
 def test_the_newest_round_wins_for_a_retried_row():
     first = keyed_lines([line("a"), line("b", BAD_REQUEST)])
     retry = keyed_lines([line("b", text="second try")])
-    rows = rows_by_id(join_results([retry, first], [b"a", b"b"]))
+    rows = rows_by_id(join_results([retry, first], lambda: [b"a", b"b"]))
     assert rows["b"].succeeded and rows["b"].response["content"][0]["text"] == "second try"
     assert rows["a"].succeeded
 
 
-def test_each_custom_id_appears_once_across_many_partitions(monkeypatch):
-    monkeypatch.setattr(collect, "PARTITION_ROWS", 7)
+def test_each_custom_id_appears_once_however_the_work_is_cut():
     ids = [f"r-{i}" for i in range(200)]
     outputs = [keyed_lines([line(i) for i in reversed(ids[:150])] + [line("r-3")])]
     stats = JoinStats()
-    rows = list(join_results(outputs, [i.encode() for i in ids], estimate=200, stats=stats))
+    rows = list(join_results(outputs, lambda: [i.encode() for i in ids], estimate=200,
+                             stats=stats))
     assert sorted(r.custom_id for r in rows) == sorted(ids)
     assert sum(r.succeeded for r in rows) == 150 and stats.missing == 50
     assert stats.duplicates == 1
