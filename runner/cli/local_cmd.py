@@ -32,7 +32,10 @@ def up(vertex_port, storage_port, bigquery_port, bigquery_grpc_port, config):
     from ..local import stack
 
     if stack.current() is not None:
-        click.echo("local stack already running", err=True)
+        ignored = " (--config and ports apply only when it starts: `local down` first)" \
+            if config or any(p is not None for p in (vertex_port, storage_port, bigquery_port,
+                                                      bigquery_grpc_port)) else ""
+        click.echo(f"local stack already running{ignored}", err=True)
     endpoints = stack.up(vertex_port=vertex_port, storage_port=storage_port,
                          bigquery_port=bigquery_port, bigquery_grpc_port=bigquery_grpc_port,
                          config=config)
