@@ -96,6 +96,7 @@ def _summary(spec, target, sink, stats, counts, total, skipped, elapsed, estimat
     from ..spec.catalog import catalog
 
     info = catalog().get(spec.model)
+    rates = stats.per_minute()
     cost = info.cost_usd(stats.input_tokens, stats.output_tokens,
                          cache_write_tokens=stats.cache_write_tokens,
                          cache_read_tokens=stats.cache_read_tokens) if info else 0.0
@@ -106,8 +107,9 @@ def _summary(spec, target, sink, stats, counts, total, skipped, elapsed, estimat
         cost_usd=round(cost, 6), destination=sink.destination, state="done",
         elapsed_s=round(elapsed, 3),
         details={"sent": stats.done, "attempts": stats.attempts, "failures": dict(stats.failures),
-                 "requests_per_s": round(stats.done / stats.elapsed, 3),
-                 "limits": {k: v for k, v in vars(limiter.limits).items()},
+                 "limits": vars(limiter.limits), "rates": rates,
+                 "quota_use": {k: round(v / limit, 4) for k, v in rates.items()
+                               if (limit := getattr(limiter.limits, k))},
                  "ledger": str(ledger_path(spec))})
 
 

@@ -29,7 +29,6 @@ from .progress import LiveProgress, RunStats
 from .retry import Backoff, classify
 
 RENDER_CHUNK = 256
-CONGESTION = ("rate_limited", "overloaded")
 BACKOFF = Backoff()
 
 
@@ -170,19 +169,20 @@ class StreamRun:
             attempt += 1
             reservation = await self.limiter.acquire(cost)
             self.stats.attempts += 1
+            if self.stats.first_sent is None:
+                self.stats.first_sent = time.monotonic()
             started = time.monotonic()
             try:
                 message = await calls.call_once(self.client, self.spec.model, request,
                                                 streaming=stream.streaming,
                                                 timeout=stream.request_timeout)
             except asyncio.CancelledError:
-                self.limiter.fail(reservation, time.monotonic(), congestion=False)
+                self.limiter.fail(reservation, time.monotonic())
                 raise
             except Exception as exc:  # noqa: BLE001 - classify() re-raises what it does not know
                 failure = classify(exc)
                 latency = time.monotonic() - started
-                self.limiter.fail(reservation, time.monotonic(),
-                                  congestion=failure.kind in CONGESTION)
+                self.limiter.fail(reservation, time.monotonic(), failure.kind)
                 self.stats.record_failure(failure.kind)
                 if not failure.retryable or attempt > stream.max_retries:
                     return calls.errored(request, failure.to_error(), attempt, latency)

@@ -10,10 +10,10 @@ whether the server counts in fixed or sliding windows. A bucket may go into
 debt: a request larger than the burst still goes once the bucket is back at
 zero, and the debt is paid before anything else is admitted.
 
-On a 429 or an overload the limiter backs off multiplicatively (the rate by
-`decrease`, concurrency by half, at most once per `cooldown`, so one burst of
-rejections counts once; repeated 429s compound) and then climbs back: the
-rate linearly over `recovery_seconds`, the
+On a 429 the limiter backs off multiplicatively (the rate by `decrease`,
+concurrency by half; on a 529 overload only the concurrency), at most once per
+`cooldown` so one burst of rejections counts once (repeated ones compound),
+and then climbs back: the rate linearly over `recovery_seconds`, the
 concurrency by +1 per success until the first congestion (slow start), by
 +1/limit per success after it (additive increase).
 
@@ -112,7 +112,8 @@ class Limiter:
         self.slow_start = True
         self.in_flight = 0
         self._scale_floor = 1.0         # rate scale right after the last back-off
-        self._backed_off_at: float | None = None
+        self._backed_off_at: float | None = None      # last back-off of any kind
+        self._rate_backed_off_at = 0.0
         self._changed: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
 
@@ -120,9 +121,9 @@ class Limiter:
 
     def scale(self, now: float) -> float:
         """The fraction of the quota we currently aim for (1.0 unless recovering from a 429)."""
-        if self._backed_off_at is None:
+        if self._scale_floor >= 1.0:
             return 1.0
-        climbed = (now - self._backed_off_at) / self.recovery_seconds
+        climbed = (now - self._rate_backed_off_at) / self.recovery_seconds
         return min(1.0, self._scale_floor + (1.0 - self._scale_floor) * max(0.0, climbed))
 
     def try_reserve(self, cost: Cost, now: float) -> Reservation | float:
@@ -150,20 +151,27 @@ class Limiter:
             self.concurrency = min(self.max_concurrency,
                                    self.concurrency + 1.0 / max(1.0, self.concurrency))
 
-    def fail(self, reservation: Reservation, now: float, *, congestion: bool) -> None:
-        """The call failed; tokens it never used go back. `congestion` (429/529) backs off."""
+    def fail(self, reservation: Reservation, now: float, kind: str | None = None) -> None:
+        """The call failed; tokens it never used go back.
+
+        `rate_limited` (a 429: the quota is tighter than we think, or shared)
+        backs off the rate and the concurrency; `overloaded` (529: the backend
+        is short of capacity, not our quota) backs off the concurrency only.
+        """
         self._finish(now)
         self._correct(reservation.cost, Cost(reservation.cost.requests, 0, 0))
-        if not congestion:
+        if kind not in ("rate_limited", "overloaded"):
             return
         self.slow_start = False
         if self._backed_off_at is not None and now - self._backed_off_at < self.cooldown:
             return      # the same burst of rejections: back off once
-        self._scale_floor = max(self.min_scale, self.scale(now) * self.decrease)
         self._backed_off_at = now
         self.concurrency = max(1.0, self.concurrency * 0.5)
-        for bucket in self.buckets.values():
-            bucket.drain()
+        if kind == "rate_limited":
+            self._scale_floor = max(self.min_scale, self.scale(now) * self.decrease)
+            self._rate_backed_off_at = now
+            for bucket in self.buckets.values():
+                bucket.drain()
 
     def _correct(self, reserved: Cost, used: Cost) -> None:
         for name, bucket in self.buckets.items():

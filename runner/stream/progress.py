@@ -21,8 +21,11 @@ class RunStats:
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
+    first_sent: float | None = None     # the sending window, for rates against the quota
+    last_done: float | None = None
 
     def record_row(self, row) -> None:
+        self.last_done = time.monotonic()
         self.done += 1
         if row.succeeded:
             self.succeeded += 1
@@ -36,6 +39,17 @@ class RunStats:
 
     def record_failure(self, kind: str) -> None:
         self.failures[kind] = self.failures.get(kind, 0) + 1
+
+    def per_minute(self) -> dict[str, float]:
+        """Attempts and tokens per minute over the sending window (what the quota saw)."""
+        if self.first_sent is None or self.last_done is None or self.last_done <= self.first_sent:
+            return {}
+        minutes = (self.last_done - self.first_sent) / 60.0
+        return {"requests_per_minute": round(self.attempts / minutes, 1),
+                "input_tokens_per_minute": round(
+                    (self.input_tokens + self.cache_write_tokens + self.cache_read_tokens)
+                    / minutes, 1),
+                "output_tokens_per_minute": round(self.output_tokens / minutes, 1)}
 
     @property
     def elapsed(self) -> float:

@@ -80,7 +80,7 @@ def test_concurrency_doubles_per_round_until_the_first_429_then_grows_by_one_per
     for _ in range(int(start)):
         lim.settle(lim.try_reserve(Cost(1), 0.0), Cost(1), 0.0)
     assert lim.concurrency == 2 * start
-    lim.fail(lim.try_reserve(Cost(1), 0.0), 0.0, congestion=True)
+    lim.fail(lim.try_reserve(Cost(1), 0.0), 0.0, kind="rate_limited")
     assert lim.concurrency == start
     for _ in range(int(start)):
         lim.settle(lim.try_reserve(Cost(1), 0.0), Cost(1), 0.0)
@@ -91,26 +91,33 @@ def test_a_burst_of_429s_backs_off_once_per_cooldown():
     lim = limiter(rpm=600, concurrency=64, cooldown=2.0)
     lim.concurrency = 32
     for t in (0.0, 0.1, 0.5, 1.9):
-        lim.fail(Reservation(Cost(1), t), t, congestion=True)
+        lim.fail(Reservation(Cost(1), t), t, kind="rate_limited")
     assert lim.concurrency == 16
     assert lim.scale(1.9) < 1.0
-    lim.fail(Reservation(Cost(1), 2.5), 2.5, congestion=True)
+    lim.fail(Reservation(Cost(1), 2.5), 2.5, kind="rate_limited")
     assert lim.concurrency == 8
 
 
 def test_after_a_429_the_rate_recovers_linearly_to_the_full_quota():
     lim = limiter(rpm=600, decrease=0.8, recovery_seconds=20.0)
-    lim.fail(Reservation(Cost(1), 0.0), 0.0, congestion=True)
+    lim.fail(Reservation(Cost(1), 0.0), 0.0, kind="rate_limited")
     assert lim.scale(0.0) == pytest.approx(0.8)
     assert lim.scale(10.0) == pytest.approx(0.9)
     assert lim.scale(20.0) == pytest.approx(1.0)
     assert lim.scale(100.0) == 1.0
 
 
+def test_an_overload_backs_off_the_concurrency_but_not_the_rate():
+    lim = limiter(rpm=600)
+    lim.concurrency = 10
+    lim.fail(Reservation(Cost(1), 0.0), 0.0, kind="overloaded")
+    assert lim.concurrency == 5 and lim.scale(0.0) == 1.0
+
+
 def test_failures_other_than_congestion_do_not_back_off():
     lim = limiter(rpm=600)
     lim.concurrency = 10
-    lim.fail(Reservation(Cost(1), 0.0), 0.0, congestion=False)
+    lim.fail(Reservation(Cost(1), 0.0), 0.0, kind="server_error")
     assert lim.concurrency == 10 and lim.scale(0.0) == 1.0
 
 
