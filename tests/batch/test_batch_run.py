@@ -90,3 +90,28 @@ def test_jobs_carry_the_full_model_name_and_the_spec_labels(local_stack, make_sp
     assert job.labels["team"] == "support" and job.labels["claude-jobs-spec"] == spec.name
     assert job.display_name == f"claude-jobs-{spec.name}-{job.labels['claude-jobs-rev']}"
     assert "/locations/us-east5/" in job.name
+
+
+def test_a_prepared_jsonl_object_is_used_in_place(local_stack, make_spec, tmp_path):
+    import orjson
+
+    from runner.spec import load_spec
+
+    name = make_spec().name + "-prep"
+    uri = f"gs://claude-jobs-local/batch-tests/prepared/{name}.jsonl"
+    rows = [{"custom_id": f"p-{i}", "request": {
+        "anthropic_version": "vertex-2023-10-16", "max_tokens": 16,
+        "messages": [{"role": "user", "content": f"Say {i}."}]}} for i in range(6)]
+    local_stack.storage().bucket("claude-jobs-local").blob(uri.split("/", 3)[3]) \
+        .upload_from_string(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"name: {name}\nmodel: claude-haiku-4-5@20251001\nmode: batch\n"
+                    f"prepared: {uri}\ndestination: gs://claude-jobs-local/batch-results/{name}\n"
+                    "batch:\n  input: gs://claude-jobs-local/batch-tests\n  poll_interval: 1\n")
+    spec = load_spec(str(path))
+    summary = run(spec, local_stack)
+    (job,) = jobs_of(spec, local_stack)
+    assert job.input_uris == (uri,)
+    assert summary.state == "done" and summary.succeeded == 6
+    assert sorted(r["custom_id"] for r in destination_rows(spec, local_stack)) == \
+        [f"p-{i}" for i in range(6)]
