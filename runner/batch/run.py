@@ -125,7 +125,8 @@ class BatchRun:
             scan = stage(render_requests(spec, self.target), self.target, self.layout,
                          parts_needed=lambda part: False, **common)
             if len(scan.parts) <= 1:
-                scan.parts = [StagedPart(JobKey(0, 0, 1), (prepared.uri,), scan.total)]
+                scan.parts = [StagedPart(JobKey(0, 0, 1), (prepared.uri,), scan.total)] \
+                    if scan.total else []
                 return scan
         self.progress.say(f"Staging requests under {self.spec.batch.input} ...")
         return stage(render_requests(spec, self.target), self.target, self.layout,
