@@ -91,9 +91,7 @@ def parse_output(line: dict[str, Any]) -> ResultRow:
     if processed is not None and type(processed) is not str:
         processed = str(processed)
     if not status and type(response) is dict and response.get("type") != "error":
-        usage = response.get("usage") or {}
-        if not all(type(v) is int for v in usage.values()):
-            usage = {k: v for k, v in usage.items() if type(v) is int}
+        usage = response.get("usage") or {}     # as Anthropic sent it, nested parts included
         return ResultRow(custom_id, "succeeded", response, None, response.get("stop_reason"),
                          usage, 1, None, processed, "batch")
     if status:
@@ -269,6 +267,7 @@ def _join_partition(out_path: str, ids_path: str, missing_why: str,
 
 
 _ID_KEY = b'"custom_id":'
+_FIRST_KEY = b'{"custom_id":"'
 
 
 def line_custom_id(line: bytes) -> bytes:
@@ -277,6 +276,13 @@ def line_custom_id(line: bytes) -> bytes:
     The key appears once in a line whose id follows our rule (no escapes), so a
     byte search finds it; anything else (nested keys, spaces, escapes) is parsed.
     """
+    if line.startswith(_FIRST_KEY):
+        # The first key of the line's object is the top-level custom_id: no other can shadow it.
+        end = line.find(b'"', len(_FIRST_KEY))
+        if end > len(_FIRST_KEY):
+            found = line[len(_FIRST_KEY):end]
+            if b"\\" not in found:
+                return found
     at = line.find(_ID_KEY)
     if at >= 0 and line.find(_ID_KEY, at + 1) < 0:
         start = at + len(_ID_KEY)

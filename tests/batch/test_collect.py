@@ -119,6 +119,13 @@ def test_blank_output_lines_are_ignored(blank):
     b'{"status": "", "custom_id": "a-1"}',
     b'{"request":{"tools":[{"input_schema":{"custom_id":"x"}}]},"custom_id":"a-1"}',
     b'{"custom_id":"a\\u002d1"}',
+    b'{"custom_id":"a-1","request":{"metadata":{"custom_id":"other"}}}',
 ])
 def test_the_custom_id_of_a_line_is_found_however_it_is_written(text):
     assert collect.line_custom_id(text) in (b"a-1",)
+
+
+def test_usage_is_kept_as_anthropic_sent_it():
+    data = orjson.loads(line("a-1"))
+    data["response"]["usage"]["cache_creation"] = {"ephemeral_5m_input_tokens": 0}
+    assert parse_output(data).usage["cache_creation"] == {"ephemeral_5m_input_tokens": 0}
