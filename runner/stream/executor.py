@@ -63,8 +63,13 @@ class StreamRun:
         self._progress = progress
         loop = asyncio.get_running_loop()
         interrupted = asyncio.Event()
+
+        def on_signal() -> None:
+            interrupted.set()
+            loop.remove_signal_handler(signal.SIGINT)   # a second Ctrl-C stops at once
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, interrupted.set)
+            loop.add_signal_handler(sig, on_signal)
         try:
             await self._in_ledger(self._recover)
             writer = asyncio.create_task(self._writer())
@@ -199,33 +204,35 @@ class StreamRun:
     # -- writer: group commit to the ledger, seal parts -------------------------------
 
     async def _writer(self) -> None:
-        in_part, part_started, finishing = 0, time.monotonic(), False
+        in_part, part_started, finishing = 0, 0.0, False
         while not finishing:
-            batch = []
-            try:
-                first = await asyncio.wait_for(self._results.get(), timeout=self.sink.part_seconds)
-                batch.append(first)
-                while len(batch) < 2000 and not self._results.empty():
-                    batch.append(self._results.get_nowait())
-            except (asyncio.TimeoutError, TimeoutError):
-                pass
+            batch = await self._next_results()
             finishing = None in batch
             rows = [row for row in batch if row is not None]
             if rows:
                 await self._in_ledger(self.ledger.record, rows)   # fsynced: now they count
                 for row in rows:
                     self.stats.record_row(row)
-                in_part += len(rows)
                 self._progress.update()
-            full = in_part >= self.sink.part_rows
-            old = in_part and time.monotonic() - part_started >= self.sink.part_seconds
-            if full or old or (finishing and in_part):
+                if not in_part:
+                    part_started = time.monotonic()
+                in_part += len(rows)
+            if in_part and (finishing or in_part >= self.sink.part_rows
+                            or time.monotonic() - part_started >= self.sink.part_seconds):
                 part = await self._in_ledger(self.ledger.seal)
                 if part is not None:
                     await self._parts.put(part)
-                in_part, part_started = 0, time.monotonic()
-            if not rows:
-                part_started = time.monotonic() if not in_part else part_started
+                in_part = 0
+
+    async def _next_results(self) -> list:
+        """Everything finished so far (one group commit), waiting at most a part's age for it."""
+        try:
+            batch = [await asyncio.wait_for(self._results.get(), timeout=self.sink.part_seconds)]
+        except (asyncio.TimeoutError, TimeoutError):
+            return []
+        while len(batch) < 2000 and not self._results.empty():
+            batch.append(self._results.get_nowait())
+        return batch
 
     async def _flusher(self) -> None:
         while (part := await self._parts.get()) is not None:

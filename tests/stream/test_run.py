@@ -157,3 +157,9 @@ def test_cloud_destinations_hold_one_result_per_custom_id_after_retry_failed(
     stored = list(read_destination(open_sink(destination, spec, target)))
     assert sorted(r["custom_id"] for r in stored) == [f"r{i:06d}" for i in range(12)]
     assert {r["status"] for r in stored} == {"succeeded"}
+
+
+def test_the_progress_display_reports_rows_and_rates_on_stderr(state_home, quiet_vertex, capsys):
+    run(state_home, quiet_vertex, RunOptions(progress=True), rows=12)
+    err = capsys.readouterr().err
+    assert "12/12" in err and "req/s" in err and "429s 0" in err
