@@ -57,7 +57,8 @@ class Report:
                 cache_read_tokens=cache_read, batch=True), 6)
 
     def finished(self, summary: RunSummary, jobs: list[BatchJob], stats: JoinStats) -> None:
-        unsuccessful = [job for job in jobs if not job.succeeded]
+        # A job that ended badly no longer matters once retries delivered every one of its rows.
+        unsuccessful = [job for job in jobs if not job.succeeded] if summary.errored else []
         summary.state = "failed" if unsuccessful else "done"
         summary.details.update(
             job_states={job.display_name: job.state for job in jobs},

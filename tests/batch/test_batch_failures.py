@@ -94,3 +94,13 @@ def test_results_are_the_merged_rows_of_every_round(local_stack, make_spec, serv
     rows = list(iter_results(spec, local_stack, stats))
     assert all(r.succeeded for r in rows) and stats.missing == 0
     assert len({r.custom_id for r in rows}) == len(rows)
+
+
+def test_a_failed_job_whose_rows_all_succeed_on_retry_ends_done(local_stack, make_spec, server):
+    spec = make_spec()
+    server.batch(fault="failed")
+    assert run(spec, local_stack).state == "failed"
+    server.batch(fault="")
+    retried = run(spec, local_stack, retry_failed=True)
+    assert (retried.state, retried.ok, retried.errored) == ("done", True, 0)
+    assert retried.details["job_states"] and "FAILED" in retried.details["job_states"].values()
