@@ -19,6 +19,7 @@ from .errors import ConfigError, UsageError
 DEFAULT_REGION = "us-east5"
 LOCAL_PROJECT = "claude-jobs-local"
 LOCAL_TOKEN = "local-stack-token"
+TOKEN_TIMEOUT_S = 30      # one token fetch before a cloud run; google-auth's default is 120 s
 
 
 @dataclass(frozen=True)
@@ -93,17 +94,31 @@ class Target:
 
 
 def configured_project(project_flag: str | None) -> str | None:
-    """The GCP project from `--project` or the environment, or None (then the local stack is used)."""
+    """The GCP project from `--project` or the environment, or None (then the local stack is used).
+
+    An unset or empty variable means "no project"; one holding only blanks, or blanks inside an
+    id, is a mistake (a CI secret that did not expand) and is refused rather than silently
+    falling back to the local stack.
+    """
     if project_flag is not None:
-        if not project_flag.strip():
-            raise UsageError("empty project id", where="--project",
-                             hint="pass --project MY_PROJECT, or omit it to use the local stack")
-        return project_flag.strip()
+        return _project_id(project_flag, "--project",
+                           "pass --project MY_PROJECT, or omit it to use the local stack")
     for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"):
-        value = os.environ.get(var, "").strip()
+        value = os.environ.get(var)
         if value:
-            return value
+            return _project_id(value, var, f"set {var} to a project id such as my-project, "
+                                           f"or unset it to use the local stack")
     return None
+
+
+def _project_id(value: str, where: str, hint: str) -> str:
+    project = value.strip()
+    if not project:
+        raise UsageError("empty project id", where=where, hint=hint)
+    if any(ch.isspace() or ord(ch) < 32 for ch in project):
+        raise UsageError(f"{project!r} is not a project id (it contains blanks)", where=where,
+                         hint=hint)
+    return project
 
 
 def cloud_target(project: str, region: str = DEFAULT_REGION) -> Target:
@@ -115,7 +130,7 @@ def cloud_target(project: str, region: str = DEFAULT_REGION) -> Target:
         raise ConfigError(f"google-auth is not installed: {exc}",
                           hint="pip install claude-jobs") from None
     try:
-        google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
     except DefaultCredentialsError:
         raise ConfigError(
             f"no Google credentials for project {project}",
@@ -123,7 +138,28 @@ def cloud_target(project: str, region: str = DEFAULT_REGION) -> Target:
             hint="run `gcloud auth application-default login`, use Workload Identity "
                  "Federation in CI, or drop --project/GOOGLE_CLOUD_PROJECT to use the local stack",
         ) from None
+    _check_token(credentials)
     return Target(project=project, region=region)
+
+
+def _check_token(credentials) -> None:
+    """Fetch one access token now, so revoked, expired or unreachable credentials fail up front
+    with exit 3 instead of deep inside a run (or after minutes of a client's retries)."""
+    from google.auth.exceptions import GoogleAuthError
+    from google.auth.transport.requests import Request
+
+    from .errors import translate
+
+    request = Request()
+
+    def bounded(*args, **kwargs):
+        kwargs.setdefault("timeout", TOKEN_TIMEOUT_S)
+        return request(*args, **kwargs)
+
+    try:
+        credentials.refresh(bounded)
+    except GoogleAuthError as exc:
+        raise translate(exc) from None
 
 
 @contextmanager

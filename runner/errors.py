@@ -107,3 +107,119 @@ class Interrupted(ClaudeJobsError):
     """The user interrupted the run; state is saved and a re-run resumes."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+# -- foreign exceptions -------------------------------------------------------------------------
+
+_CREDENTIALS_HINT = ("run `gcloud auth application-default login`, use Workload Identity Federation "
+                     "in CI, or drop --project/GOOGLE_CLOUD_PROJECT to use the local stack")
+
+
+def translate(exc: BaseException) -> ClaudeJobsError | None:
+    """The ClaudeJobsError a library or OS exception means for a user, or None if it is a bug.
+
+    The one place where google-auth, google-api-core, anthropic, httpx and OSError failures
+    that escaped the modules become located one-line errors. It inspects class names and
+    modules instead of importing the libraries, so it costs nothing when they are not loaded.
+    The cause chain is followed, so a wrapper (e.g. anthropic.APIConnectionError) is understood
+    by what it wraps when the wrapper itself is unknown.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        found = _translate_one(current)
+        if found is not None:
+            return found
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _translate_one(exc: BaseException) -> ClaudeJobsError | None:
+    module = type(exc).__module__ or ""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if module.startswith("google.auth") or "GoogleAuthError" in names:
+        return _google_auth(exc, names)
+    if module.startswith("google.api_core") or "GoogleAPIError" in names:
+        code = getattr(exc, "code", None)
+        status = code if isinstance(code, int) else None
+        return RemoteError(f"Google Cloud refused the request: {_first_line(exc)}", status=status,
+                           hint=_status_hint(status))
+    if module.startswith("anthropic") and "APIError" in names:
+        status = getattr(exc, "status_code", None)
+        if status is None:
+            return RemoteError(f"cannot reach Vertex AI: {_first_line(exc)}",
+                               hint="check the network and the region; re-run to resume")
+        return RemoteError(f"Vertex AI answered {status}: {_first_line(exc)}", status=status,
+                           hint=_status_hint(status))
+    if module.startswith(("httpx", "httpcore", "aiohttp", "requests", "urllib3")) and (
+            "TransportError" in names or "ConnectionError" in names or "TimeoutException" in names
+            or "ClientError" in names):
+        return RemoteError(f"network error: {_first_line(exc)}",
+                           hint="check the network (and that the local stack is up); re-run to resume")
+    if isinstance(exc, OSError):
+        return _os_error(exc)
+    return None
+
+
+def _google_auth(exc: BaseException, names: set[str]) -> ConfigError:
+    if "TransportError" in names or "TimeoutError" in names:
+        return ConfigError(f"cannot reach Google to get an access token: {_first_line(exc)}",
+                           where="GOOGLE_APPLICATION_CREDENTIALS",
+                           hint="check the network or proxy, or drop --project/GOOGLE_CLOUD_PROJECT "
+                                "to use the local stack")
+    return ConfigError(f"Google credentials were refused: {_first_line(exc)}",
+                       where="GOOGLE_APPLICATION_CREDENTIALS", hint=_CREDENTIALS_HINT)
+
+
+def _status_hint(status: int | None) -> str | None:
+    return {
+        401: _CREDENTIALS_HINT,
+        403: "grant the caller the needed role (e.g. roles/aiplatform.user) or enable the API",
+        404: "check the project, region, model and resource names",
+        429: "quota exhausted: lower concurrency or ask for more quota; re-run to resume",
+    }.get(status or 0, "re-run to resume; finished work is kept" if status and status >= 500 else None)
+
+
+def _os_error(exc: OSError) -> ClaudeJobsError:
+    import errno
+
+    filename = exc.filename if isinstance(exc.filename, str) else None
+    reason = exc.strerror or _first_line(exc)
+    if filename is None:
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return RemoteError(f"network error: {reason}", hint="check the network; re-run to resume")
+        return ConfigError(f"operating system error: {reason}")
+    hints = {
+        errno.EACCES: "check the permissions of the path",
+        errno.EPERM: "check the permissions of the path",
+        errno.EROFS: "the file system is read-only: pick a writable location",
+        errno.ENOSPC: "free some disk space, then re-run to resume",
+        errno.EISDIR: "it is a folder: name a file",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.ENOENT: "create the folder or fix the path",
+        errno.EEXIST: "a file is in the way where a folder is needed",
+    }
+    hint = hints.get(exc.errno or 0)
+    if _in_state_dir(filename):
+        # The state folder is configuration: name the variable that moves it.
+        return ConfigError(f"{reason}: {filename}", where="CLAUDE_JOBS_HOME",
+                           hint=f"{hint + '; ' if hint else ''}set CLAUDE_JOBS_HOME to a writable folder")
+    return ConfigError(reason, where=filename, hint=hint)
+
+
+def _in_state_dir(filename: str) -> bool:
+    from pathlib import Path
+
+    from .paths import state_dir
+
+    try:
+        home, path = state_dir(), Path(filename).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return path.is_relative_to(home) or home.is_relative_to(path)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

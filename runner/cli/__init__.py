@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, ClaudeJobsError
+from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, ClaudeJobsError, translate
 
 # name -> "module:function" (relative to this package)
 COMMANDS: dict[str, str] = {
@@ -95,23 +95,48 @@ def invoke(argv: list[str] | None = None) -> int:
     except click.Abort:
         _print_error("interrupted")
         code = EXIT_INTERRUPTED
+    except click.UsageError as exc:
+        _print_error(_usage_line(exc))
+        code = EXIT_USAGE
     except click.ClickException as exc:
-        exc.show()
+        _print_error(exc.format_message())
         code = exc.exit_code if exc.exit_code else EXIT_USAGE
     except KeyboardInterrupt:
         _print_error("interrupted; state is saved, re-run the same command to resume")
         code = EXIT_INTERRUPTED
     except BrokenPipeError:
         code = 0
-    except Exception as exc:  # a bug: never show a traceback unless asked to
+    except Exception as exc:  # a library or OS failure that escaped, or a bug
         if os.environ.get("CLAUDE_JOBS_DEBUG"):
             raise
+        known = translate(exc)
+        if known is not None:
+            _print_error(str(known))
+            return known.exit_code
         _print_error(f"internal error: {type(exc).__name__}: {exc} "
                      "(a bug in claude-jobs; re-run with CLAUDE_JOBS_DEBUG=1 for a traceback and report it)")
         code = EXIT_INTERNAL
     else:
         code = result if isinstance(result, int) else 0
     return code
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    """Click's four-line usage error as one line: where (the flag or argument), what, how to fix."""
+    where = None
+    param = getattr(exc, "param", None)
+    if param is not None:
+        where = "/".join(param.opts) if isinstance(param, click.Option) else (
+            param.human_readable_name)
+    message = exc.format_message().rstrip(".")
+    # BadParameter repeats the parameter: "Invalid value for '--format': 'xml' is not one of ..."
+    if where and message.startswith("Invalid value"):
+        message = message.split(": ", 1)[-1]
+    elif where and message.startswith("Missing"):
+        where = None
+    command = exc.ctx.command_path if exc.ctx is not None else "claude-jobs"
+    text = f"{where}: {message}" if where else message
+    return f"{text} (see `{command} --help`)"
 
 
 def _print_error(line: str) -> None:
