@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from infra_harness import BASE_CONFIG, PROJECT, PlatformRun, run_program
+from infra_harness import BASE_CONFIG, PROJECT, PlatformRun, ensure_event_loop, run_program
 
 
 @pytest.fixture(scope="module")
@@ -21,3 +21,9 @@ def pinned_platform() -> PlatformRun:
         kmsKeyName=f"projects/{PROJECT}-kms/locations/us-east5/keyRings/claude/cryptoKeys/batch",
         labels='["team=ml-platform","env=prod"]', tableExpirationDays="14",
         retentionDays="10", noncurrentRetentionDays="3")
+
+
+@pytest.fixture(autouse=True)
+def _event_loop_for_pulumi():
+    """Each infra test gets a live current loop, whatever async tests ran before it."""
+    ensure_event_loop()

@@ -7,6 +7,8 @@ parent, dependencies and inputs, for the unit and policy tests.
 
 from __future__ import annotations
 
+import asyncio
+
 import runpy
 import sys
 from dataclasses import dataclass, field
@@ -137,8 +139,19 @@ class PlatformRun:
                 for r in self.registrations.values() if r.custom]
 
 
+def ensure_event_loop() -> None:
+    """Pulumi's runtime uses the thread's current loop; async tests run earlier may have closed it."""
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+        if loop.is_closed():
+            raise RuntimeError("closed")
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_program(*, preview: bool = False, **settings: Any) -> PlatformRun:
     """Run infra/ as Pulumi would (a folder run as __main__) with `claude-jobs:*` settings."""
+    ensure_event_loop()
     mocks = GoogleCloudMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="claude-jobs", stack="test", preview=preview,
