@@ -38,12 +38,8 @@ def concurrent_limit() -> int:
 
 def active_claude_jobs(api: JobApi) -> list[BatchJob]:
     """Every unfinished Claude batch job in the project and region, whoever submitted it."""
-    found: dict[str, BatchJob] = {}
-    for state in ACTIVE_STATES:
-        for job in api.list(f'state="JOB_STATE_{state}"'):
-            if job.is_claude and not job.terminal:
-                found[job.name] = job
-    return list(found.values())
+    only_active = " OR ".join(f'state="JOB_STATE_{state}"' for state in ACTIVE_STATES)
+    return [job for job in api.list(only_active) if job.is_claude and not job.terminal]
 
 
 @dataclass
