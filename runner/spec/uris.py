@@ -99,10 +99,15 @@ def local_path(ctx: Context, path: tuple, value: str, *, must_exist: bool = True
     root = ctx.repo_root.resolve()
     if not resolved.is_relative_to(root):
         ctx.error(path, f"{value!r}{detail} is outside the repository", "files.outside-repo",
-                  f"keep files under {root.name}/")
+                  "keep files inside the repository, next to the spec")
         return None
     if resolved.is_dir():
         ctx.error(path, f"{value!r}{detail} is a folder, not a file", "files.folder")
+        return None
+    blocking = next((p for p in resolved.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        ctx.error(path, f"{value!r}{detail}: {blocking.relative_to(root).as_posix()} is a file, "
+                        "not a folder", "files.parent-file", "rename the file or pick another path")
         return None
     if must_exist and not resolved.is_file():
         where = resolved.relative_to(root).as_posix()
