@@ -82,10 +82,16 @@ def list_jobs(target) -> list[BatchJob]:
 def iter_results(spec, target, stats: JoinStats | None = None) -> Iterator[ResultRow]:
     """The merged results of the current revision's finished jobs, one per custom_id."""
     rev = _revision(spec, target)
-    rounds = Rounds.of(_api(target).list(revision_filter(spec.name, rev)))
+    api = _api(target)
+    rounds = Rounds.of(api.list(revision_filter(spec.name, rev)))
     if not rounds.jobs:
+        older = api.list(spec_filter(spec.name))
+        hint = (f"the spec or its inputs changed since it last ran "
+                f"({', '.join(sorted({j.labels.get(REV_LABEL, '?') for j in older}))}): "
+                f"run it again with `claude-jobs run {spec.path}`" if older
+                else f"run it first: claude-jobs run {spec.path}")
         raise StateError(f"no batch jobs for the current revision ({rev}) of {spec.name}",
-                         where=str(spec.path), hint=f"run it first: claude-jobs run {spec.path}")
+                         where=str(spec.path), hint=hint)
     running = [j for j in rounds.all() if not j.terminal]
     if running:
         raise StateError(f"{len(running)} job(s) of {spec.name} still running "
