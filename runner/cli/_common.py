@@ -6,7 +6,7 @@ import functools
 
 import click
 
-from ..errors import EXIT_JOB_FAILED, EXIT_OK
+from ..errors import EXIT_JOB_FAILED, EXIT_OK, UsageError
 
 
 def project_options(func):
@@ -14,7 +14,8 @@ def project_options(func):
 
     @click.option("--project", envvar=None, default=None,
                   help="GCP project to run on (default: $GOOGLE_CLOUD_PROJECT; none: the local stack).")
-    @click.option("--region", default=None, help="Vertex AI location (default: the spec's region, us-east5).")
+    @click.option("--region", default=None, callback=_check_region,
+                  help="Vertex AI location (default: the spec's region, us-east5).")
     @click.option("--local", is_flag=True,
                   help="Use the local stack even if a GCP project is configured.")
     @functools.wraps(func)
@@ -22,6 +23,41 @@ def project_options(func):
         return func(*args, **kwargs)
 
     return wrapper
+
+
+def _check_region(ctx, param, value: str | None) -> str | None:
+    """A location the model catalog knows; a typo must not silently fall back to the spec's region."""
+    if value is None:
+        return None
+    region = value.strip()
+    known = _known_regions()
+    if not region:
+        raise UsageError("empty region", where="--region",
+                         hint="pass a location such as us-east5, or omit --region to use the spec's")
+    if region not in known:
+        raise UsageError(f"{region!r} is not a Vertex AI location that serves Claude",
+                         where="--region", hint="known: " + ", ".join(sorted(known)))
+    return region
+
+
+def _known_regions() -> set[str]:
+    from ..spec import catalog
+
+    return {region for model in catalog() for region in (*model.regions, *model.batch_regions)}
+
+
+def check_region(spec, region: str | None) -> None:
+    """`--region` overrides the spec's region: the spec's model must run there in its mode."""
+    if region is None or region == spec.region:
+        return
+    from ..spec import catalog
+
+    info = catalog().get(spec.model)
+    if info is None or info.supports(region, spec.mode):
+        return
+    regions = info.batch_regions if spec.mode == "batch" else info.regions
+    raise UsageError(f"{spec.model} does not run {spec.mode} requests in {region}",
+                     where="--region", hint="use one of: " + (", ".join(regions) or "none"))
 
 
 def stderr_console():

@@ -10,7 +10,12 @@ from ._common import project_options, stderr_console
 
 
 def _is_spec(ref: str | None) -> bool:
-    return bool(ref) and Path(ref).suffix.lower() in (".yaml", ".yml") and Path(ref).is_file()
+    """A spec path (even a wrong one: `_load` then says what is wrong before any target starts),
+    as opposed to a batch job ID or resource name."""
+    if not ref:
+        return False
+    path = Path(ref)
+    return path.suffix.lower() in (".yaml", ".yml") or path.is_file() or path.is_dir()
 
 
 def _target(project, region, local, spec=None):
@@ -112,7 +117,7 @@ def status(ref, project, region, local, output_format):
 
 
 @click.command()
-@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("spec_path", metavar="SPEC", type=click.Path(path_type=str))
 @project_options
 @click.option("--format", "output_format", type=click.Choice(["jsonl", "table"]),
               default="jsonl", show_default=True)

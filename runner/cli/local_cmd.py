@@ -77,7 +77,8 @@ def status(output_format):
 @local.command()
 @click.argument("service", required=False,
                 type=click.Choice(["vertex", "storage", "bigquery"]))
-@click.option("-n", "--lines", type=int, default=40, show_default=True, help="Lines per log.")
+@click.option("-n", "--lines", type=click.IntRange(min=0), default=40, show_default=True,
+              help="Lines per log.")
 def logs(service, lines):
     """Print the last lines of a service's log (all three if SERVICE is omitted)."""
     from ..local import stack
@@ -89,4 +90,4 @@ def logs(service, lines):
             text = path.read_text(errors="replace").splitlines()
         except FileNotFoundError:
             text = ["(no log yet)"]
-        click.echo("\n".join(text[-lines:]))
+        click.echo("\n".join(text[len(text) - lines:] if lines else []))

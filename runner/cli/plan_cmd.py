@@ -78,7 +78,10 @@ def plan(paths, project, region, local, offline, output_format, detailed_exitcod
     if output_format == "table":
         from rich.console import Console
 
-        print_table(result, Console(highlight=False, soft_wrap=False))
+        console = Console(highlight=False)
+        # Pipes and CI logs: never fold an error line (one problem, one line).
+        console.soft_wrap = not console.is_terminal
+        print_table(result, console)
     else:
         click.echo(render(result, output_format), nl=False)
     if result.errors:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ._common import emit_summary, project_options, stderr_console
+from ._common import check_region, emit_summary, project_options, stderr_console
 
 
 @click.command()
-@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("spec_path", metavar="SPEC", type=click.Path(path_type=str))
 @project_options
 @click.option("--retry-failed", is_flag=True,
               help="Also re-send rows that errored in an earlier run (stream), or submit a "
@@ -34,6 +34,7 @@ def run(spec_path, project, region, local, retry_failed, restart, cancel_on_inte
     from ..spec import load_spec
 
     spec = load_spec(spec_path)
+    check_region(spec, region)
     options = RunOptions(retry_failed=retry_failed, restart=restart,
                          cancel_on_interrupt=cancel_on_interrupt, wait=not no_wait,
                          progress=not no_progress and output_format == "text")

@@ -143,6 +143,8 @@ def _start(root: Path, asked: dict[str, int | None], config, seed: bool,
 def down() -> bool:
     """Stop every process of the stack; True if something was running."""
     root = stack_dir()
+    if not (root / "stack.json").exists():   # nothing to stop: do not create the folder
+        return False
     with _locked(root):
         record = _read_record(root)
         if record is None:
@@ -300,8 +302,14 @@ def _answers(url: str, timeout: float) -> bool:
 @contextmanager
 def _locked(root: Path) -> Iterator[None]:
     """One up/down at a time per stack folder (two terminals, or a run next to `local up`)."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / "stack.lock", "w") as lock:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = open(root / "stack.lock", "w")
+    except OSError as exc:
+        var = "CLAUDE_JOBS_LOCAL_DIR" if os.environ.get("CLAUDE_JOBS_LOCAL_DIR") else "CLAUDE_JOBS_HOME"
+        raise StackError(f"cannot use {root} for the local stack: {exc.strerror or exc}", where=var,
+                         hint=f"set {var} to a writable folder") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 

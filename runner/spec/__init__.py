@@ -22,6 +22,11 @@ __all__ = ["Catalog", "FileReport", "Finding", "JobSpec", "ModelInfo", "StackOut
 
 def load_spec(path: str | Path, stack_outputs: StackOutputs | str | Path | None = None) -> JobSpec:
     """The validated spec at `path`; SpecErrors lists every error (warnings are on `spec.warnings`)."""
+    if not Path(path).exists():
+        raise UsageError("no such file", where=str(path), hint="pass the path of a spec file")
+    if Path(path).is_dir():
+        raise UsageError("is a folder, not a spec file", where=str(path),
+                         hint="pass one *.yaml spec file")
     report = check_file(path, stack=_stack(stack_outputs))
     if not report.ok:
         raise SpecErrors([f.to_error(report.path) for f in report.errors])

@@ -25,7 +25,7 @@ def check_file(path: str | Path, stack=None, display: str | None = None) -> File
     report = FileReport(path=display)
     absolute = Path(os.path.abspath(path))
     if not absolute.is_file():  # a FIFO or device would block or lie
-        report.findings.append(Finding(1, 1, (), "not a regular file", "file.read"))
+        report.findings.append(_not_a_file(absolute))
         return report
     try:
         with open(absolute, "rb") as handle:
@@ -51,6 +51,15 @@ def check_file(path: str | Path, stack=None, display: str | None = None) -> File
         warnings = tuple(f.format(display) for f in report.warnings)
         report.spec = build_spec(loaded.data, absolute, loaded.text, warnings)
     return report
+
+
+def _not_a_file(path: Path) -> Finding:
+    if not path.exists():
+        return Finding(1, 1, (), "no such file", "file.missing", "pass the path of a spec file")
+    if path.is_dir():
+        return Finding(1, 1, (), "is a folder, not a spec file", "file.folder",
+                       "pass a *.yaml spec file")
+    return Finding(1, 1, (), "not a regular file", "file.read", "pass a *.yaml spec file")
 
 
 def _semantics(ctx: Context) -> None:
