@@ -12,15 +12,19 @@ STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "EXPIRED": "red", "CANCELL
                "PARTIALLY_SUCCEEDED": "yellow", "PAUSED": "yellow", "RUNNING": "cyan"}
 
 
-def job_table(jobs, title: str | None = None):
-    """A rich Table of jobs: spec, revision, part, state, rows done of total, failed, id."""
+def job_table(jobs, title: str | None = None, *, compact: bool = False):
+    """A rich Table of jobs: spec, revision, part, state, rows done of total, failed, id.
+
+    `compact` drops spec and revision (the same for every job of one run).
+    """
     from rich.table import Table
 
     from .identity import REV_LABEL, SPEC_LABEL
     from .submit import ROWS_LABEL
 
     table = Table(title=title, title_justify="left", box=None, pad_edge=False)
-    for column in ("spec", "revision", "part", "state", "rows done", "failed", "job id"):
+    columns = ("spec", "revision", "part", "state", "rows done", "failed", "job id")
+    for column in columns[2:] if compact else columns:
         table.add_column(column, no_wrap=True,
                          justify="right" if column in ("rows done", "failed") else "left")
     for job in sorted(jobs, key=lambda j: (j.labels.get(SPEC_LABEL, ""),
@@ -29,10 +33,11 @@ def job_table(jobs, title: str | None = None):
         part = "" if key is None else f"{key.part + 1}/{key.parts}" + (
             f" retry {key.retry}" if key.retry else "")
         style = STATE_STYLE.get(job.state, "")
-        table.add_row(job.labels.get(SPEC_LABEL, job.display_name), job.labels.get(REV_LABEL, ""),
-                      part, f"[{style}]{job.state}[/]" if style else job.state,
-                      f"{job.successful + job.failed}/{job.labels.get(ROWS_LABEL, '?')}",
-                      str(job.failed), job.id)
+        cells = [job.labels.get(SPEC_LABEL, job.display_name), job.labels.get(REV_LABEL, ""),
+                 part, f"[{style}]{job.state}[/]" if style else job.state,
+                 f"{job.successful + job.failed}/{job.labels.get(ROWS_LABEL, '?')}",
+                 str(job.failed), job.id]
+        table.add_row(*(cells[2:] if compact else cells))
     return table
 
 
@@ -72,7 +77,7 @@ class Progress:
         from rich.console import Group
         from rich.text import Text
 
-        parts = [job_table(result.jobs.values())]
+        parts = [job_table(result.jobs.values(), compact=True)]
         if queue is not None and queue.waiting:
             parts.append(Text(f"{len(queue.waiting)} job(s) queued: waiting for a free batch job "
                               f"slot (quota {queue.limit} concurrent Claude batch jobs)",
