@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, ClaudeJobsError, translate
+from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, ClaudeJobsError, SpecErrors, translate
 
 # name -> "module:function" (relative to this package)
 COMMANDS: dict[str, str] = {
@@ -87,6 +87,10 @@ def invoke(argv: list[str] | None = None) -> int:
     """Run the group and map every failure to one line on stderr and an exit code."""
     try:
         result = cli.main(args=argv, prog_name="claude-jobs", standalone_mode=False)
+    except SpecErrors as exc:
+        for error in exc.errors:        # several problems: one `error:` line each
+            _print_error(str(error))
+        code = exc.exit_code
     except ClaudeJobsError as exc:
         _print_error(str(exc))
         code = exc.exit_code
@@ -140,4 +144,6 @@ def _usage_line(exc: click.UsageError) -> str:
 
 
 def _print_error(line: str) -> None:
-    click.echo(f"error: {line}" if "\n" not in line else line, err=True)
+    """One problem, one line: a library's multi-line message is folded onto it."""
+    click.echo("error: " + " ".join(part.strip() for part in line.splitlines() if part.strip()),
+               err=True)

@@ -89,7 +89,10 @@ class ServerConfig:
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read the local server config: {exc}", where=str(path),
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            reason = getattr(exc, "problem", None) or getattr(exc, "strerror", None) or exc
+            raise ConfigError(f"cannot read the local server config: {reason}", where=where,
                               hint="pass a YAML or JSON mapping of ServerConfig keys") from None
         if not isinstance(data, dict):
             raise ConfigError("the local server config must be a mapping", where=str(path))

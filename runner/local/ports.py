@@ -30,15 +30,17 @@ def resolve_ports(asked: dict[str, int | None]) -> dict[str, int]:
     ports: dict[str, int] = {}
     for name, port in asked.items():
         flag = f"--{name.replace('_', '-')}-port"
+        where = flag                       # the error names what set the port: flag, variable
         if port is None:
             env = os.environ.get(PORT_ENV[name])
+            where = PORT_ENV[name] if env else "default port"
             port = parse_port(env, PORT_ENV[name]) if env else DEFAULT_PORTS[name]
         else:
             port = parse_port(port, flag)
         if port == 0:
             port = free_port(exclude=set(ports.values()))
         elif not port_free(port):
-            raise StackError(f"port {port} for {name} is already in use", where=flag,
+            raise StackError(f"port {port} for {name} is already in use", where=where,
                              hint=f"pass {flag} 0 (or set {PORT_ENV[name]}=0) for a free port")
         ports[name] = port
     return ports
