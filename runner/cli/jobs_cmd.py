@@ -18,6 +18,19 @@ def _is_spec(ref: str | None) -> bool:
     return path.suffix.lower() in (".yaml", ".yml") or path.is_file() or path.is_dir()
 
 
+def _check_job_ref(ref: str) -> None:
+    """A ref that is neither a spec nor shaped like a job is refused before any target starts."""
+    parts = ref.strip("/").split("/")
+    if ref.isdigit() or (len(parts) == 6 and parts[0] == "projects"
+                         and parts[4] == "batchPredictionJobs"):
+        return
+    from ..errors import UsageError
+
+    raise UsageError(f"not a spec file or a batch job: {ref!r}", where="SPEC|JOB",
+                     hint="pass a spec path, a job ID, or projects/P/locations/L/"
+                          "batchPredictionJobs/ID")
+
+
 def _target(project, region, local, spec=None):
     from ..clients import open_target
 
@@ -68,6 +81,8 @@ def status(ref, project, region, local, output_format):
     neither, every unfinished batch job this tool submitted is shown.
     """
     spec = _load(ref) if _is_spec(ref) else None
+    if ref and spec is None:
+        _check_job_ref(ref)
     if spec is not None and spec.mode == "stream":
         from ..stream import stream_status
 
@@ -172,6 +187,8 @@ def cancel(ref, project, region, local):
     `claude-jobs run SPEC --retry-failed` later submits only the rest.
     """
     spec = _load(ref) if _is_spec(ref) else None
+    if spec is None:
+        _check_job_ref(ref)
     if spec is not None and spec.mode == "stream":
         click.echo(f"{spec.name} is a stream spec: there is no remote job to cancel "
                    "(stop a stream run with Ctrl-C; it resumes where it stopped)")

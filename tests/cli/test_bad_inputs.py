@@ -340,3 +340,12 @@ def test_a_google_api_error_is_a_remote_error():
 
 def test_an_unknown_exception_is_still_a_bug():
     assert translate(ValueError("boom")) is None
+
+
+@pytest.mark.parametrize("command", ["status", "cancel"])
+def test_a_ref_that_is_neither_a_spec_nor_a_job_is_refused_before_any_target(cli, no_stack,
+                                                                             command):
+    code, _, errors = cli(command, "a b c")
+    assert code == EXIT_USAGE
+    assert len(errors) == 1
+    assert errors[0].startswith("error: SPEC|JOB: not a spec file or a batch job: 'a b c'")
