@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from ..errors import Interrupted, SpecErrors
 from ..execute import RunOptions, RunSummary
 from . import preflight
+from .claims import claims_for
 from .collect import JoinStats
 from .identity import JobKey, revision_filter
 from .jobs import JobApi
@@ -46,7 +47,7 @@ class BatchRun:
         self.api = JobApi.for_target(target, self.region)
         self.files = JobFiles(target)
         self.submitter = Submitter(self.api, SubmissionRecord(spec.name, self.rev),
-                                   spec.name, self.rev)
+                                   spec.name, self.rev, claims=claims_for(target, self.layout))
         self.bodies: dict[JobKey, dict] = {}
         self.queue = SubmitQueue(self.api, submit=lambda key: self.submitter.submit(
             self.bodies[key], key), limit=concurrent_limit())

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import RemoteError
+from ..errors import RemoteError, StateError
 from .identity import PARTS_LABEL, REV_LABEL, SPEC_LABEL, JobKey, display_name_filter, user_labels
 from .jobs import ANTHROPIC_MODELS, BatchJob, JobApi
 from .record import SubmissionRecord
@@ -20,6 +20,7 @@ from .staging import Layout, StagedPart
 ROWS_LABEL = "claude-jobs-rows"
 INTENT_WINDOW = 600.0            # seconds: a create older than this without a job never landed
 RELIST_DELAYS = (1.0, 3.0)       # waits for a just-created job to become visible to list
+CLAIM_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)   # for another runner's create to show
 
 
 def model_name(model: str) -> str:
@@ -57,9 +58,10 @@ class Submitter:
     """Attach to the job of a key if it exists, else create it exactly once."""
 
     def __init__(self, api: JobApi, record: SubmissionRecord, spec_name: str, rev: str,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, claims=None):
         self.api = api
         self.record = record
+        self.claims = claims
         self.spec_name = spec_name
         self.rev = rev
         self.sleep = sleep
@@ -86,18 +88,39 @@ class Submitter:
                 job = self.find(key)
                 if job is not None:
                     break
+        if job is None:
+            self.record.sending(display_name)   # before the claim: a crash after it is ours
+            if self.claims is not None and not self.claims.take(display_name,
+                                                                ours=age is not None):
+                job = self._await_other_runner(key, display_name)
         if job is not None:
             self.record.sent(display_name, job.name)
             return job
-        self.record.sending(display_name)
         try:
             job = self.api.create(body)  # QuotaExhausted propagates: the queue waits and retries
         except RemoteError:
             self.record.forget(display_name)   # Vertex answered "no": nothing was created
+            if self.claims is not None:
+                self.claims.release(display_name)
             raise
         self.record.sent(display_name, job.name)
         self.created.append(job.name)
         return job
+
+
+    def _await_other_runner(self, key: JobKey, display_name: str) -> BatchJob | None:
+        """Another runner claimed this create: attach to its job, or take over if it gives up."""
+        for delay in CLAIM_WAITS:
+            self.sleep(delay)
+            job = self.find(key)
+            if job is not None:
+                return job
+            if self.claims.take(display_name):
+                return None                     # released or stale: this runner creates it
+        raise StateError(f"another claude-jobs run is submitting {display_name} and its job "
+                         "has not appeared", where=display_name,
+                         hint="re-run in a few minutes; a claim left by a runner that died "
+                              "expires after 10 minutes")
 
 
 def parts_of(jobs: list[BatchJob]) -> int | None:

@@ -21,6 +21,12 @@ class _Spec:
         self.name = name
 
 
+def claims(local_stack, name):
+    from runner.batch.claims import GcsClaims
+
+    return GcsClaims(local_stack.storage(), f"gs://claude-jobs-local/claims-tests/{name}")
+
+
 def setup(local_stack, tmp_path, name):
     spec = _Spec(name)
     layout = Layout("gs://claude-jobs-local/examples", "gs://claude-jobs-local/sub-out",
@@ -64,3 +70,60 @@ def test_a_refused_create_leaves_no_intent_behind(local_stack, tmp_path):
     with pytest.raises(RemoteError):
         Submitter(api, record, "refused", "r1").submit(body, key)
     assert record.intent_age(body["display_name"]) is None
+
+
+def test_two_runners_at_once_create_one_job_and_both_attach_to_it(local_stack, tmp_path):
+    import threading
+
+    api, _, key, body = setup(local_stack, tmp_path, "two-runners")
+    results: dict[str, str] = {}
+    both_looked = threading.Barrier(2)
+
+    class Racing(Submitter):
+        """Both runners look (and find nothing) before either may go on to create."""
+
+        looked = False
+
+        def find(self, key):
+            job = super().find(key)
+            if not self.looked:
+                self.looked = True
+                both_looked.wait(timeout=30)
+            return job
+
+    def runner(machine: str):
+        record = SubmissionRecord("two-runners", "r1", root=tmp_path / machine)
+        submitter = Racing(api, record, "two-runners", "r1",
+                           claims=claims(local_stack, "two-runners"))
+        results[machine] = submitter.submit(body, key).name
+
+    threads = [threading.Thread(target=runner, args=(m,)) for m in ("ci-a", "ci-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    jobs = api.list(f'display_name="{body["display_name"]}"')
+    assert len(jobs) == 1 and set(results.values()) == {jobs[0].name}
+
+
+def test_a_claim_left_by_our_own_crashed_run_is_taken_over(local_stack, tmp_path):
+    api, record, key, body = setup(local_stack, tmp_path, "own-claim")
+    held = claims(local_stack, "own-claim")
+    record.sending(body["display_name"])             # the crashed run noted its intent...
+    assert held.take(body["display_name"])           # ...and claimed, then died
+    sleeps: list[float] = []
+    submitter = Submitter(api, record, "own-claim", "r1", sleep=sleeps.append, claims=held)
+    job = submitter.submit(body, key)
+    assert submitter.created == [job.name]
+
+
+def test_a_live_claim_of_another_machine_is_respected(local_stack, tmp_path):
+    from runner.errors import StateError
+
+    api, record, key, body = setup(local_stack, tmp_path, "their-claim")
+    assert claims(local_stack, "their-claim").take(body["display_name"])   # someone else's
+    submitter = Submitter(api, record, "their-claim", "r1", sleep=lambda s: None,
+                          claims=claims(local_stack, "their-claim"))
+    with pytest.raises(StateError, match="another claude-jobs run"):
+        submitter.submit(body, key)
+    assert api.list(f'display_name="{body["display_name"]}"') == []
