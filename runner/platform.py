@@ -67,8 +67,13 @@ def load_stack_outputs(path: str | Path) -> StackOutputs:
     except FileNotFoundError:
         raise ConfigError(f"no such stack outputs file: {path}", where="--stack-outputs",
                           hint=SAVE_HINT) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read stack outputs: {exc}", where=where) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a stack outputs file", where=where,
+                          hint=SAVE_HINT) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", where=where, hint=SAVE_HINT) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read stack outputs: {exc.strerror or exc}", where=where) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -116,7 +116,7 @@ def apply(paths, project, region, local, no_wait, output_format, no_progress):
     if errors:
         for error in errors:
             click.echo(f"error: {error}", err=True)
-        click.echo("error: nothing was applied: fix the invalid specs first", err=True)
+        click.echo("nothing was applied: fix the invalid specs first", err=True)
         return EXIT_INVALID
     console = stderr_console()
     options = RunOptions(wait=not no_wait, progress=not no_progress and output_format == "text")

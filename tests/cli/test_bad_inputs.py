@@ -349,3 +349,18 @@ def test_a_ref_that_is_neither_a_spec_nor_a_job_is_refused_before_any_target(cli
     assert code == EXIT_USAGE
     assert len(errors) == 1
     assert errors[0].startswith("error: SPEC|JOB: not a spec file or a batch job: 'a b c'")
+
+
+def test_apply_prints_one_error_line_per_invalid_spec_and_nothing_more(cli, no_stack, tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_bytes(b"name: \xff\n")
+    code, _, errors = cli("apply", spec)
+    assert code == EXIT_INVALID
+    assert len(errors) == 1 and errors[0].startswith(f"error: {spec}:1:")
+
+
+def test_a_folder_given_as_stack_outputs_is_one_located_line(cli, tmp_path):
+    code, _, errors = cli("validate", STREAM_SPEC, "--stack-outputs", tmp_path)
+    assert code == EXIT_CONFIG
+    assert errors == [f"error: {tmp_path}: is a folder, not a stack outputs file "
+                      "(save them with `pulumi stack output --json > platform.json`)"]
