@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
 }
 
 EXIT_INTERNAL = 70
+INTERRUPTED = "interrupted; state is saved, re-run the same command to resume"
 
 EPILOG = """\b
 Exit codes:
@@ -96,8 +97,8 @@ def invoke(argv: list[str] | None = None) -> int:
         code = exc.exit_code
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    except click.Abort:
-        _print_error("interrupted")
+    except click.Abort:                 # click's form of Ctrl-C outside a command's own handler
+        _print_error(INTERRUPTED)
         code = EXIT_INTERRUPTED
     except click.UsageError as exc:
         _print_error(_usage_line(exc))
@@ -106,7 +107,7 @@ def invoke(argv: list[str] | None = None) -> int:
         _print_error(exc.format_message())
         code = exc.exit_code if exc.exit_code else EXIT_USAGE
     except KeyboardInterrupt:
-        _print_error("interrupted; state is saved, re-run the same command to resume")
+        _print_error(INTERRUPTED)
         code = EXIT_INTERRUPTED
     except BrokenPipeError:
         code = 0

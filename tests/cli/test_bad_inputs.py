@@ -364,3 +364,13 @@ def test_a_folder_given_as_stack_outputs_is_one_located_line(cli, tmp_path):
     assert code == EXIT_CONFIG
     assert errors == [f"error: {tmp_path}: is a folder, not a stack outputs file "
                       "(save them with `pulumi stack output --json > platform.json`)"]
+
+
+def test_ctrl_c_outside_a_run_loop_is_exit_130_with_the_resume_hint(cli, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("runner.spec.load_spec", interrupted)   # e.g. while the stack starts
+    code, _, errors = cli("run", STREAM_SPEC)
+    assert code == 130
+    assert errors == ["error: interrupted; state is saved, re-run the same command to resume"]
