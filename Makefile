@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/claude-jobs run $(DEMO_SPEC)
-	@echo "--- results:" && $(BIN)/claude-jobs results $(DEMO_SPEC) --limit 5
+	@echo "--- results:" && $(BIN)/claude-jobs results $(DEMO_SPEC) --format table
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
