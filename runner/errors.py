@@ -157,9 +157,21 @@ def _translate_one(exc: BaseException) -> ClaudeJobsError | None:
             or "ClientError" in names):
         return RemoteError(f"network error: {_first_line(exc)}",
                            hint="check the network (and that the local stack is up); re-run to resume")
+    if module == "sqlite3" and "DatabaseError" in names:
+        return _state_database(exc)
     if isinstance(exc, OSError):
         return _os_error(exc)
     return None
+
+
+def _state_database(exc: BaseException) -> StateError:
+    """Only local state (stream ledgers) lives in SQLite: a damaged or unopenable database."""
+    from .paths import state_dir
+
+    return StateError(f"a state database in {state_dir()} cannot be used: {_first_line(exc)}",
+                      where="CLAUDE_JOBS_HOME" if _home_from_env() else str(state_dir()),
+                      hint="move the damaged stream/<spec>/ledger.sqlite away; the next run "
+                           "then starts that spec over")
 
 
 def _google_auth(exc: BaseException, names: set[str]) -> ConfigError:
@@ -218,6 +230,12 @@ def _in_state_dir(filename: str) -> bool:
     except (OSError, RuntimeError, ValueError):
         return False
     return path.is_relative_to(home) or home.is_relative_to(path)
+
+
+def _home_from_env() -> bool:
+    import os
+
+    return bool(os.environ.get("CLAUDE_JOBS_HOME"))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -374,3 +374,14 @@ def test_ctrl_c_outside_a_run_loop_is_exit_130_with_the_resume_hint(cli, monkeyp
     code, _, errors = cli("run", STREAM_SPEC)
     assert code == 130
     assert errors == ["error: interrupted; state is saved, re-run the same command to resume"]
+
+
+def test_a_damaged_stream_ledger_is_a_located_state_error(cli, tmp_path):
+    ledger = tmp_path / "home" / "stream" / "stream-inline" / "ledger.sqlite"
+    ledger.parent.mkdir(parents=True)
+    ledger.write_bytes(b"\x00garbage, not SQLite" * 300)
+    code, _, errors = cli("status", STREAM_SPEC)
+    assert code == EXIT_INVALID
+    assert len(errors) == 1
+    assert errors[0].startswith("error: CLAUDE_JOBS_HOME: a state database in ")
+    assert "file is not a database" in errors[0]
