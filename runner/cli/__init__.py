@@ -111,6 +111,12 @@ def invoke(argv: list[str] | None = None) -> int:
         code = EXIT_INTERRUPTED
     except BrokenPipeError:
         code = 0
+    except SystemExit as exc:
+        # With standalone_mode=False click still exits by itself in one case: stdout's reader
+        # went away (`claude-jobs results X | head`), after wrapping the streams. Like a closed
+        # pipe above, that is success, not a silent exit 1.
+        code = 0 if type(sys.stdout).__name__ == "_PacifyFlushWrapper" else (
+            exc.code if isinstance(exc.code, int) else EXIT_USAGE)
     except Exception as exc:  # a library or OS failure that escaped, or a bug
         if os.environ.get("CLAUDE_JOBS_DEBUG"):
             raise

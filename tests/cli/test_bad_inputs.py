@@ -385,3 +385,22 @@ def test_a_damaged_stream_ledger_is_a_located_state_error(cli, tmp_path):
     assert len(errors) == 1
     assert errors[0].startswith("error: CLAUDE_JOBS_HOME: a state database in ")
     assert "file is not a database" in errors[0]
+
+
+def test_a_reader_that_stops_early_is_not_a_failure(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    logs = tmp_path / "stack" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "vertex.log").write_text("a log line long enough to fill the pipe quickly\n" * 50_000)
+    env = {**os.environ, "CLAUDE_JOBS_LOCAL_DIR": str(tmp_path / "stack")}
+    process = subprocess.Popen([sys.executable, "-c", "from runner.cli import main; main()",
+                                "local", "logs", "vertex", "-n", "50000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert process.stdout.readline().startswith(b"==> ")
+    process.stdout.close()                      # like `| head -1`
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0
+    assert "error:" not in err and "Traceback" not in err
