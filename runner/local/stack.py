@@ -306,12 +306,16 @@ def _locked(root: Path) -> Iterator[None]:
         root.mkdir(parents=True, exist_ok=True)
         lock = open(root / "stack.lock", "w")
     except OSError as exc:
-        var = "CLAUDE_JOBS_LOCAL_DIR" if os.environ.get("CLAUDE_JOBS_LOCAL_DIR") else "CLAUDE_JOBS_HOME"
-        raise StackError(f"cannot use {root} for the local stack: {exc.strerror or exc}", where=var,
-                         hint=f"set {var} to a writable folder") from None
+        raise _unusable(root, exc) from None
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def _unusable(root: Path, exc: OSError) -> StackError:
+    var = "CLAUDE_JOBS_LOCAL_DIR" if os.environ.get("CLAUDE_JOBS_LOCAL_DIR") else "CLAUDE_JOBS_HOME"
+    return StackError(f"cannot use {root} for the local stack: {exc.strerror or exc}", where=var,
+                      hint=f"set {var} to a writable folder")
 
 
 def _read_record(root: Path) -> dict | None:
@@ -319,6 +323,8 @@ def _read_record(root: Path) -> dict | None:
         return json.loads((root / "stack.json").read_text())
     except FileNotFoundError:
         return None
+    except (NotADirectoryError, PermissionError) as exc:   # the folder, not the record, is wrong
+        raise _unusable(root, exc) from None
     except (OSError, ValueError) as exc:
         raise StackError(f"unreadable stack record: {exc}", where=str(root / "stack.json"),
                          hint="stop stray services by pid and delete the file") from None

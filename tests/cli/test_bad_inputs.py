@@ -404,3 +404,13 @@ def test_a_reader_that_stops_early_is_not_a_failure(tmp_path):
     err = process.stderr.read().decode()
     assert process.wait(timeout=60) == 0
     assert "error:" not in err and "Traceback" not in err
+
+
+def test_local_status_on_a_stack_folder_below_a_file_names_the_variable(cli, monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(blocker))
+    code, _, errors = cli("local", "status")
+    assert code == EXIT_CONFIG
+    assert errors == [f"error: CLAUDE_JOBS_LOCAL_DIR: cannot use {blocker} for the local stack: "
+                      "Not a directory (set CLAUDE_JOBS_LOCAL_DIR to a writable folder)"]
