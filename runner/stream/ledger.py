@@ -15,6 +15,8 @@ the caller restarts, which empties it.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -55,6 +57,7 @@ class Ledger:
     def __init__(self, path: Path, conn: sqlite3.Connection, fresh: bool = False):
         self.path = path
         self.fresh = fresh          # just created or emptied: the destination holds nothing of ours
+        self._lock_fd: int | None = None
         self._conn = conn
         self._seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM results").fetchone()[0]
         row = conn.execute("SELECT part FROM parts WHERE state = ?", (OPEN,)).fetchone()
@@ -64,8 +67,23 @@ class Ledger:
 
     @classmethod
     def open(cls, path: Path, *, spec_name: str, revision: str, restart: bool = False) -> Ledger:
-        """Open or create the ledger of `spec_name`; refuse a different revision unless `restart`."""
+        """Open or create the ledger of `spec_name`; refuse a different revision unless `restart`.
+
+        Holds an exclusive lock until `close()`: two runs of one spec at once would
+        send rows twice. The kernel drops the lock when the process dies, even on kill -9.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
+        lock = _lock(path.with_suffix(".lock"), spec_name)
+        try:
+            ledger = cls._open(path, spec_name, revision, restart)
+        except BaseException:
+            os.close(lock)
+            raise
+        ledger._lock_fd = lock
+        return ledger
+
+    @classmethod
+    def _open(cls, path: Path, spec_name: str, revision: str, restart: bool) -> Ledger:
         conn = _connect(path)
         conn.executescript(SCHEMA)
         stored = dict(conn.execute("SELECT key, value FROM meta").fetchall())
@@ -104,6 +122,9 @@ class Ledger:
 
     def close(self) -> None:
         self._conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # -- reads ------------------------------------------------------------------
 
@@ -213,6 +234,18 @@ class Ledger:
 
     def _set_state(self, part: int, state: str) -> None:
         self._conn.execute("UPDATE parts SET state = ? WHERE part = ?", (state, part))
+
+
+def _lock(path: Path, spec_name: str) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StateError(f"another run of spec {spec_name!r} is in progress on this machine",
+                         where=str(path), hint="wait for it to finish, or stop it (Ctrl-C); "
+                         "a re-run then resumes where it stopped") from None
+    return fd
 
 
 def _now() -> str:

@@ -27,7 +27,9 @@ def ledger(tmp_path):
 
 def test_a_new_ledger_is_fresh_and_a_reopened_one_is_not(tmp_path):
     path = tmp_path / "l.sqlite"
-    assert Ledger.open(path, spec_name="s", revision="r").fresh
+    first = Ledger.open(path, spec_name="s", revision="r")
+    assert first.fresh
+    first.close()
     assert not Ledger.open(path, spec_name="s", revision="r").fresh
 
 
@@ -53,6 +55,7 @@ def test_statuses_name_only_finished_rows(ledger):
 
 def test_a_different_revision_is_refused_with_a_hint_to_restart(tmp_path, ledger):
     ledger.record([row("a")])
+    ledger.close()
     with pytest.raises(StateError) as refused:
         Ledger.open(ledger.path, spec_name="s", revision="rev2")
     assert "--restart" in str(refused.value) and "changed" in str(refused.value)
@@ -60,6 +63,7 @@ def test_a_different_revision_is_refused_with_a_hint_to_restart(tmp_path, ledger
 
 def test_restart_empties_the_ledger_for_the_new_revision(ledger):
     ledger.record([row("a")])
+    ledger.close()
     fresh = Ledger.open(ledger.path, spec_name="s", revision="rev2", restart=True)
     assert fresh.fresh and fresh.counts()["succeeded"] == 0
     assert fresh.meta()["revision"] == "rev2"
@@ -130,3 +134,10 @@ def test_a_fresh_ledger_clears_results_left_at_the_destination(tmp_path, ledger)
     sink.put(1, [row("left-over")])
     recover(ledger, sink)
     assert list(read_destination(sink)) == []
+
+
+def test_a_second_run_of_the_same_spec_is_refused_while_the_first_holds_the_ledger(ledger):
+    with pytest.raises(StateError, match="in progress"):
+        Ledger.open(ledger.path, spec_name="s", revision="rev1")
+    ledger.close()
+    Ledger.open(ledger.path, spec_name="s", revision="rev1").close()
