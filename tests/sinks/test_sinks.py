@@ -121,3 +121,25 @@ def test_bigquery_json_columns_hold_the_response(bq_sink):
     (row,) = list(bq_sink.client.query(
         f"SELECT JSON_VALUE(response, '$.content[0].text') AS text FROM `{bq_sink.table_id}`").result())
     assert row["text"] == "a"
+
+
+def test_gcs_write_all_leaves_exactly_the_given_rows(gcs_sink):
+    gcs_sink.put(7, rows("stale"))
+    gcs_sink.part_rows = 2
+    assert gcs_sink.write_all(rows("a", "b", "c")) == 3
+    assert ids_at(gcs_sink) == ["a", "b", "c"]
+
+
+def test_bigquery_write_all_leaves_exactly_the_given_rows(bq_sink):
+    bq_sink.put(1, rows("stale"))
+    assert bq_sink.write_all(rows("a", "b")) == 2
+    assert ids_at(bq_sink) == ["a", "b"]
+
+
+def test_a_bad_destination_is_a_usage_error(tmp_path):
+    from runner.errors import UsageError
+
+    with pytest.raises(UsageError, match="bq://project.dataset.table"):
+        open_sink("bq://only.two", fake_spec(tmp_path), target=None)
+    with pytest.raises(UsageError, match="bucket"):
+        open_sink("gs:///prefix", fake_spec(tmp_path), target=None)
