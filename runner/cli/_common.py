@@ -46,7 +46,7 @@ def _known_regions() -> set[str]:
     return {region for model in catalog() for region in (*model.regions, *model.batch_regions)}
 
 
-def check_region(spec, region: str | None) -> None:
+def check_region(spec, region: str | None, *, name_spec: bool = False) -> None:
     """`--region` overrides the spec's region: the spec's model must run there in its mode."""
     if region is None or region == spec.region:
         return
@@ -56,8 +56,15 @@ def check_region(spec, region: str | None) -> None:
     if info is None or info.supports(region, spec.mode):
         return
     regions = info.batch_regions if spec.mode == "batch" else info.regions
-    raise UsageError(f"{spec.model} does not run {spec.mode} requests in {region}",
+    which = f"{spec.path}: " if name_spec else ""
+    raise UsageError(f"{which}{spec.model} does not run {spec.mode} requests in {region}",
                      where="--region", hint="use one of: " + (", ".join(regions) or "none"))
+
+
+def check_regions(specs, region: str | None) -> None:
+    """`check_region` for every spec of plan/apply, naming the spec that cannot move there."""
+    for spec in specs:
+        check_region(spec, region, name_spec=True)
 
 
 def stderr_console():

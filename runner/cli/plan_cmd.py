@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import EXIT_CHANGES, EXIT_INVALID, EXIT_OK
-from ._common import emit_summary, project_options, stderr_console
+from ._common import check_regions, emit_summary, project_options, stderr_console
 
 PLAN_EPILOG = """\b
 Exit codes:
@@ -66,6 +66,7 @@ def plan(paths, project, region, local, offline, output_format, detailed_exitcod
 
     options = PlanOptions(offline=offline, sample_size=sample_size, region=region)
     specs, errors = load_specs(_paths(paths))
+    check_regions(specs, region)
     if offline or not specs:
         result = build_plan(specs, errors, None, options)
     else:
@@ -113,6 +114,7 @@ def apply(paths, project, region, local, no_wait, output_format, no_progress):
     from ..plan import load_specs
 
     specs, errors = load_specs(_paths(paths))
+    check_regions(specs, region)
     if errors:
         for error in errors:
             click.echo(f"error: {error}", err=True)

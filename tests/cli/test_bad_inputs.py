@@ -414,3 +414,12 @@ def test_local_status_on_a_stack_folder_below_a_file_names_the_variable(cli, mon
     assert code == EXIT_CONFIG
     assert errors == [f"error: CLAUDE_JOBS_LOCAL_DIR: cannot use {blocker} for the local stack: "
                       "Not a directory (set CLAUDE_JOBS_LOCAL_DIR to a writable folder)"]
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_plan_and_apply_refuse_a_region_a_spec_cannot_move_to(cli, no_stack, command):
+    code, _, errors = cli(command, BATCH_SPEC, "--region", "global")
+    assert code == EXIT_USAGE
+    assert len(errors) == 1
+    assert errors[0].startswith(f"error: --region: {BATCH_SPEC}: claude-haiku-4-5@20251001 does not "
+                                "run batch requests in global")
