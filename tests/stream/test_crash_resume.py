@@ -66,16 +66,34 @@ def ledger_count(folder) -> int:
         return 0
 
 
+def file_size(folder) -> int:
+    try:
+        return (folder / "out" / "r.jsonl").stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def kill_at_random_point(folder, rng: random.Random) -> int:
-    """Start a run and SIGKILL it once the ledger reaches a random count (or it ends)."""
+    """Start a run and SIGKILL it at a random point; returns the ledger's row count then.
+
+    Half the kills wait for the ledger to reach a random count (anywhere in the
+    pipeline); the others strike the moment the results file grows, i.e. just
+    after a part was written and before it is marked written: the narrowest window.
+    """
     goal = ledger_count(folder) + rng.randint(0, ROWS // 3)
+    on_write = rng.random() < 0.5
     process = start_run(folder)
+    size = file_size(folder)
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline:
-        if ledger_count(folder) >= goal:
+        if on_write and ledger_count(folder) >= goal and file_size(folder) != size:
+            break
+        if on_write:
+            size = file_size(folder)
+        elif ledger_count(folder) >= goal:
             time.sleep(rng.uniform(0, 0.05))     # land between a commit and what follows it
             break
-        time.sleep(0.005)
+        time.sleep(0.001 if on_write else 0.005)
     killed = process.poll() is None
     if killed:
         process.send_signal(signal.SIGKILL)
