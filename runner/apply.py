@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .clients import Target
-from .errors import EXIT_JOB_FAILED, EXIT_OK, ClaudeJobsError
+from .errors import EXIT_JOB_FAILED, EXIT_OK, ClaudeJobsError, translate
 from .execute import RunOptions, RunSummary, execute
 from .plan import PlanOptions, SpecPlan, plan_spec
 from .spec.model import JobSpec
@@ -86,10 +86,13 @@ def _apply_one(spec: JobSpec, target: Target, run_options: RunOptions, options: 
                on_start: Callable[[SpecPlan], None] | None) -> Applied:
     try:
         line = asyncio.run(plan_spec(spec, target, options))
-    except ClaudeJobsError as exc:
+    except Exception as exc:
         unread = SpecPlan(name=spec.name, path=str(spec.path), mode=spec.mode, model=spec.model,
                           region=options.region or spec.region, destination=spec.destination)
-        return Applied(plan=unread, error=exc)
+        error = _known(exc)
+        if error is None:
+            raise
+        return Applied(plan=unread, error=error)
     applied = Applied(plan=line)
     if not line.will_run:
         return applied
@@ -99,6 +102,16 @@ def _apply_one(spec: JobSpec, target: Target, run_options: RunOptions, options: 
     run = dataclasses.replace(run_options, restart=line.state == "changed")
     try:
         applied.summary = execute(spec, dataclasses.replace(target, region=line.region), run)
-    except ClaudeJobsError as exc:
-        applied.error = exc
+    except Exception as exc:
+        applied.error = _known(exc)
+        if applied.error is None:
+            raise
     return applied
+
+
+def _known(exc: Exception) -> ClaudeJobsError | None:
+    """The user-facing error `exc` means (library and OS errors translated), None for a bug.
+
+    Only bugs may abort the other specs; a spec's own bad input or remote failure is recorded.
+    """
+    return exc if isinstance(exc, ClaudeJobsError) else translate(exc)
