@@ -64,7 +64,15 @@ def _csv_first_row(ctx: Context, path: tuple, source: str, resolved: Path, rule:
             ctx.error(path, f"{source} has no header row", rule,
                       "the first line of a CSV source names its columns")
             return None
-        row = next(reader, None) or [""] * len(header)
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:   # a row becomes a dict: the later column would silently win
+            ctx.error(path, f"column {twice[0]!r} appears more than once in the header of {source}",
+                      rule, "rename one of them: each column is one template variable")
+            return None
+        row = next(reader, None)
+        if row is None:
+            ctx.error(path, f"{source} has no rows", rule, "add rows below the header line")
+            return None
     return dict(zip(header, row + [""] * (len(header) - len(row)), strict=False))
 
 

@@ -423,3 +423,30 @@ def test_plan_and_apply_refuse_a_region_a_spec_cannot_move_to(cli, no_stack, com
     assert len(errors) == 1
     assert errors[0].startswith(f"error: --region: {BATCH_SPEC}: claude-haiku-4-5@20251001 does not "
                                 "run batch requests in global")
+
+
+def _csv_spec(repo: Path, csv_text: str) -> Path:
+    (repo / "rows.csv").write_text(csv_text)
+    spec = repo / "csv.yaml"
+    spec.write_text("name: csv\nmodel: claude-haiku-4-5@20251001\nmode: stream\n"
+                    "request: {max_tokens: 50}\ntemplate:\n  source: rows.csv\n"
+                    "  custom_id: \"t-{{ id }}\"\n  messages:\n    - role: user\n"
+                    "      content: \"{{ body }}\"\ndestination: out.jsonl\n")
+    return spec
+
+
+def test_run_refuses_a_csv_with_a_repeated_column(cli, no_stack, repo):
+    spec = _csv_spec(repo, "id,body,id\n1,a,2\n")
+    code, _, errors = cli("run", spec)
+    assert code == EXIT_INVALID
+    assert errors == [f"error: {spec}:6:11: $.template.source: column 'id' appears more than once "
+                      "in the header of rows.csv (rename one of them: each column is one template "
+                      "variable)"]
+
+
+def test_run_refuses_a_csv_with_only_a_header(cli, no_stack, repo):
+    spec = _csv_spec(repo, "id,body\n")
+    code, _, errors = cli("run", spec)
+    assert code == EXIT_INVALID
+    assert errors == [f"error: {spec}:6:11: $.template.source: rows.csv has no rows "
+                      "(add rows below the header line)"]
