@@ -60,16 +60,28 @@ def job_status(target, ref: str) -> BatchJob:
     return _api(target, region).get(name)
 
 
-def _job_name(target, ref: str) -> tuple[str, str]:
+def parse_job_ref(ref: str) -> tuple[str | None, str | None, str]:
+    """`(resource name, region, ID)` of a job ref, or UsageError when it is not shaped like one.
+
+    A bare ID has no name or region yet (the target supplies them), so this needs no
+    target: the CLI calls it to refuse a bad ref before the local stack starts.
+    """
     parts = ref.strip("/").split("/")
     if len(parts) == 6 and parts[0] == "projects" and parts[4] == "batchPredictionJobs":
-        return ref.strip("/"), parts[3]
+        return ref.strip("/"), parts[3], parts[5]
     if ref.isdigit():
-        return (f"projects/{target.project}/locations/{target.region}/batchPredictionJobs/{ref}",
-                target.region)
+        return None, None, ref
     raise UsageError(f"not a spec file or a batch job: {ref!r}", where="SPEC|JOB",
                      hint="pass a spec path, a job ID, or projects/P/locations/L/"
                           "batchPredictionJobs/ID")
+
+
+def _job_name(target, ref: str) -> tuple[str, str]:
+    name, region, job_id = parse_job_ref(ref)
+    if name is None:
+        return (f"projects/{target.project}/locations/{target.region}/batchPredictionJobs/{job_id}",
+                target.region)
+    return name, region
 
 
 def list_jobs(target) -> list[BatchJob]:

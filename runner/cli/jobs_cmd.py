@@ -20,15 +20,9 @@ def _is_spec(ref: str | None) -> bool:
 
 def _check_job_ref(ref: str) -> None:
     """A ref that is neither a spec nor shaped like a job is refused before any target starts."""
-    parts = ref.strip("/").split("/")
-    if ref.isdigit() or (len(parts) == 6 and parts[0] == "projects"
-                         and parts[4] == "batchPredictionJobs"):
-        return
-    from ..errors import UsageError
+    from ..batch.inspect import parse_job_ref
 
-    raise UsageError(f"not a spec file or a batch job: {ref!r}", where="SPEC|JOB",
-                     hint="pass a spec path, a job ID, or projects/P/locations/L/"
-                          "batchPredictionJobs/ID")
+    parse_job_ref(ref)
 
 
 def _target(project, region, local, spec=None):
