@@ -15,12 +15,13 @@ import hashlib
 import io
 import itertools
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 
 from .clients import Target
-from .errors import ConfigError, RemoteError, SpecError
+from .errors import ClaudeJobsError, ConfigError, RemoteError, SpecError, translate
 from .spec.model import SourceRef
 
 GCS_CHUNK = 4 << 20         # bytes per ranged read of a Cloud Storage object
@@ -170,6 +171,39 @@ def split_gs(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
+@contextmanager
+def google_errors(what: str, where: str | None = None, verb: str = "read"):
+    """Google client failures inside the block become located errors naming `what`.
+
+    Remote refusals are RemoteErrors (`cannot read gs://b/o: …`), credential problems the
+    ConfigError `errors.translate` gives them; anything else is a bug and propagates as is.
+    """
+    try:
+        yield
+    except ClaudeJobsError:
+        raise
+    except Exception as exc:
+        known = translate(exc)
+        if known is None:
+            raise
+        if isinstance(known, RemoteError):
+            known = RemoteError(f"cannot {verb} {what}: {known.message}", status=known.status,
+                                where=where, hint=known.hint)
+        raise known from None
+
+
+def missing_object(client, uri: str, where: str) -> SpecError:
+    """The error for a `gs://` object that is not there, which names its bucket if that is missing."""
+    bucket, _ = split_gs(uri)
+    with google_errors(f"gs://{bucket}", where, verb="check"):
+        bucket_exists = client.bucket(bucket).exists()
+    if not bucket_exists:
+        return SpecError(f"no such Cloud Storage bucket: gs://{bucket}", where=where,
+                         hint="create it, or fix the bucket name")
+    return SpecError(f"no such Cloud Storage object: {uri}", where=where,
+                     hint=f"upload it first: gcloud storage cp FILE {uri}")
+
+
 def gcs_blob(target: Target | None, uri: str, where: str, client=None):
     """The object behind `uri` with its metadata loaded (generation pinned), or a located error."""
     client = client or _need(target, uri, where).storage()
@@ -177,14 +211,10 @@ def gcs_blob(target: Target | None, uri: str, where: str, client=None):
     if not bucket or not name:
         raise SpecError(f"not a Cloud Storage object URI: {uri}", where=where,
                         hint="write gs://BUCKET/path/to/object")
-    try:
+    with google_errors(uri, where):
         blob = client.bucket(bucket).get_blob(name)
-    except Exception as exc:  # google.api_core errors: bucket missing, no access
-        raise RemoteError(f"cannot read {uri}: {exc}", status=getattr(exc, "code", None),
-                          where=where) from None
     if blob is None:
-        raise SpecError(f"no such Cloud Storage object: {uri}", where=where,
-                        hint="upload it first (gcloud storage cp FILE " + uri + ")")
+        raise missing_object(client, uri, where)
     return blob
 
 
@@ -246,14 +276,13 @@ class BigQueryRows(RowSource):
             raise SpecError(f"not a BigQuery table: {self.ref.uri}", where=self.name,
                             hint="write bq://PROJECT.DATASET.TABLE")
         try:
-            return client.get_table(self.table_id)
-        except Exception as exc:
-            status = getattr(exc, "code", None)
-            if status == 404:
+            with google_errors(self.ref.uri, self.name):
+                return client.get_table(self.table_id)
+        except RemoteError as exc:
+            if exc.status == 404:
                 raise SpecError(f"no such BigQuery table: {self.table_id}", where=self.name,
                                 hint="create it, or fix the project.dataset.table name") from None
-            raise RemoteError(f"cannot read {self.ref.uri}: {exc}", status=status,
-                              where=self.name) from None
+            raise
 
     def columns(self) -> list[str] | None:
         if self.ref.kind == "query":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import ConfigError, SpecError, SpecErrors
+from ..errors import RemoteError, SpecError, SpecErrors
 
 REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 BQ_DATASET_RE = re.compile(r"^bq://[A-Za-z0-9_.:-]+\.[A-Za-z0-9_]+$")
@@ -110,31 +110,37 @@ def output_tables_taken(target, uris: list[str]) -> list[SpecError]:
 
 
 def _bucket_exists(storage, bucket: str) -> bool:
-    try:
+    from ..sources import google_errors
+
+    with google_errors(f"gs://{bucket}", verb="check"):
         return storage.lookup_bucket(bucket) is not None
-    except Exception as exc:
-        raise _remote(f"gs://{bucket}", exc) from None
 
 
 def _table_exists(bigquery, table_id: str) -> bool:
+    from ..sources import google_errors
+
     try:
-        bigquery.get_table(table_id)
+        with google_errors(f"bq://{table_id}", verb="check"):
+            bigquery.get_table(table_id)
         return True
-    except Exception as exc:
-        if getattr(exc, "code", None) == 404:
+    except RemoteError as exc:
+        if exc.status == 404:
             return False
-        raise _remote(f"bq://{table_id}", exc) from None
+        raise
 
 
 def _dataset_problems(bigquery, dataset: str, key: str, region: str) -> list[SpecError]:
+    from ..sources import google_errors
+
     try:
-        found = bigquery.get_dataset(dataset)
-    except Exception as exc:
-        if getattr(exc, "code", None) == 404:
+        with google_errors(f"bq://{dataset}", verb="check"):
+            found = bigquery.get_dataset(dataset)
+    except RemoteError as exc:
+        if exc.status == 404:
             return [SpecError(f"dataset {dataset} does not exist", where=key,
                               hint=f"create it in the job's region: bq mk --location={region} "
                                    f"--dataset {dataset.replace('.', ':', 1)}")]
-        raise _remote(f"bq://{dataset}", exc) from None
+        raise
     location = (found.location or "").lower()
     if location != region.lower():
         return [SpecError(f"dataset {dataset} is in {found.location or 'an unknown location'}, "
@@ -147,27 +153,15 @@ def _dataset_problems(bigquery, dataset: str, key: str, region: str) -> list[Spe
 
 def _source_problems(target, ref, key: str) -> list[SpecError]:
     if ref.kind == "gcs":
-        from ..sources import split_gs
+        from ..sources import google_errors, missing_object, split_gs
 
         bucket, name = split_gs(ref.uri)
-        try:
-            exists = target.storage().bucket(bucket).blob(name).exists()
-        except Exception as exc:
-            raise _remote(ref.uri, exc) from None
-        if not exists:
-            return [SpecError(f"no such Cloud Storage object: {ref.uri}", where=key,
-                              hint=f"upload it first: gcloud storage cp FILE {ref.uri}")]
-        return []
+        storage = target.storage()
+        with google_errors(ref.uri, verb="check"):
+            exists = storage.bucket(bucket).blob(name).exists()
+        return [] if exists else [missing_object(storage, ref.uri, key)]
     if not _table_exists(target.bigquery(), ref.uri.removeprefix("bq://")):
         return [SpecError(f"no such BigQuery table: {ref.uri}", where=key,
                           hint="create it, or fix the project.dataset.table name")]
     return []
 
-
-def _remote(what: str, exc: Exception):
-    from ..errors import RemoteError
-
-    if type(exc).__module__.startswith("google.auth"):
-        return ConfigError(f"no access to {what}: {exc}",
-                           hint="check the credentials of the target")
-    return RemoteError(f"cannot check {what}: {exc}", status=getattr(exc, "code", None))

@@ -10,7 +10,6 @@ from collections.abc import Container, Iterator
 
 import orjson
 
-from ..errors import RemoteError
 from ..records import Request
 from .collect import keyed_lines, keyed_rows
 from .jobs import BatchJob
@@ -21,12 +20,12 @@ BQ_PAGE = 5_000
 
 
 def _gcs_lines(storage, uri: str) -> Iterator[bytes]:
-    from ..sources import split_gs
+    from ..sources import google_errors, split_gs
 
     bucket, name = split_gs(uri)
     blob = storage.bucket(bucket).blob(name)
     tail = b""
-    try:
+    with google_errors(uri):
         with blob.open("rb", chunk_size=CHUNK) as reader:
             while chunk := reader.read(CHUNK):
                 buffer = tail + chunk if tail else chunk
@@ -37,10 +36,6 @@ def _gcs_lines(storage, uri: str) -> Iterator[bytes]:
                     yield buffer[start:end]
                     start = end + 1
                 tail = buffer[start:]
-    except Exception as exc:
-        if type(exc).__module__.startswith("google."):
-            raise RemoteError(f"cannot read {uri}: {exc}", status=getattr(exc, "code", None))
-        raise
     if tail:
         yield tail
 
@@ -62,16 +57,14 @@ def output_objects(storage, directory: str) -> list[str]:
 
 
 def _bq_rows(bigquery, uri: str, fields: list[str] | None = None) -> Iterator[dict]:
+    from ..sources import google_errors
+
     table_id = uri.removeprefix("bq://")
-    try:
+    with google_errors(uri):
         table = bigquery.get_table(table_id)
         selected = [f for f in table.schema if fields is None or f.name in fields]
         for row in bigquery.list_rows(table, selected_fields=selected, page_size=BQ_PAGE):
             yield dict(row.items())
-    except Exception as exc:
-        if type(exc).__module__.startswith("google."):
-            raise RemoteError(f"cannot read {uri}: {exc}", status=getattr(exc, "code", None))
-        raise
 
 
 class JobFiles:

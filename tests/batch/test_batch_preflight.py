@@ -53,6 +53,13 @@ def test_a_missing_bucket_and_a_missing_source_are_both_reported(local_stack, ma
     assert "no such Cloud Storage object: gs://claude-jobs-local/no/such.jsonl" in message
 
 
+def test_a_source_in_a_missing_bucket_is_refused_naming_the_bucket(local_stack, make_spec):
+    message = refused(make_spec(source="gs://no-such-bucket-for-sources/in.jsonl"), local_stack)
+    assert ("no such Cloud Storage bucket: gs://no-such-bucket-for-sources "
+            "(create it, or fix the bucket name)") in message
+    assert "no such Cloud Storage object" not in message
+
+
 def test_an_existing_output_table_is_refused(local_stack, make_spec):
     from google.cloud import bigquery
 

@@ -73,8 +73,21 @@ def test_gcs_bad_line_is_located_in_the_object(local_stack):
 
 def test_gcs_missing_object_is_a_spec_error_with_a_fix(local_stack):
     uri = f"gs://{BUCKET}/render-tests/missing-{uuid.uuid4().hex}.jsonl"
-    with pytest.raises(SpecError, match="no such Cloud Storage object.*upload it first"):
+    with pytest.raises(SpecError) as err:
         list(open_rows(SourceRef("gcs", uri), local_stack))
+    assert err.value.exit_code == 1
+    assert str(err.value) == (f"{uri}: no such Cloud Storage object: {uri} "
+                              f"(upload it first: gcloud storage cp FILE {uri})")
+
+
+def test_gcs_source_in_a_missing_bucket_names_the_bucket_not_the_object(local_stack):
+    bucket = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    uri = f"gs://{bucket}/missing.jsonl"
+    with pytest.raises(SpecError) as err:
+        list(open_rows(SourceRef("gcs", uri), local_stack))
+    assert err.value.exit_code == 1
+    assert str(err.value) == (f"{uri}: no such Cloud Storage bucket: gs://{bucket} "
+                              "(create it, or fix the bucket name)")
 
 
 def test_gcs_fingerprint_changes_when_the_object_is_rewritten(local_stack):
