@@ -121,8 +121,8 @@ def translate(exc: BaseException) -> ClaudeJobsError | None:
     The one place where google-auth, google-api-core, anthropic, httpx and OSError failures
     that escaped the modules become located one-line errors. It inspects class names and
     modules instead of importing the libraries, so it costs nothing when they are not loaded.
-    The cause chain is followed, so a wrapper (e.g. anthropic.APIConnectionError) is understood
-    by what it wraps when the wrapper itself is unknown.
+    Explicit causes (`raise X from exc`) are followed, so a wrapper is understood by what it
+    wraps; the implicit context is not, so a bug inside an `except OSError:` stays a bug.
     """
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -131,7 +131,7 @@ def translate(exc: BaseException) -> ClaudeJobsError | None:
         found = _translate_one(current)
         if found is not None:
             return found
-        current = current.__cause__ or current.__context__
+        current = current.__cause__
     return None
 
 

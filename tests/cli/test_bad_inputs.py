@@ -450,3 +450,23 @@ def test_run_refuses_a_csv_with_only_a_header(cli, no_stack, repo):
     assert code == EXIT_INVALID
     assert errors == [f"error: {spec}:6:11: $.template.source: rows.csv has no rows "
                       "(add rows below the header line)"]
+
+
+def test_an_unreachable_vertex_endpoint_is_a_remote_error():
+    import anthropic
+    import httpx
+
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/projects/p/locations/us-east5")
+    error = translate(anthropic.APIConnectionError(request=request))
+    assert error is not None and error.exit_code == EXIT_REMOTE
+    assert str(error).startswith("cannot reach Vertex AI: Connection error")
+
+
+def test_a_bug_raised_while_handling_an_os_error_is_still_a_bug():
+    try:
+        try:
+            raise FileNotFoundError(2, "No such file or directory", "/x")
+        except FileNotFoundError:
+            {}["missing"]
+    except KeyError as bug:
+        assert translate(bug) is None
