@@ -22,6 +22,7 @@ import orjson
 
 from .clients import Target
 from .errors import ClaudeJobsError, ConfigError, RemoteError, SpecError, translate
+from .paths import shown
 from .spec.model import SourceRef
 
 GCS_CHUNK = 4 << 20         # bytes per ranged read of a Cloud Storage object
@@ -86,11 +87,12 @@ def _without_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield from chunks
 
 
-def _bad_line(name: str, lineno: int, exc: Exception | None) -> SpecError:
+def _bad_line(name: str, lineno: int, exc: orjson.JSONDecodeError | None) -> SpecError:
     hint = 'each line of a .jsonl input must be one JSON object, e.g. {"id": 1, "text": "..."}'
     if exc is None:
         return SpecError("not a JSON object", where=f"{name}:{lineno}", hint=hint)
-    return SpecError(f"not valid JSON: {exc}", where=f"{name}:{lineno}", hint=hint)
+    # Each line is parsed alone: the decoder's own "line 1 column N" would contradict `lineno`.
+    return SpecError(f"not valid JSON: {exc.msg}", where=f"{name}:{lineno}:{exc.colno}", hint=hint)
 
 
 def _csv_rows(text: io.TextIOBase, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -131,10 +133,15 @@ def _csv_header(text: io.TextIOBase) -> list[str]:
 class FileRows(RowSource):
     """A local `.jsonl` or `.csv` file."""
 
+    def __init__(self, ref: SourceRef):
+        super().__init__(ref)
+        if ref.path is not None:
+            self.name = shown(ref.path)     # as the user opens it, not as the spec names it
+
     def _path(self):
         path = self.ref.path
         if path is None or not path.is_file():
-            raise SpecError(f"no such file: {path or self.ref.uri}", where=self.name,
+            raise SpecError(f"no such file: {self.ref.uri}", where=self.name,
                             hint="paths are relative to the spec file's folder")
         return path
 

@@ -102,7 +102,7 @@ def test_templated_image_error_names_the_row(repo):
         list(render_requests(spec))
     assert str(err.value).startswith("$.template.messages[0].content[1].source.path: cannot read "
                                      "image missing.png: No such file or directory in "
-                                     "../data/rows.jsonl:1")
+                                     "repo/data/rows.jsonl:1")
 
 
 def test_image_cache_is_bounded_in_bytes(repo):

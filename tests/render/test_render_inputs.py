@@ -61,7 +61,7 @@ def test_prepared_rows_get_the_default_anthropic_version(repo):
 def test_prepared_row_without_a_request_body_is_located(repo):
     spec = _prepared(repo, [{"custom_id": "x", "request": {"messages": []}},
                             {"custom_id": "y", "request": "not json"}])
-    with pytest.raises(SpecError, match=r"^\.\./data/in\.jsonl:2: 'request' must be"):
+    with pytest.raises(SpecError, match=r"^repo/data/in\.jsonl:2: 'request' must be"):
         list(render_requests(spec))
 
 
@@ -71,8 +71,8 @@ def test_prepared_duplicate_custom_id_names_both_lines(repo):
                             {"custom_id": "x", "request": body}])
     with pytest.raises(SpecError) as err:
         list(render_requests(spec))
-    assert str(err.value).startswith("../data/in.jsonl:3: custom_id 'x' is not unique: "
-                                     "also at ../data/in.jsonl:1")
+    assert str(err.value).startswith("repo/data/in.jsonl:3: custom_id 'x' is not unique: "
+                                     "also at repo/data/in.jsonl:1")
 
 
 def test_prepared_numeric_custom_id_is_rejected(repo):

@@ -23,14 +23,26 @@ def test_jsonl_rows_carry_their_line_numbers_skipping_blank_lines(repo):
 
 def test_jsonl_line_that_is_not_an_object_is_located(repo):
     rows = _source(repo, "a.jsonl", b'{"a": 1}\n[1, 2]\n')
-    with pytest.raises(SpecError, match=r"^\.\./data/a\.jsonl:2: not a JSON object"):
+    with pytest.raises(SpecError, match=r"^repo/data/a\.jsonl:2: not a JSON object"):
         list(rows)
 
 
-def test_jsonl_line_that_is_not_json_is_located(repo):
-    rows = _source(repo, "a.jsonl", b'{"a": 1}\n{"a": \n')
-    with pytest.raises(SpecError, match=r"^\.\./data/a\.jsonl:2: not valid JSON"):
+def test_jsonl_line_that_is_not_json_is_located_at_its_line_and_column_from_the_working_folder(repo):
+    rows = _source(repo, "a.jsonl", b'{"id":1}\n{"id":2,"body":\n')
+    with pytest.raises(SpecError) as err:
         list(rows)
+    assert err.value.exit_code == 1
+    assert str(err.value) == ('repo/data/a.jsonl:2:16: not valid JSON: unexpected end of data '
+                              '(each line of a .jsonl input must be one JSON object, '
+                              'e.g. {"id": 1, "text": "..."})')
+
+
+def test_a_file_outside_the_working_folder_is_named_by_its_absolute_path(repo, monkeypatch):
+    monkeypatch.chdir(repo / "jobs")
+    rows = _source(repo, "a.jsonl", b'[1]\n')
+    with pytest.raises(SpecError) as err:
+        list(rows)
+    assert str(err.value).startswith(f"{(repo / 'data' / 'a.jsonl').resolve()}:1: not a JSON object")
 
 
 def test_jsonl_lines_longer_than_a_read_chunk_are_whole(repo):
@@ -48,7 +60,7 @@ def test_csv_rows_are_numbered_by_their_first_line_even_with_multiline_fields(re
 
 def test_csv_row_with_the_wrong_field_count_is_located(repo):
     rows = _source(repo, "t.csv", b"id,body\n1,ok\n2,a,b\n")
-    with pytest.raises(SpecError, match=r"^\.\./data/t\.csv:3: 3 fields where the header has 2"):
+    with pytest.raises(SpecError, match=r"^repo/data/t\.csv:3: 3 fields where the header has 2"):
         list(rows)
 
 

@@ -82,7 +82,7 @@ def test_missing_custom_id_column_is_located_at_the_row(repo):
     with pytest.raises(SpecError) as err:
         list(render_requests(spec))
     assert str(err.value).startswith(
-        "$.template.custom_id_column: the row has no column 'key' in ../data/rows.jsonl:2")
+        "$.template.custom_id_column: the row has no column 'key' in repo/data/rows.jsonl:2")
 
 
 def test_invalid_custom_id_is_located_at_its_source_row(repo):
@@ -91,7 +91,7 @@ def test_invalid_custom_id_is_located_at_its_source_row(repo):
     with pytest.raises(SpecError) as err:
         list(render_requests(spec))
     assert str(err.value).startswith(
-        "../data/rows.jsonl:2: custom_id 'a b' does not match ^[a-zA-Z0-9_-]{1,64}$")
+        "repo/data/rows.jsonl:2: custom_id 'a b' does not match ^[a-zA-Z0-9_-]{1,64}$")
 
 
 def test_too_long_custom_id_is_rejected(repo):
@@ -106,7 +106,7 @@ def test_duplicate_custom_id_names_both_rows(repo):
     with pytest.raises(SpecError) as err:
         list(render_requests(spec))
     assert str(err.value).startswith(
-        "../data/rows.jsonl:3: custom_id 'row-1' is not unique: also at ../data/rows.jsonl:1")
+        "repo/data/rows.jsonl:3: custom_id 'row-1' is not unique: also at repo/data/rows.jsonl:1")
 
 
 def test_undefined_variable_is_located_at_the_spec_path_and_the_row(repo):
@@ -116,7 +116,7 @@ def test_undefined_variable_is_located_at_the_spec_path_and_the_row(repo):
     with pytest.raises(SpecError) as err:
         list(render_requests(spec))
     assert str(err.value).startswith("$.template.messages[0].content[1].text: "
-                                     "undefined variable 'body' in ../data/rows.jsonl:2")
+                                     "undefined variable 'body' in repo/data/rows.jsonl:2")
 
 
 def test_undefined_variable_in_a_jinja_expression_is_located_too(repo):
@@ -124,7 +124,7 @@ def test_undefined_variable_in_a_jinja_expression_is_located_too(repo):
     with pytest.raises(SpecError) as err:
         list(render_requests(spec))
     assert str(err.value).startswith("$.template.messages[0].content: undefined variable 'body'"
-                                     " in ../data/rows.jsonl:1")
+                                     " in repo/data/rows.jsonl:1")
 
 
 def test_unknown_csv_column_fails_before_the_first_row(repo):
@@ -161,7 +161,7 @@ def test_a_filter_that_raises_is_a_located_spec_error(repo):
     with pytest.raises(SpecError) as err:
         list(render_requests(spec))
     assert "template error: TypeError" in str(err.value)
-    assert "../data/rows.jsonl:1" in str(err.value)
+    assert "repo/data/rows.jsonl:1" in str(err.value)
 
 
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
