@@ -377,15 +377,18 @@ def test_ctrl_c_outside_a_run_loop_is_exit_130_with_the_resume_hint(cli, monkeyp
     assert errors == ["error: interrupted; state is saved, re-run the same command to resume"]
 
 
-def test_a_damaged_stream_ledger_is_a_located_state_error(cli, tmp_path):
-    ledger = tmp_path / "home" / "stream" / "stream-inline" / "ledger.sqlite"
-    ledger.parent.mkdir(parents=True)
-    ledger.write_bytes(b"\x00garbage, not SQLite" * 300)
-    code, _, errors = cli("status", STREAM_SPEC)
-    assert code == EXIT_INVALID
-    assert len(errors) == 1
-    assert errors[0].startswith("error: CLAUDE_JOBS_HOME: a state database in ")
-    assert "file is not a database" in errors[0]
+def test_a_damaged_state_database_is_a_state_error_naming_the_state_folder(monkeypatch, tmp_path):
+    import sqlite3
+
+    monkeypatch.setenv("CLAUDE_JOBS_HOME", str(tmp_path))
+    damaged = tmp_path / "ledger.sqlite"
+    damaged.write_bytes(b"\x00garbage, not SQLite" * 300)
+    with pytest.raises(sqlite3.DatabaseError) as caught:
+        sqlite3.connect(damaged).execute("select * from sqlite_master").fetchall()
+    error = translate(caught.value)
+    assert error is not None and error.exit_code == EXIT_INVALID
+    assert str(error).startswith(f"CLAUDE_JOBS_HOME: a state database in {tmp_path} cannot be used: "
+                                 "file is not a database")
 
 
 def test_a_reader_that_stops_early_is_not_a_failure(tmp_path):
