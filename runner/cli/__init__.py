@@ -101,7 +101,10 @@ def invoke(argv: list[str] | None = None) -> int:
         _print_error(INTERRUPTED)
         code = EXIT_INTERRUPTED
     except click.UsageError as exc:
-        _print_error(_usage_line(exc))
+        if type(exc).__name__ == "NoArgsIsHelpError":   # `claude-jobs` alone: show the help
+            exc.show()
+        else:
+            _print_error(_usage_line(exc))
         code = EXIT_USAGE
     except click.ClickException as exc:
         _print_error(exc.format_message())

@@ -474,3 +474,12 @@ def test_a_bug_raised_while_handling_an_os_error_is_still_a_bug():
             {}["missing"]
     except KeyError as bug:
         assert translate(bug) is None
+
+
+@pytest.mark.parametrize("args", [[], ["local"]])
+def test_a_group_without_a_command_shows_its_help_not_an_error_line(cli, capsys, args):
+    code = invoke(args)
+    out, err = capsys.readouterr()
+    assert code == EXIT_USAGE
+    assert err.startswith("Usage: claude-jobs") and "Commands:" in err
+    assert "error:" not in err and "Traceback" not in err
