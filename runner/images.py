@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .clients import Target
-from .errors import ClaudeJobsError
+from .errors import SpecError
+from .paths import shown
 from .spec.model import JobSpec
 from .tokens import sniff_media_type
 
@@ -91,9 +92,9 @@ class Images:
             try:
                 return path.read_bytes(), path.name
             except OSError as exc:
-                raise Failure(where, f"cannot read image {ref}: {exc.strerror}",
-                              "paths are relative to the spec file's folder") from None
-        from .sources import gcs_blob
+                raise Failure(where, f"cannot read image {shown(path)}: {exc.strerror}",
+                              "image paths are relative to the spec file's folder") from None
+        from .sources import gcs_blob, google_errors
 
         if not isinstance(ref, str) or not ref.startswith("gs://"):
             raise Failure(where, f"image URI must look like gs://bucket/object, got {ref!r}")
@@ -101,11 +102,10 @@ class Images:
             if self._storage is None and self.target is not None:
                 self._storage = self.target.storage()       # one client for every object
             blob = gcs_blob(self.target, ref, where, self._storage)
-            return blob.download_as_bytes(), ref
-        except ClaudeJobsError as exc:
+            with google_errors(ref, where):
+                return blob.download_as_bytes(), ref
+        except SpecError as exc:        # a missing object: the row that names it is added
             raise Failure(where, exc.message, exc.hint) from None
-        except Exception as exc:
-            raise Failure(where, f"cannot read image {ref}: {exc}") from None
 
     def _base64(self, data: Any, media_type: Any, where: str) -> dict:
         if not isinstance(data, str) or not data:

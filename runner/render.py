@@ -19,6 +19,7 @@ iteration, so exhaust the iterator (or count it first) when all-or-nothing matte
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from .clients import Target
 from .custom_ids import UniqueIds, check_custom_id, id_ok
 from .errors import SpecError
 from .images import Failure, ImageRefs, Images
+from .paths import shown
 from .records import Request
 from .spec.model import JobSpec
 from .templates import Compiler, Dynamic, environment
@@ -60,9 +62,31 @@ def _head(spec: JobSpec) -> dict[str, Any]:
     return {"anthropic_version": DEFAULT_ANTHROPIC_VERSION, **spec.request}
 
 
-def _located(failure: Failure, location: str | None) -> SpecError:
+def _located(spec: JobSpec, failure: Failure, location: str | None) -> SpecError:
+    """`jobs/x.yaml:12:7: $.template…: message in data/rows.csv:3`: the spec place, then the row."""
     message = f"{failure.message} in {location}" if location else failure.message
-    return SpecError(message, where=failure.where, hint=failure.hint)
+    return SpecError(message, where=_in_spec(spec, failure.where), hint=failure.hint)
+
+
+def _in_spec(spec: JobSpec, where: str) -> str:
+    """A `$.json.path` of the spec prefixed with the file and line:column, as validation writes it.
+
+    The spec is parsed again only here, on the way to an error, so rendering keeps no marks.
+    """
+    if not where.startswith("$"):
+        return where
+    from .spec.findings import json_path
+    from .spec.yamlload import load_yaml
+
+    marks = {json_path(path): mark for path, mark in load_yaml(spec.text.encode()).values.items()}
+    probe = where
+    while probe not in marks and probe != "$":     # the nearest written ancestor
+        probe = _PARENT.sub("", probe) or "$"
+    line, column = marks.get(probe, (1, 1))
+    return f"{shown(spec.path)}:{line}:{column}: {where}"
+
+
+_PARENT = re.compile(r"(\.[^.\[\]]+|\[[^\]]*\])$")
 
 
 # -- inline prompts -------------------------------------------------------------
@@ -77,7 +101,7 @@ def _inline(spec: JobSpec, images) -> Iterator[Request]:
         try:
             messages = compiler.value(prompt.messages, f"{where}.messages")
         except Failure as failure:
-            raise _located(failure, None) from None
+            raise _located(spec, failure, None) from None
         bodies.append({**_head(spec), **prompt.overrides, "messages": messages})
     unique = UniqueIds(lambda: ((p.custom_id, i) for i, p in enumerate(prompts)),
                        lambda i: f"$.prompts[{i}].custom_id")
@@ -149,15 +173,18 @@ def _templated(spec: JobSpec, target: Target | None, images) -> Iterator[Request
         else:
             body = {**_head(spec), **templated}
     except Failure as failure:
-        raise _located(failure, None) from None
-    compiler.check_variables(source.columns())
+        raise _located(spec, failure, None) from None
+    try:
+        compiler.check_variables(source.columns())
+    except Failure as failure:
+        raise _located(spec, failure, source.name) from None
     # One generated function per row: (custom_id, body), sharing every constant part.
     pair = Dynamic(f"({_code(compiler, custom_id)}, {_code(compiler, body)})",
                    {**getattr(custom_id, "names", {}), **getattr(body, "names", {})})
     build = compiler.function(pair)
     id_only = compiler.function(custom_id) if isinstance(custom_id, Dynamic) else None
     unique = UniqueIds(lambda: _rescan_ids(source, id_only, custom_id), source.locate)
-    return _template_rows(source, build, unique)
+    return _template_rows(spec, source, build, unique)
 
 
 def _code(compiler: Compiler, value: Any) -> str:
@@ -172,7 +199,7 @@ def _rescan_ids(source, id_only, constant) -> Iterator[tuple[Any, int]]:
             yield None, n
 
 
-def _template_rows(source, build, unique: UniqueIds) -> Iterator[Request]:
+def _template_rows(spec: JobSpec, source, build, unique: UniqueIds) -> Iterator[Request]:
     recent, window, archive = unique.recent, unique.window, unique.archive
     n = 0
     try:
@@ -187,5 +214,5 @@ def _template_rows(source, build, unique: UniqueIds) -> Iterator[Request]:
                 archive()
             yield Request(custom_id, body)
     except Failure as failure:      # templates and images raise these; add the row
-        raise _located(failure, source.locate(n)) from None
+        raise _located(spec, failure, source.locate(n)) from None
     unique.finish()

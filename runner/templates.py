@@ -21,7 +21,6 @@ import itertools
 import re
 from typing import Any
 
-from .errors import SpecError
 from .images import Failure
 
 _TEMPLATE_MARKS = ("{{", "{%", "{#")
@@ -122,8 +121,8 @@ class Compiler:
         known = set(columns) | {"row"} | set(self.env.globals)
         for name, where in self.variables.items():
             if name not in known:
-                raise SpecError(f"undefined variable {name!r}: the source has no such column",
-                                where=where, hint="columns are: " + ", ".join(columns))
+                raise Failure(where, f"undefined variable {name!r}: the source has no such column",
+                              "columns are: " + ", ".join(columns))
 
     # -- structures -----------------------------------------------------------
 

@@ -215,8 +215,11 @@ def test_a_row_that_fails_to_render_is_an_error_of_its_spec_and_the_others_are_p
     code, plan = repo.json("plan", "jobs/", "--offline")
     assert code == 1
     assert len(plan["errors"]) == 1
-    assert plan["errors"][0].startswith("jobs/examples/stream-template-csv-image.yaml: ")
-    assert "missing.png" in plan["errors"][0] and "data/tickets.csv:3" in plan["errors"][0]
+    assert plan["errors"][0].startswith("jobs/examples/stream-template-csv-image.yaml:27:38: "
+                                        "$.template.messages[0].content[1].source.path: "
+                                        "cannot read image jobs/examples/")
+    assert ("missing.png: No such file or directory in jobs/examples/data/tickets.csv:3 "
+            in plan["errors"][0])
     assert repo.name("stream-template-csv-image") not in repo.specs_by_name(plan)
     assert repo.name("stream-inline") in repo.specs_by_name(plan)
 

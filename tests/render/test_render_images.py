@@ -40,8 +40,9 @@ def test_image_whose_bytes_do_not_match_its_extension_is_refused(repo):
     (repo / "jobs" / "fake.png").write_bytes(gif())
     with pytest.raises(SpecError) as err:
         _render_inline(repo, {"type": "file", "path": "fake.png"})
-    assert str(err.value).startswith("$.prompts[0].messages[0].content[1].source.path: "
-                                     "fake.png is not image/png (its bytes say image/gif)")
+    assert str(err.value).startswith("repo/jobs/job.yaml:1:1: $.prompts[0].messages[0].content[1]"
+                                     ".source.path: fake.png is not image/png (its bytes say "
+                                     "image/gif)")
 
 
 def test_unsupported_extension_without_media_type_is_refused(repo):
@@ -64,7 +65,7 @@ def test_image_outside_the_repository_is_refused(repo):
 
 
 def test_missing_image_file_is_located(repo):
-    with pytest.raises(SpecError, match=r"source\.path: cannot read image nope\.png"):
+    with pytest.raises(SpecError, match=r"source\.path: cannot read image repo/jobs/nope\.png"):
         _render_inline(repo, {"type": "file", "path": "nope.png"})
 
 
@@ -100,9 +101,9 @@ def test_templated_image_error_names_the_row(repo):
                          _image_prompt({"type": "file", "path": "{{ shot }}.png"}))
     with pytest.raises(SpecError) as err:
         list(render_requests(spec))
-    assert str(err.value).startswith("$.template.messages[0].content[1].source.path: cannot read "
-                                     "image missing.png: No such file or directory in "
-                                     "repo/data/rows.jsonl:1")
+    assert str(err.value).startswith("repo/jobs/job.yaml:1:1: $.template.messages[0].content[1]"
+                                     ".source.path: cannot read image repo/jobs/missing.png: "
+                                     "No such file or directory in repo/data/rows.jsonl:1")
 
 
 def test_image_cache_is_bounded_in_bytes(repo):
@@ -121,3 +122,39 @@ def test_image_over_the_api_size_limit_is_refused(repo):
     (repo / "jobs" / "big.png").write_bytes(png() + bytes(5 << 20))
     with pytest.raises(SpecError, match="over the 5 MB limit"):
         _render_inline(repo, {"type": "file", "path": "big.png"})
+
+
+SPEC_WITH_A_ROW_IMAGE = """\
+name: job
+model: claude-x
+mode: batch
+destination: out.jsonl
+template:
+  source: ../data/tickets.csv
+  custom_id: "t-{{ id }}"
+  messages:
+    - role: user
+      content:
+        - type: text
+          text: "What is this?"
+        - type: image
+          source:
+            type: file
+            path: "{{ shot }}"
+"""
+
+
+def test_a_bad_row_image_names_the_spec_line_the_json_path_and_the_data_row(repo):
+    (repo / "jobs" / "ok.png").write_bytes(png())
+    (repo / "jobs" / "crash.png").write_bytes(gif())
+    (repo / "data" / "tickets.csv").write_text("id,shot\n1,ok.png\n2,crash.png\n")
+    spec = template_spec(repo, file_source(repo, "../data/tickets.csv"),
+                         _image_prompt({"type": "file", "path": "{{ shot }}"}),
+                         custom_id="t-{{ id }}", text=SPEC_WITH_A_ROW_IMAGE)
+    with pytest.raises(SpecError) as err:
+        list(render_requests(spec))
+    assert err.value.exit_code == 1
+    assert str(err.value) == (
+        "repo/jobs/job.yaml:16:19: $.template.messages[0].content[1].source.path: crash.png is not "
+        "image/png (its bytes say image/gif) in repo/data/tickets.csv:3 "
+        "(fix the file, its extension, or media_type)")

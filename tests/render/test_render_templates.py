@@ -82,7 +82,7 @@ def test_missing_custom_id_column_is_located_at_the_row(repo):
     with pytest.raises(SpecError) as err:
         list(render_requests(spec))
     assert str(err.value).startswith(
-        "$.template.custom_id_column: the row has no column 'key' in repo/data/rows.jsonl:2")
+        "repo/jobs/job.yaml:1:1: $.template.custom_id_column: the row has no column 'key' in repo/data/rows.jsonl:2")
 
 
 def test_invalid_custom_id_is_located_at_its_source_row(repo):
@@ -115,7 +115,7 @@ def test_undefined_variable_is_located_at_the_spec_path_and_the_row(repo):
                                                     {"type": "text", "text": "{{ body }}"}]}])
     with pytest.raises(SpecError) as err:
         list(render_requests(spec))
-    assert str(err.value).startswith("$.template.messages[0].content[1].text: "
+    assert str(err.value).startswith("repo/jobs/job.yaml:1:1: $.template.messages[0].content[1].text: "
                                      "undefined variable 'body' in repo/data/rows.jsonl:2")
 
 
@@ -123,7 +123,7 @@ def test_undefined_variable_in_a_jinja_expression_is_located_too(repo):
     spec = _rows_spec(repo, [{"id": 1}], [{"role": "user", "content": "{{ body | upper }}"}])
     with pytest.raises(SpecError) as err:
         list(render_requests(spec))
-    assert str(err.value).startswith("$.template.messages[0].content: undefined variable 'body'"
+    assert str(err.value).startswith("repo/jobs/job.yaml:1:1: $.template.messages[0].content: undefined variable 'body'"
                                      " in repo/data/rows.jsonl:1")
 
 
@@ -133,12 +133,12 @@ def test_unknown_csv_column_fails_before_the_first_row(repo):
                          [{"role": "user", "content": "{{ bdy }}"}])
     with pytest.raises(SpecError) as err:
         render_requests(spec)
-    assert str(err.value).startswith("$.template.messages[0].content: undefined variable 'bdy'")
+    assert str(err.value).startswith("repo/jobs/job.yaml:1:1: $.template.messages[0].content: undefined variable 'bdy'")
 
 
 def test_template_syntax_error_fails_before_the_first_row(repo):
     spec = _rows_spec(repo, [{"id": 1}], [{"role": "user", "content": "{{ body "}])
-    with pytest.raises(SpecError, match=r"^\$\.template\.messages\[0\]\.content: template syntax"):
+    with pytest.raises(SpecError, match=r"^repo/jobs/job\.yaml:1:1: \$\.template\.messages\[0\]\.content: template syntax"):
         render_requests(spec)
 
 
