@@ -215,7 +215,7 @@ def _stream_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
     from .stream import stream_status
 
     line.revision = label = revision_label(spec_revision(spec, target))
-    status = stream_status(spec) or {}
+    status = stream_status(spec, target) or {}
     ran = status.get("revision")
     ran = revision_label(ran) if ran else None
     finished = status.get("succeeded", 0) + status.get("errored", 0)

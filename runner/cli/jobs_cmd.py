@@ -78,9 +78,9 @@ def status(ref, project, region, local, output_format):
     if ref and spec is None:
         _check_job_ref(ref)
     if spec is not None and spec.mode == "stream":
-        from ..stream import stream_status
+        from ..stream import ledger_project, stream_status
 
-        data = stream_status(spec)
+        data = stream_status(spec, project=ledger_project(project, local))
         if output_format == "json":
             _echo_json(data)
         else:
@@ -138,8 +138,10 @@ def results(spec_path, project, region, local, output_format, limit):
     spec = _load(spec_path)
     if spec.mode == "stream":
         from ..stream import iter_results as stream_results
+        from ..stream import ledger_project
 
-        _print_results(itertools.islice(stream_results(spec), limit), output_format)
+        _print_results(itertools.islice(stream_results(spec, ledger_project(project, local)), limit),
+                       output_format)
         return 0
     with _target(project, region, local, spec) as target:
         from ..batch.inspect import iter_results

@@ -17,11 +17,21 @@ from ..execute import RunOptions, RunSummary
 from ..paths import state_dir
 from ..records import ResultRow
 
-__all__ = ["run_stream", "stream_status", "iter_results", "ledger_path"]
+__all__ = ["run_stream", "stream_status", "iter_results", "ledger_path", "ledger_project"]
 
 
-def ledger_path(spec) -> Path:
-    return state_dir() / "stream" / spec.name / "ledger.sqlite"
+def ledger_path(spec, project: str) -> Path:
+    """One ledger per target project and spec: rows done on the local stack are not done on a
+    real project (and the other way round)."""
+    return state_dir() / "stream" / project / spec.name / "ledger.sqlite"
+
+
+def ledger_project(project_flag: str | None = None, force_local: bool = False) -> str:
+    """The project whose ledgers `status`/`results` read: the one `open_target` would pick,
+    resolved without starting the local stack."""
+    from ..clients import LOCAL_PROJECT, configured_project
+
+    return (None if force_local else configured_project(project_flag)) or LOCAL_PROJECT
 
 
 def run_stream(spec, target, options: RunOptions) -> RunSummary:
@@ -36,7 +46,7 @@ def run_stream(spec, target, options: RunOptions) -> RunSummary:
 
     started = time.monotonic()
     total, estimated_input = _count_and_check_budget(spec, render_requests(spec, target))
-    ledger = Ledger.open(ledger_path(spec), spec_name=spec.name,
+    ledger = Ledger.open(ledger_path(spec, target.project), spec_name=spec.name,
                          revision=spec_revision(spec, target), restart=options.restart)
     try:
         sink = open_sink(spec.destination, spec, target)
@@ -110,14 +120,15 @@ def _summary(spec, target, sink, stats, counts, total, skipped, elapsed, estimat
                  "limits": vars(limiter.limits), "rates": rates,
                  "quota_use": {k: round(v / limit, 4) for k, v in rates.items()
                                if (limit := getattr(limiter.limits, k))},
-                 "ledger": str(ledger_path(spec))})
+                 "ledger": str(ledger_path(spec, target.project))})
 
 
-def stream_status(spec, target=None) -> dict:
-    """What the ledger of a stream spec holds (no calls are made); `changed` needs `target`."""
+def stream_status(spec, target=None, *, project: str | None = None) -> dict:
+    """What the spec's ledger on `target` (or on `project`) holds, no calls made; `changed`
+    needs `target`."""
     from .ledger import Ledger
 
-    path = ledger_path(spec)
+    path = ledger_path(spec, project or target.project)
     ledger = Ledger.read_only(path)
     if ledger is None:
         return {"spec": spec.name, "mode": "stream", "state": "never run", "ledger": str(path),
@@ -138,11 +149,12 @@ def stream_status(spec, target=None) -> dict:
     return status
 
 
-def iter_results(spec) -> Iterator[ResultRow]:
-    """Every result in the spec's ledger, one per custom_id, in the order they finished."""
+def iter_results(spec, project: str) -> Iterator[ResultRow]:
+    """Every result in the spec's ledger on `project`, one per custom_id, in the order they
+    finished."""
     from .ledger import Ledger
 
-    ledger = Ledger.read_only(ledger_path(spec))
+    ledger = Ledger.read_only(ledger_path(spec, project))
     if ledger is None:
         return
     try:

@@ -56,7 +56,7 @@ def start_run(folder, *flags):
 
 
 def ledger_count(folder) -> int:
-    path = folder / "state" / "stream" / "crash" / "ledger.sqlite"
+    path = folder / "state" / "stream" / "claude-jobs-local" / "crash" / "ledger.sqlite"
     if not path.exists():
         return 0
     try:

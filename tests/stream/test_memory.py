@@ -50,7 +50,8 @@ def write_big_spec(folder, rows: int) -> None:
 
 def done_rows(folder) -> int:
     try:
-        with sqlite3.connect(folder / "state" / "stream" / "big" / "ledger.sqlite", timeout=1) as c:
+        ledger = folder / "state" / "stream" / "claude-jobs-local" / "big" / "ledger.sqlite"
+        with sqlite3.connect(ledger, timeout=1) as c:
             return c.execute("SELECT COUNT(*) FROM results").fetchone()[0]
     except sqlite3.OperationalError:
         return 0

@@ -133,7 +133,18 @@ def test_status_and_results_read_the_ledger(state_home, quiet_vertex):
     _, spec = run(state_home, quiet_vertex, rows=7)
     status = stream_status(spec, quiet_vertex.target())
     assert (status["succeeded"], status["errored"], status["changed"]) == (7, 0, False)
-    assert sorted(r.custom_id for r in iter_results(spec)) == [f"r{i:06d}" for i in range(7)]
+    assert sorted(r.custom_id for r in iter_results(spec, "p")) == [f"r{i:06d}" for i in range(7)]
+
+
+def test_rows_done_on_one_project_are_not_done_on_another(state_home, quiet_vertex):
+    from dataclasses import replace
+
+    run(state_home, quiet_vertex, rows=3)
+    spec = load_spec(write_spec(state_home, rows=3, destination="out/real.jsonl"))
+    summary = run_stream(spec, replace(quiet_vertex.target(), project="real-project"), FAST)
+    assert (summary.skipped, summary.succeeded) == (0, 3)
+    assert quiet_vertex.stats()["requests"] == 6
+    assert stream_status(spec, project="real-project")["succeeded"] == 3
 
 
 @pytest.mark.parametrize("kind", ["gs", "bq"])
