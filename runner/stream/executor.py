@@ -45,7 +45,8 @@ class StreamRun:
         self.requests = requests            # the lazy render iterator (second pass)
         self.stats = stats
         self.backoff = backoff or BACKOFF
-        self.client = client or target.anthropic(spec.region)
+        # target.region is `run --region`, else the spec's region (open_target is given both).
+        self.client = client or target.anthropic(target.region)
         self.rng = random.Random()
         # One thread owns the SQLite connection: commits never interleave.
         self._ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger")

@@ -50,6 +50,17 @@ def test_the_model_goes_in_the_url_and_the_version_in_the_body(state_home, quiet
     assert "model" not in entry["body"]
 
 
+def test_calls_go_to_the_targets_region_which_run_region_overrides(state_home, quiet_vertex):
+    import urllib.request
+    from dataclasses import replace
+
+    spec = load_spec(write_spec(state_home, rows=1))
+    run_stream(spec, replace(quiet_vertex.target(), region="europe-west1"), FAST)
+    with urllib.request.urlopen(f"{quiet_vertex.url}/_local/requests?limit=1") as r:
+        (entry,) = json.loads(r.read())["requests"]
+    assert "/locations/europe-west1/" in entry["path"]
+
+
 def test_unary_calls_when_streaming_is_off(state_home, quiet_vertex):
     summary, _ = run(state_home, quiet_vertex, rows=5, stream={"streaming": False})
     assert summary.succeeded == 5
