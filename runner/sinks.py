@@ -20,15 +20,17 @@ ends up holding exactly `rows`, in parts of `part_rows`.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 
 import orjson
 
-from .errors import RemoteError, UsageError
+from .errors import ConfigError, RemoteError, UsageError
 from .records import ResultRow
 
 BQ_SCHEMA = (("custom_id", "STRING"), ("status", "STRING"), ("response", "JSON"),
@@ -84,21 +86,53 @@ class FileSink(Sink):
     part_rows = 500
     part_seconds = 0.5
 
-    def __init__(self, path: Path, shown: str):
+    def __init__(self, path: Path, shown: str, where: str | None = None):
         self.path = path
         self.destination = shown
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.where = where
+        self._check_writable()
+
+    def _cannot_write(self, exc: OSError) -> ConfigError:
+        # Name the destination, never the temp file a rebuild was writing.
+        return ConfigError(f"cannot write {self.destination}: {exc.strerror or exc}",
+                           where=self.where, hint="pick a file path in a writable folder; "
+                           "re-run to write the results from the ledger")
+
+    def _check_writable(self) -> None:
+        """Before the first request: the folder must take a new file, since rebuilds rename one in."""
+        try:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                raise NotADirectoryError(errno.ENOTDIR, "a file is in the way of its folder") from None
+            if self.path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "it is a folder")
+            fd, probe = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".probe",
+                                         dir=self.path.parent)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise self._cannot_write(exc) from exc
 
     def put(self, part: int, rows: Sequence[ResultRow]) -> None:
         if not rows:
             return
-        with open(self.path, "ab") as out:
-            out.write(_jsonl(rows))
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with open(self.path, "ab") as out:
+                out.write(_jsonl(rows))
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            raise self._cannot_write(exc) from exc
 
     def recover(self, stored, changed=()) -> None:
         """Rewrite the whole file from `stored()`: parts appended after a crash point vanish."""
+        try:
+            self._rebuild(stored)
+        except OSError as exc:
+            raise self._cannot_write(exc) from exc
+
+    def _rebuild(self, stored) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as out:
             batch: list[ResultRow] = []
@@ -248,7 +282,10 @@ def open_sink(destination: str, spec, target) -> Sink:
             raise UsageError(f"{destination!r} is not bq://project.dataset.table",
                              where="$.destination")
         return BigQuerySink(target, ".".join(parts), destination, getattr(spec, "region", None))
-    return FileSink(spec.resolve_local(destination), destination)
+    from .paths import shown
+
+    where = f"{shown(spec.path)}: $.destination" if getattr(spec, "path", None) else "$.destination"
+    return FileSink(spec.resolve_local(destination), destination, where)
 
 
 def read_destination(sink: Sink) -> Iterator[dict]:

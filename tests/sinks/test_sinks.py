@@ -143,3 +143,12 @@ def test_a_bad_destination_is_a_usage_error(tmp_path):
         open_sink("bq://only.two", fake_spec(tmp_path), target=None)
     with pytest.raises(UsageError, match="bucket"):
         open_sink("gs:///prefix", fake_spec(tmp_path), target=None)
+
+
+def test_a_file_destination_that_is_a_folder_is_refused_when_the_sink_opens(tmp_path):
+    from runner.errors import ConfigError
+
+    (tmp_path / "r.jsonl").mkdir()
+    with pytest.raises(ConfigError) as caught:
+        FileSink(tmp_path / "r.jsonl", "r.jsonl", "spec.yaml: $.destination")
+    assert str(caught.value).startswith("spec.yaml: $.destination: cannot write r.jsonl: it is a folder")

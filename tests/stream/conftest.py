@@ -41,3 +41,26 @@ def state_home(tmp_path, monkeypatch):
     return tmp_path
 
 
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch, quiet_vertex, state_home):
+    """`claude-jobs ARGS` on the module's Vertex server; returns (exit code, the `error:` lines)."""
+    from contextlib import contextmanager
+    from dataclasses import replace
+
+    from runner.cli import invoke
+
+    @contextmanager
+    def module_server(project=None, region=None, **_):
+        yield replace(quiet_vertex.target(), region=region or "us-east5")
+
+    monkeypatch.setattr("runner.clients.open_target", module_server)
+
+    def run(*args):
+        code = invoke([str(a) for a in args])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err
+        return code, [line for line in err.splitlines() if line.startswith("error:")]
+
+    return run
