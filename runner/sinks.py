@@ -68,6 +68,10 @@ class Sink:
         """Remove every result this tool stored at the destination (a restarted run)."""
         raise NotImplementedError
 
+    def holds_data(self) -> bool:
+        """Whether the destination holds anything `reset()` would remove."""
+        raise NotImplementedError
+
     def write_all(self, rows: Iterable[ResultRow]) -> int:
         """Make the destination hold exactly `rows`; returns how many were written."""
         self.reset()
@@ -150,6 +154,12 @@ class FileSink(Sink):
     def reset(self) -> None:
         self.recover(lambda: ())
 
+    def holds_data(self) -> bool:
+        try:
+            return self.path.stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
     def write_all(self, rows: Iterable[ResultRow]) -> int:
         count = 0
 
@@ -216,6 +226,15 @@ class GcsSink(Sink):
             if blob.name.endswith(".jsonl"):
                 blob.delete()
 
+    def holds_data(self) -> bool:
+        from google.api_core import exceptions
+
+        try:
+            return any(blob.name.endswith(".jsonl") for blob in
+                       self.client.list_blobs(self.bucket, prefix=self.listing_prefix))
+        except exceptions.NotFound:
+            return False            # no bucket: put() says so
+
 
 class BigQuerySink(Sink):
     part_rows = 10000
@@ -266,6 +285,11 @@ class BigQuerySink(Sink):
 
     def reset(self) -> None:
         self.client.query(f"DELETE FROM `{self.table_id}` WHERE TRUE").result()
+
+    def holds_data(self) -> bool:
+        # A query, not the table's num_rows: that omits rows still in the streaming buffer.
+        found = self.client.query(f"SELECT 1 FROM `{self.table_id}` LIMIT 1").result()
+        return any(True for _ in found)
 
 
 def open_sink(destination: str, spec, target) -> Sink:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import SpecError
+from ..errors import SpecError, StateError
 from ..execute import RunOptions, RunSummary
 from ..paths import state_dir
 from ..records import ResultRow
@@ -46,10 +46,14 @@ def run_stream(spec, target, options: RunOptions) -> RunSummary:
 
     started = time.monotonic()
     total, estimated_input = _count_and_check_budget(spec, render_requests(spec, target))
-    ledger = Ledger.open(ledger_path(spec, target.project), spec_name=spec.name,
+    # The sink first: a destination that cannot be written fails before the ledger starts.
+    sink = open_sink(spec.destination, spec, target)
+    path = ledger_path(spec, target.project)
+    if not options.restart and not _started(path):
+        _refuse_foreign_data(spec, sink)
+    ledger = Ledger.open(path, spec_name=spec.name,
                          revision=spec_revision(spec, target), restart=options.restart)
     try:
-        sink = open_sink(spec.destination, spec, target)
         before = ledger.counts()
         again = before["errored"] if options.retry_failed else 0
         stats = RunStats(to_send=max(0, total - before["succeeded"] - before["errored"] + again))
@@ -64,6 +68,31 @@ def run_stream(spec, target, options: RunOptions) -> RunSummary:
         ledger.close()
     return _summary(spec, target, sink, stats, after, total, total - stats.to_send,
                     time.monotonic() - started, estimated_input, limiter)
+
+
+def _started(path: Path) -> bool:
+    """Whether a run of this spec on this target ever opened its ledger (and so owns the
+    destination: it cleared it on that first run)."""
+    from .ledger import Ledger
+
+    ledger = Ledger.read_only(path)
+    if ledger is None:
+        return False
+    try:
+        return bool(ledger.meta().get("revision"))
+    finally:
+        ledger.close()
+
+
+def _refuse_foreign_data(spec, sink) -> None:
+    """A first run clears its destination: never when that would destroy someone else's data."""
+    from ..paths import shown
+
+    if sink.holds_data():
+        raise StateError(f"{sink.destination} already holds results this spec's runs did not "
+                         "write; nothing was sent",
+                         where=f"{shown(spec.path)}: $.destination",
+                         hint="choose a new destination, or pass --restart to replace it")
 
 
 def stream_limits(spec):

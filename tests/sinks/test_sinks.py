@@ -152,3 +152,16 @@ def test_a_file_destination_that_is_a_folder_is_refused_when_the_sink_opens(tmp_
     with pytest.raises(ConfigError) as caught:
         FileSink(tmp_path / "r.jsonl", "r.jsonl", "spec.yaml: $.destination")
     assert str(caught.value).startswith("spec.yaml: $.destination: cannot write r.jsonl: it is a folder")
+
+
+def test_gcs_holds_data_once_a_result_shard_is_there(gcs_sink):
+    gcs_sink.bucket.blob(f"{gcs_sink.prefix}/notes.txt").upload_from_string(b"not ours to clear")
+    assert not gcs_sink.holds_data()
+    gcs_sink.put(1, rows("a"))
+    assert gcs_sink.holds_data()
+
+
+def test_bigquery_holds_data_once_the_table_has_a_row(bq_sink):
+    assert not bq_sink.holds_data()
+    bq_sink.put(1, rows("a"))
+    assert bq_sink.holds_data()
