@@ -16,13 +16,12 @@ from typing import Any
 from .clients import Target
 from .errors import SpecError
 from .paths import shown
+from .spec.images import EXTENSIONS as MEDIA_TYPES
+from .spec.images import MAX_IMAGE_BYTES
 from .spec.model import JobSpec
 from .tokens import sniff_media_type
 
 IMAGE_CACHE_BYTES = 64 << 20
-MAX_IMAGE_BYTES = 5 << 20       # the Messages API rejects larger images
-MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-               ".gif": "image/gif", ".webp": "image/webp"}
 
 
 class Failure(Exception):

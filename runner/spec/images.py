@@ -7,25 +7,13 @@ import binascii
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..tokens import sniff_media_type
 from .context import Context
 from .uris import GCS_OBJECT, check_platform, check_reference, local_path
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024       # the Messages API rejects larger images
 EXTENSIONS = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
               ".gif": "image/gif", ".webp": "image/webp"}
-
-
-def sniff(head: bytes) -> str | None:
-    """The media type the first bytes of a file announce, or None."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def is_templated(value: str) -> bool:
@@ -89,7 +77,7 @@ def check_image_file(ctx: Context, path: tuple, value: str, declared: str | None
                   "images.size", "resize or compress it")
         return
     with resolved.open("rb") as handle:
-        actual = sniff(handle.read(16))
+        actual = sniff_media_type(handle.read(16))
     if actual != expected:
         what = f"its bytes look like {actual}" if actual else "its bytes are not a known image format"
         ctx.error(path, f"{value!r}{detail} is not {expected}: {what}", "images.content",
@@ -105,7 +93,7 @@ def _check_base64(ctx: Context, path: tuple, data: str, declared: str | None, in
         ctx.error(path + ("data",), "data is not valid base64", "images.base64",
                   "encode the image with `base64 -w0 FILE`, or use {type: file, path: ...}")
         return
-    actual = sniff(raw[:16])
+    actual = sniff_media_type(raw[:16])
     if declared in EXTENSIONS.values() and actual != declared:
         what = f"the data looks like {actual}" if actual else "the data is not a known image format"
         ctx.error(path + ("data",), f"data is not {declared}: {what}", "images.content")
