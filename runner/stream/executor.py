@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
-from ..errors import Interrupted
+from ..errors import Interrupted, RemoteError
 from ..records import Request
 from . import calls
 from .ledger import DIRTY, SEALED, WRITTEN, Ledger
@@ -30,6 +30,11 @@ from .retry import Backoff, classify
 
 RENDER_CHUNK = 256
 BACKOFF = Backoff()
+# Consecutive connection failures, across rows and with no answer in between, after which the
+# endpoint counts as unreachable, per call allowed in flight (the limiter's current limit, since
+# with no success it stays at its start of 4): each call in flight failed about 3 times, well
+# before a row's own retries (6 by default) run out.
+UNREACHABLE_AFTER = 3
 
 
 class StreamRun:
@@ -48,6 +53,7 @@ class StreamRun:
         # target.region is `run --region`, else the spec's region (open_target is given both).
         self.client = client or target.anthropic(target.region)
         self.rng = random.Random()
+        self._connection_streak = 0        # connection failures since the last answer
         # One thread owns the SQLite connection: commits never interleave.
         self._ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger")
 
@@ -190,10 +196,12 @@ class StreamRun:
                 latency = time.monotonic() - started
                 self.limiter.fail(reservation, time.monotonic(), failure.kind)
                 self.stats.record_failure(failure.kind)
+                self._check_reachable(failure)
                 if not failure.retryable or attempt > stream.max_retries:
                     return calls.errored(request, failure.to_error(), attempt, latency)
                 await asyncio.sleep(self.backoff.delay(attempt, failure, self.rng))
                 continue
+            self._connection_streak = 0
             latency = time.monotonic() - started
             usage = calls.usage_of(message)
             used_in = (usage.get("input_tokens", 0) + usage.get("cache_creation_input_tokens", 0)
@@ -201,6 +209,20 @@ class StreamRun:
             self.limiter.settle(reservation, Cost(1, used_in, usage.get("output_tokens", 0)),
                                 time.monotonic())
             return calls.succeeded(request, message, attempt, latency)
+
+    def _check_reachable(self, failure) -> None:
+        """Circuit breaker: stop sending once the endpoint looks gone, rather than wearing every
+        row's retries out against it. The raise ends the run; rows not finished stay pending."""
+        if failure.kind != "connection":
+            if failure.code is not None:            # an HTTP answer: the endpoint is there
+                self._connection_streak = 0
+            return
+        self._connection_streak += 1
+        if self._connection_streak >= UNREACHABLE_AFTER * max(1, int(self.limiter.concurrency)):
+            endpoint = getattr(self.client, "base_url", None) or "its endpoint"
+            raise RemoteError(f"cannot reach Vertex AI at {endpoint}: {failure.message}",
+                              hint="check the network or `claude-jobs local status`; "
+                                   "re-run to resume")
 
     # -- writer: group commit to the ledger, seal parts -------------------------------
 

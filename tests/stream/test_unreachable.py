@@ -1,0 +1,52 @@
+"""A dead endpoint stops the run early with one line, and leaves unfinished rows pending."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import contextmanager
+
+import pytest
+from stream_helpers import write_spec
+
+from runner.clients import Target
+from runner.errors import EXIT_REMOTE
+from runner.spec import load_spec
+from runner.stream import stream_status
+
+
+@pytest.fixture
+def dead_url():
+    """A loopback address nothing listens on (bound to a free port, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def on_dead_endpoint(cli, dead_url, monkeypatch):
+    @contextmanager
+    def dead_target(project=None, region=None, **_):
+        yield Target(project="p", region=region or "us-east5", local=True, vertex_url=dead_url)
+
+    monkeypatch.setattr("runner.clients.open_target", dead_target)
+    return cli
+
+
+def test_an_unreachable_endpoint_stops_the_run_with_one_line(on_dead_endpoint, dead_url,
+                                                             state_home):
+    spec = write_spec(state_home, rows=40, stream={"max_retries": 50})
+    code, errors = on_dead_endpoint("run", spec, "--no-progress")
+    assert code == EXIT_REMOTE
+    assert len(errors) == 1
+    assert errors[0].startswith(f"error: cannot reach Vertex AI at {dead_url}/v1/: "
+                                "connection failed: ")
+    assert errors[0].endswith("(check the network or `claude-jobs local status`; "
+                              "re-run to resume)")
+
+
+def test_rows_left_by_an_unreachable_endpoint_stay_pending(on_dead_endpoint, state_home):
+    spec = write_spec(state_home, rows=40, stream={"max_retries": 50})
+    on_dead_endpoint("run", spec, "--no-progress")
+    status = stream_status(load_spec(spec), project="p")
+    assert (status["succeeded"], status["errored"]) == (0, 0)
