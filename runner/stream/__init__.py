@@ -49,6 +49,7 @@ def run_stream(spec, target, options: RunOptions) -> RunSummary:
     # The sink first: a destination that cannot be written fails before the ledger starts.
     sink = open_sink(spec.destination, spec, target)
     path = ledger_path(spec, target.project)
+    path.parent.mkdir(parents=True, exist_ok=True)   # a bad CLAUDE_JOBS_HOME is named first
     if not options.restart and not _started(path):
         _refuse_foreign_data(spec, sink)
     ledger = Ledger.open(path, spec_name=spec.name,
