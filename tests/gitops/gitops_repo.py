@@ -79,7 +79,8 @@ def make_repo(root: Path, examples: tuple[str, ...] | None = None) -> Repo:
     suffix = uuid.uuid4().hex[:6]
     (root / ".git").mkdir(parents=True)          # the repository root for relative paths
     target = root / "jobs" / "examples"
-    shutil.copytree(EXAMPLES, target)
+    # Not results/: outputs of runs made in the working tree are not part of a fresh repository.
+    shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns("results"))
     for spec in target.glob("*.yaml"):
         if examples is not None and spec.name not in examples:
             spec.unlink()
