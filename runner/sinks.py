@@ -30,7 +30,7 @@ from pathlib import Path
 
 import orjson
 
-from .errors import ConfigError, RemoteError, UsageError
+from .errors import ConfigError, RemoteError, StateError, UsageError
 from .records import ResultRow
 
 BQ_SCHEMA = (("custom_id", "STRING"), ("status", "STRING"), ("response", "JSON"),
@@ -328,3 +328,14 @@ def read_destination(sink: Sink) -> Iterator[dict]:
     else:
         for row in sink.client.list_rows(sink.table_id):
             yield dict(row.items())
+
+
+def refuse_foreign_data(spec, sink) -> None:
+    """A spec's first run replaces its destination: never when that would destroy someone else's data."""
+    from .paths import shown
+
+    if sink.holds_data():
+        raise StateError(f"{sink.destination} already holds results this spec's runs did not "
+                         "write; nothing was sent",
+                         where=f"{shown(spec.path)}: $.destination",
+                         hint="choose a new destination, or pass --restart to replace it")

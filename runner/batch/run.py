@@ -15,7 +15,7 @@ from ..execute import RunOptions, RunSummary
 from . import preflight
 from .claims import claims_for
 from .collect import JoinStats
-from .identity import JobKey, revision_filter
+from .identity import JobKey, revision_filter, spec_filter
 from .jobs import JobApi
 from .poll import Waiter, WaitResult
 from .progress import Progress
@@ -60,6 +60,8 @@ class BatchRun:
         rounds = Rounds()
         for job in self.api.list(revision_filter(self.spec.name, self.rev)):
             rounds.add(job)
+        if not rounds.jobs and not self.options.restart:
+            self._refuse_foreign_destination()
         self._plan_first_round(rounds)
         if self.queue.waiting or rounds.jobs:
             self.progress.say(self.report.plan_line(rounds.all(), self.queue), style="bold")
@@ -92,6 +94,18 @@ class BatchRun:
     @staticmethod
     def _clean(result: WaitResult) -> bool:
         return result.finished and not result.stuck and not result.timed_out
+
+    def _refuse_foreign_destination(self) -> None:
+        """Collection replaces the destination: on the spec's first job, it must not hold others' data."""
+        if next(iter(self.api.list(spec_filter(self.spec.name))), None) is not None:
+            return      # an earlier revision of this spec wrote it
+        from ..sinks import open_sink, refuse_foreign_data
+
+        sink = open_sink(self.spec.destination, self.spec, self.target)
+        try:
+            refuse_foreign_data(self.spec, sink)
+        finally:
+            sink.close()
 
     # -- planning submissions -----------------------------------------------------
 

@@ -38,7 +38,7 @@ def run_stream(spec, target, options: RunOptions) -> RunSummary:
     """Send every unfinished row of `spec`; results go to the ledger, then to the destination."""
     from ..render import render_requests
     from ..revision import spec_revision
-    from ..sinks import open_sink
+    from ..sinks import open_sink, refuse_foreign_data
     from .executor import StreamRun
     from .ledger import Ledger
     from .limiter import Limiter
@@ -51,7 +51,7 @@ def run_stream(spec, target, options: RunOptions) -> RunSummary:
     path = ledger_path(spec, target.project)
     path.parent.mkdir(parents=True, exist_ok=True)   # a bad CLAUDE_JOBS_HOME is named first
     if not options.restart and not _started(path):
-        _refuse_foreign_data(spec, sink)
+        refuse_foreign_data(spec, sink)
     ledger = Ledger.open(path, spec_name=spec.name,
                          revision=spec_revision(spec, target), restart=options.restart)
     try:
@@ -83,17 +83,6 @@ def _started(path: Path) -> bool:
         return bool(ledger.meta().get("revision"))
     finally:
         ledger.close()
-
-
-def _refuse_foreign_data(spec, sink) -> None:
-    """A first run clears its destination: never when that would destroy someone else's data."""
-    from ..paths import shown
-
-    if sink.holds_data():
-        raise StateError(f"{sink.destination} already holds results this spec's runs did not "
-                         "write; nothing was sent",
-                         where=f"{shown(spec.path)}: $.destination",
-                         hint="choose a new destination, or pass --restart to replace it")
 
 
 def stream_limits(spec):
