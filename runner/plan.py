@@ -14,11 +14,11 @@ import dataclasses
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, get_args
 
 from .clients import Target
 from .errors import RemoteError, SpecError
+from .paths import shown
 from .spec.model import JobSpec
 
 State = Literal["new", "changed", "incomplete", "up-to-date", "unknown"]
@@ -148,8 +148,8 @@ async def plan_specs(specs: list[JobSpec], target: Target | None, options: PlanO
         try:
             lines.append(await plan_spec(spec, target, options))
         except SpecError as exc:
-            shown, text = _shown(spec.path), str(exc)
-            errors.append(text if text.startswith(shown) else f"{shown}: {text}")
+            where, text = shown(spec.path), str(exc)
+            errors.append(text if text.startswith(where) else f"{where}: {text}")
     return lines
 
 
@@ -157,7 +157,7 @@ async def plan_spec(spec: JobSpec, target: Target | None, options: PlanOptions) 
     from .spec.catalog import catalog
 
     info = catalog().get(spec.model)
-    line = SpecPlan(name=spec.name, path=_shown(spec.path), mode=spec.mode, model=spec.model,
+    line = SpecPlan(name=spec.name, path=shown(spec.path), mode=spec.mode, model=spec.model,
                     region=options.region or spec.region, destination=spec.destination)
     regional = dataclasses.replace(target, region=line.region) if target else None
     if options.count_tokens:
@@ -301,14 +301,6 @@ async def _count_sample(spec: JobSpec, target: Target, bodies: list[dict[str, An
 
 
 # -- small helpers --------------------------------------------------------------
-
-def _shown(path: Path) -> str:
-    """The spec's path relative to the working folder when it is inside it, as a user typed it."""
-    try:
-        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
 
 def _reads_remote_input(spec: JobSpec) -> bool:
     refs = [spec.template.source if spec.template else None, spec.prepared]

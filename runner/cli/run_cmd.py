@@ -14,7 +14,8 @@ from ._common import check_region, emit_summary, project_options, stderr_console
               help="Also re-send rows that errored in an earlier run (stream), or submit a "
                    "follow-up job with only the errored and missing rows (batch).")
 @click.option("--restart", is_flag=True,
-              help="The spec changed since the last run: discard the saved state and start over.")
+              help="Start over: discard the saved stream state of a changed spec, and replace a "
+                   "destination that holds data this spec did not write.")
 @click.option("--cancel-on-interrupt", is_flag=True,
               help="Batch: Ctrl-C cancels the job (default: leave it running; re-run to re-attach).")
 @click.option("--no-wait", is_flag=True, help="Batch: submit (or attach) and return without waiting.")

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import SpecError, StateError
+from ..errors import SpecError
 from ..execute import RunOptions, RunSummary
 from ..paths import state_dir
 from ..records import ResultRow
