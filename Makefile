@@ -30,4 +30,4 @@ bench: $(STAMP)
 
 clean:
 	-$(BIN)/claude-jobs local down
-	rm -rf $(VENV) .claude-jobs .pytest_cache
+	rm -rf $(VENV) .claude-jobs .pytest_cache jobs/examples/results

@@ -43,4 +43,8 @@ def run(spec_path, project, region, local, retry_failed, restart, cancel_on_inte
     with open_target(project, region or spec.region, force_local=local,
                      announce=lambda line: console.print(line, style="bold")) as target:
         summary = execute(spec, target, options)
+    if summary.destination and "://" not in summary.destination:
+        from ..paths import shown
+
+        summary.destination = shown(spec.resolve_local(summary.destination))   # as the user opens it
     return emit_summary(summary, output_format)
