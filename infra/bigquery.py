@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.cmek import grant_key_to_agent
+
 _DAY_MS = 24 * 60 * 60 * 1000
 
 
@@ -37,12 +39,8 @@ class BatchDatasets(pulumi.ComponentResource):
             agent = gcp.bigquery.get_default_service_account_output(
                 project=args.project,
                 opts=pulumi.InvokeOutputOptions(parent=self, depends_on=list(args.depends_on)))
-            self.kms_grant = gcp.kms.CryptoKeyIAMMember(
-                f"{name}-bigquery-agent-cmek",
-                crypto_key_id=args.kms_key_name,
-                role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-                member=agent.member,
-                opts=child)
+            self.kms_grant = grant_key_to_agent(f"{name}-bigquery-agent-cmek", args.kms_key_name,
+                                                agent.member, child)
             encryption = gcp.bigquery.DatasetDefaultEncryptionConfigurationArgs(
                 kms_key_name=args.kms_key_name)
             child = pulumi.ResourceOptions.merge(

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.cmek import grant_key_to_agent
+
 # Prefixes the runner writes under; objects there are transient and expire.
 STAGING_PREFIX = "staging/"
 OUTPUT_PREFIX = "output/"
@@ -41,12 +43,8 @@ class BatchBucket(pulumi.ComponentResource):
             agent = gcp.storage.get_project_service_account_output(
                 project=args.project,
                 opts=pulumi.InvokeOutputOptions(parent=self, depends_on=list(args.depends_on)))
-            self.kms_grant = gcp.kms.CryptoKeyIAMMember(
-                f"{name}-storage-agent-cmek",
-                crypto_key_id=args.kms_key_name,
-                role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-                member=agent.member,
-                opts=child)
+            self.kms_grant = grant_key_to_agent(f"{name}-storage-agent-cmek", args.kms_key_name,
+                                                agent.member, child)
             encryption = gcp.storage.BucketEncryptionArgs(default_kms_key_name=args.kms_key_name)
             child = pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(depends_on=[self.kms_grant]))
