@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_SPEC ?= jobs/examples/stream-inline.yaml
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench clean
+.PHONY: install demo lint test bench clean
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/claude-jobs run $(DEMO_SPEC)
 	@echo "--- results:" && $(BIN)/claude-jobs results $(DEMO_SPEC) --format table
+
+lint: $(STAMP)
+	$(BIN)/ruff check runner infra tests bench
+	$(BIN)/ruff format --check runner infra tests bench
+	$(BIN)/lint-imports
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -31,51 +31,71 @@ import time
 import urllib.request
 
 BUCKET = "bench"
-TEMPLATE = ("Classify this {product} ticket as billing, bug, how-to or account; "
-            "answer with one word. Ticket {i}: the export to CSV fails with an error after "
-            "the last update, and support has not answered for two days.")
+TEMPLATE = (
+    "Classify this {product} ticket as billing, bug, how-to or account; "
+    "answer with one word. Ticket {i}: the export to CSV fails with an error after "
+    "the last update, and support has not answered for two days."
+)
 PRODUCTS = ("Atlas", "Beacon", "Cobalt", "Drift")
 
 
 def templated_requests(n: int):
     from runner.records import Request
 
-    head = {"anthropic_version": "vertex-2023-10-16", "max_tokens": 16,
-            "system": "You triage support tickets."}
+    head = {
+        "anthropic_version": "vertex-2023-10-16",
+        "max_tokens": 16,
+        "system": "You triage support tickets.",
+    }
     for i in range(n):
         body = dict(head)
-        body["messages"] = [{"role": "user", "content": TEMPLATE.format(
-            product=PRODUCTS[i % 4], i=i)}]
+        body["messages"] = [{"role": "user", "content": TEMPLATE.format(product=PRODUCTS[i % 4], i=i)}]
         yield Request(f"ticket-{i}", body)
 
 
 def output_line(i: int, failed: bool) -> bytes:
     custom_id = f"ticket-{i}"
     if failed:
-        status = ('Bad Request: {"error":{"code":400,"message":"invalid request",'
-                  '"status":"INVALID_ARGUMENT"}}')
+        status = 'Bad Request: {"error":{"code":400,"message":"invalid request","status":"INVALID_ARGUMENT"}}'
         response = None
     else:
         status = ""
-        response = {"id": f"msg_{i:012d}", "type": "message", "role": "assistant",
-                    "model": "claude-haiku-4-5", "content": [{"type": "text", "text": "bug"}],
-                    "stop_reason": "end_turn", "stop_sequence": None,
-                    "usage": {"input_tokens": 61, "output_tokens": 2}}
-    return json.dumps({"custom_id": custom_id, "request": {
-        "messages": [{"role": "user", "content": TEMPLATE.format(product="Atlas", i=i)}],
-        "anthropic_version": "vertex-2023-10-16", "max_tokens": 16},
-        "response": response, "status": status,
-        "processed_time": "2026-11-23T10:00:00.000Z"}, separators=(",", ":")).encode()
+        response = {
+            "id": f"msg_{i:012d}",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "content": [{"type": "text", "text": "bug"}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 61, "output_tokens": 2},
+        }
+    return json.dumps(
+        {
+            "custom_id": custom_id,
+            "request": {
+                "messages": [{"role": "user", "content": TEMPLATE.format(product="Atlas", i=i)}],
+                "anthropic_version": "vertex-2023-10-16",
+                "max_tokens": 16,
+            },
+            "response": response,
+            "status": status,
+            "processed_time": "2026-11-23T10:00:00.000Z",
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 # -- child process: one measurement ------------------------------------------------
+
 
 def storage_client(url: str):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    return storage.Client(project="bench", credentials=AnonymousCredentials(),
-                          client_options={"api_endpoint": url})
+    return storage.Client(
+        project="bench", credentials=AnonymousCredentials(), client_options={"api_endpoint": url}
+    )
 
 
 class _Target:
@@ -92,9 +112,9 @@ def child(task: str, impl: str, n: int, url: str, workdir: str) -> dict:
     # Import what either side needs before the clock starts: the work is measured, not imports.
     import google.cloud.storage  # noqa: F401
 
-    import runner.batch.readback  # noqa: F401
-    import runner.batch.staging  # noqa: F401
-    import runner.sinks  # noqa: F401
+    import runner.batch.readback
+    import runner.batch.staging
+    import runner.dataio.sinks  # noqa: F401
 
     started = time.perf_counter()
     if task == "stage" and impl == "ours":
@@ -103,57 +123,75 @@ def child(task: str, impl: str, n: int, url: str, workdir: str) -> dict:
         layout = Layout(f"gs://{BUCKET}/stage-ours-{n}", f"gs://{BUCKET}/out", "bench", "rev")
         stage(templated_requests(n), _Target(url), layout, max_per_job=n)
     elif task == "stage":
-        lines = [json.dumps({"custom_id": r.custom_id, "request": r.body})
-                 for r in templated_requests(n)]
+        lines = [json.dumps({"custom_id": r.custom_id, "request": r.body}) for r in templated_requests(n)]
         data = ("\n".join(lines) + "\n").encode()
         ids = ("\n".join(json.loads(line)["custom_id"] for line in lines) + "\n").encode()
         bucket = storage_client(url).bucket(BUCKET)
         bucket.blob(f"stage-naive-{n}/part.jsonl").upload_from_string(data)
         bucket.blob(f"stage-naive-{n}/part.ids").upload_from_string(ids)
     elif impl == "ours":
+        from pathlib import Path
+
         from runner.batch.collect import JoinStats, join_results
         from runner.batch.jobs import BatchJob
         from runner.batch.readback import JobFiles
-        from runner.sinks import FileSink
+        from runner.dataio.sinks import FileSink
 
-        from pathlib import Path
-
-        job = BatchJob(name="projects/p/locations/l/batchPredictionJobs/1", display_name="b",
-                       model="m", state="SUCCEEDED", output_dir=f"gs://{BUCKET}/join-{n}/out",
-                       input_uris=(f"gs://{BUCKET}/join-{n}/in/part00000.jsonl",))
+        job = BatchJob(
+            name="projects/p/locations/l/batchPredictionJobs/1",
+            display_name="b",
+            model="m",
+            state="SUCCEEDED",
+            output_dir=f"gs://{BUCKET}/join-{n}/out",
+            input_uris=(f"gs://{BUCKET}/join-{n}/in/part00000.jsonl",),
+        )
         files = JobFiles(_Target(url))
         stats = JoinStats()
-        rows = join_results([files.outputs(job)], lambda: files.input_ids(job), estimate=n, stats=stats,
-                            workdir=workdir)
+        rows = join_results(
+            [files.outputs(job)], lambda: files.input_ids(job), estimate=n, stats=stats, workdir=workdir
+        )
         FileSink(Path(workdir) / f"ours-{n}.jsonl", "bench").write_all(rows)
         assert stats.expected == n, stats
     else:
         bucket = storage_client(url).bucket(BUCKET)
-        outputs = [json.loads(line) for line in bucket.blob(
-            f"join-{n}/out/predictions.jsonl").download_as_bytes().splitlines() if line]
+        outputs = [
+            json.loads(line)
+            for line in bucket.blob(f"join-{n}/out/predictions.jsonl").download_as_bytes().splitlines()
+            if line
+        ]
         expected = bucket.blob(f"join-{n}/in/part00000.ids").download_as_bytes().decode().split()
         by_id = {o["custom_id"]: o for o in outputs}
         results = []
         for custom_id in expected:
             o = by_id.get(custom_id)
             if o is None:
-                results.append({"custom_id": custom_id, "status": "errored",
-                                "error": {"type": "missing"}})
+                results.append({"custom_id": custom_id, "status": "errored", "error": {"type": "missing"}})
             elif o["status"]:
-                results.append({"custom_id": custom_id, "status": "errored",
-                                "error": {"message": o["status"]}})
+                results.append(
+                    {"custom_id": custom_id, "status": "errored", "error": {"message": o["status"]}}
+                )
             else:
-                results.append({"custom_id": custom_id, "status": "succeeded",
-                                "response": o["response"], "usage": o["response"]["usage"]})
+                results.append(
+                    {
+                        "custom_id": custom_id,
+                        "status": "succeeded",
+                        "response": o["response"],
+                        "usage": o["response"]["usage"],
+                    }
+                )
         with open(os.path.join(workdir, f"naive-{n}.jsonl"), "w") as out:
             for r in results:
                 out.write(json.dumps(r) + "\n")
     elapsed = time.perf_counter() - started
-    return {"rows_per_s": n / elapsed, "seconds": elapsed,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "rows_per_s": n / elapsed,
+        "seconds": elapsed,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 # -- parent: emulator, fixtures, table ----------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -167,10 +205,27 @@ def start_gcs(root: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     os.makedirs(f"{root}/gcs", exist_ok=True)
-    proc = subprocess.Popen([str(_get_binary_path()), "-scheme", "http", "-host", "127.0.0.1",
-                             "-port", str(port), "-backend", "filesystem", "-filesystem-root",
-                             f"{root}/gcs", "-external-url", url, "-log-level", "error"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(_get_binary_path()),
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(port),
+            "-backend",
+            "filesystem",
+            "-filesystem-root",
+            f"{root}/gcs",
+            "-external-url",
+            url,
+            "-log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(200):
         try:
             urllib.request.urlopen(f"{url}/storage/v1/b", timeout=1)
@@ -187,20 +242,24 @@ def prepare_join(url: str, n: int) -> None:
     with bucket.blob(f"join-{n}/in/part00000.ids").open("wb", chunk_size=8 << 20) as ids:
         for i in range(n):
             ids.write(f"ticket-{i}\n".encode())
-    step = 7919                      # a prime: i*step mod n visits every row in shuffled order
+    step = 7919  # a prime: i*step mod n visits every row in shuffled order
     while n % step == 0:
         step += 2
     with bucket.blob(f"join-{n}/out/predictions.jsonl").open("wb", chunk_size=8 << 20) as out:
         for k in range(n):
             i = (k * step) % n
             if i % 1000 == 999:
-                continue             # missing
+                continue  # missing
             out.write(output_line(i, failed=i % 100 == 7) + b"\n")
 
 
 def measure(task: str, impl: str, n: int, url: str, workdir: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.bench_batch", "--child", task, impl,
-                          str(n), url, workdir], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_batch", "--child", task, impl, str(n), url, workdir],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise SystemExit(f"{task}/{impl}/{n} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -225,8 +284,11 @@ def main(argv: list[str]) -> int:
                 for impl in ("ours", "naive"):
                     result = measure(task, impl, n, url, root)
                     rows.append((task, impl, n, result))
-                    print(f"{task:5} {impl:5} {n:>9,} rows: {result['rows_per_s']:>10,.0f} rows/s"
-                          f"  peak RSS {result['peak_rss_mb']:6.0f} MB", flush=True)
+                    print(
+                        f"{task:5} {impl:5} {n:>9,} rows: {result['rows_per_s']:>10,.0f} rows/s"
+                        f"  peak RSS {result['peak_rss_mb']:6.0f} MB",
+                        flush=True,
+                    )
         print()
         print("| step | impl | rows | rows/s | peak RSS (MB) |")
         print("| --- | --- | ---: | ---: | ---: |")
@@ -247,9 +309,11 @@ def main(argv: list[str]) -> int:
                     f"RSS({big:,})/RSS({small:,}) = {ratio:.2f} <= 1.2": ratio <= 1.2,
                 }
                 ok &= all(checks.values())
-                print(f"{task}: {ours_b['rows_per_s'] / naive_b['rows_per_s']:.2f}x the naive "
-                      f"rows/s, {naive_b['peak_rss_mb'] / ours_b['peak_rss_mb']:.1f}x less memory; "
-                      + "; ".join(f"{k}: {'ok' if v else 'MISSED'}" for k, v in checks.items()))
+                print(
+                    f"{task}: {ours_b['rows_per_s'] / naive_b['rows_per_s']:.2f}x the naive "
+                    f"rows/s, {naive_b['peak_rss_mb'] / ours_b['peak_rss_mb']:.1f}x less memory; "
+                    + "; ".join(f"{k}: {'ok' if v else 'MISSED'}" for k, v in checks.items())
+                )
         return 0 if ok else 1
     finally:
         proc.terminate()

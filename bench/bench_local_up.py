@@ -52,12 +52,32 @@ def bqemulator_alone(work: Path) -> float:
     data = work / "bq-alone"
     data.mkdir()
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "runner.local.emulators", "bigquery",
-                             "--rest-host", "127.0.0.1", "--rest-port", str(port),
-                             "--grpc-host", "127.0.0.1", "--grpc-port", str(_free_port()),
-                             "--project", "p", "--persistent", "--data-dir", str(data),
-                             "--log-level", "warning"], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner.local.emulators",
+            "bigquery",
+            "--rest-host",
+            "127.0.0.1",
+            "--rest-port",
+            str(port),
+            "--grpc-host",
+            "127.0.0.1",
+            "--grpc-port",
+            str(_free_port()),
+            "--project",
+            "p",
+            "--persistent",
+            "--data-dir",
+            str(data),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(1200):
             if _answers(f"http://127.0.0.1:{port}/bigquery/v2/projects/p/datasets"):
@@ -75,14 +95,26 @@ def local_up(work: Path, home: Path | None) -> tuple[float, float]:
     env = {**os.environ, "CLAUDE_JOBS_LOCAL_DIR": str(folder)}
     if home is not None:
         env["HOME"] = str(home)
-    argv = [sys.executable, "-c", CLI, "local", "up", "--vertex-port", "0", "--storage-port", "0",
-            "--bigquery-port", "0", "--bigquery-grpc-port", "0"]
+    argv = [
+        sys.executable,
+        "-c",
+        CLI,
+        "local",
+        "up",
+        "--vertex-port",
+        "0",
+        "--storage-port",
+        "0",
+        "--bigquery-port",
+        "0",
+        "--bigquery-grpc-port",
+        "0",
+    ]
     start = time.perf_counter()
     result = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
     up = time.perf_counter() - start
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", CLI, "local", "down"], cwd=REPO, env=env,
-                   capture_output=True)
+    subprocess.run([sys.executable, "-c", CLI, "local", "down"], cwd=REPO, env=env, capture_output=True)
     down = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"local up failed: {result.stderr.strip()}")
@@ -105,7 +137,9 @@ def main() -> int:
     print(f"local up (extensions installed)          {up_warm:6.2f} s  ({up_warm / baseline:.2f}x)")
     print(f"local up (fresh $HOME)                   {up_fresh:6.2f} s  ({up_fresh / baseline:.2f}x)")
     print(f"local down                               {down:6.2f} s")
-    print(f"target: local up < {TARGET_S:.0f} s -> {'met' if max(up_warm, up_fresh) < TARGET_S else 'MISSED'}")
+    print(
+        f"target: local up < {TARGET_S:.0f} s -> {'met' if max(up_warm, up_fresh) < TARGET_S else 'MISSED'}"
+    )
     return 0
 
 

@@ -6,7 +6,7 @@ For each size a JSONL source is generated once; then each implementation runs in
 its own subprocess (so peak RSS is its own), rendering every row to a
 `{"custom_id", "request"}` line written to /dev/null:
 
-- ours:  `runner.render.render_requests` + `orjson.dumps` per line, streaming;
+- ours:  `runner.render.requests.render_requests` + `orjson.dumps` per line, streaming;
 - naive: `json` + a Jinja `Environment` rendering every string of a deep copy of
   the template per row (templates compiled once), all requests built in a list first.
 
@@ -30,19 +30,56 @@ import time
 from pathlib import Path
 
 SYSTEM = "You triage support tickets for {{ product }}. Answer with one word."
-MESSAGES = [{"role": "user", "content": [
-    {"type": "text", "text": "Priority: {{ priority }}\nTicket {{ id }}:\n{{ body }}",
-     "cache_control": None},
-    {"type": "text", "text": "Reply with bug, billing, or other."},
-]}]
+MESSAGES = [
+    {
+        "role": "user",
+        "content": [
+            {
+                "type": "text",
+                "text": "Priority: {{ priority }}\nTicket {{ id }}:\n{{ body }}",
+                "cache_control": None,
+            },
+            {"type": "text", "text": "Reply with bug, billing, or other."},
+        ],
+    }
+]
 MESSAGES[0]["content"][0].pop("cache_control")
 CUSTOM_ID = "ticket-{{ id }}"
-REQUEST = {"max_tokens": 16, "temperature": 0,
-           "tools": [{"name": "classify", "description": "Record the class",
-                      "input_schema": {"type": "object",
-                                       "properties": {"label": {"type": "string"}}}}]}
-WORDS = ("login fails after update the page spins forever invoice charged twice refund please "
-         "export button missing crash on save dark mode unreadable").split()
+REQUEST = {
+    "max_tokens": 16,
+    "temperature": 0,
+    "tools": [
+        {
+            "name": "classify",
+            "description": "Record the class",
+            "input_schema": {"type": "object", "properties": {"label": {"type": "string"}}},
+        }
+    ],
+}
+WORDS = [
+    "login",
+    "fails",
+    "after",
+    "update",
+    "the",
+    "page",
+    "spins",
+    "forever",
+    "invoice",
+    "charged",
+    "twice",
+    "refund",
+    "please",
+    "export",
+    "button",
+    "missing",
+    "crash",
+    "on",
+    "save",
+    "dark",
+    "mode",
+    "unreadable",
+]
 
 
 def generate(path: Path, rows: int) -> None:
@@ -51,22 +88,40 @@ def generate(path: Path, rows: int) -> None:
     with open(path, "w") as fh:
         for i in range(rows):
             body = " ".join(rnd.choice(WORDS) for _ in range(20))
-            fh.write(json.dumps({"id": i, "product": products[i % 3],
-                                 "priority": "high" if i % 7 == 0 else "normal", "body": body}))
+            fh.write(
+                json.dumps(
+                    {
+                        "id": i,
+                        "product": products[i % 3],
+                        "priority": "high" if i % 7 == 0 else "normal",
+                        "body": body,
+                    }
+                )
+            )
             fh.write("\n")
 
 
 def run_ours(source: Path) -> int:
     import orjson
 
-    from runner.render import render_requests
+    from runner.render.requests import render_requests
     from runner.spec.model import JobSpec, SourceRef, Template
 
-    spec = JobSpec(path=source.parent / "job.yaml", text="", name="bench", model="m",
-                   mode="batch", destination="out.jsonl", request=REQUEST,
-                   template=Template(source=SourceRef("file", source.name, source),
-                                     messages=MESSAGES, custom_id_template=CUSTOM_ID,
-                                     overrides={"system": SYSTEM}))
+    spec = JobSpec(
+        path=source.parent / "job.yaml",
+        text="",
+        name="bench",
+        model="m",
+        mode="batch",
+        destination="out.jsonl",
+        request=REQUEST,
+        template=Template(
+            source=SourceRef("file", source.name, source),
+            messages=MESSAGES,
+            custom_id_template=CUSTOM_ID,
+            overrides={"system": SYSTEM},
+        ),
+    )
     dumps = orjson.dumps
     count = 0
     with open(os.devnull, "wb", buffering=1 << 20) as out:
@@ -101,8 +156,12 @@ def run_naive(source: Path) -> int:
     with open(source) as fh:
         for line in fh:
             row = json.loads(line)
-            body = {"anthropic_version": "vertex-2023-10-16", **copy.deepcopy(REQUEST),
-                    "system": render(SYSTEM, row), "messages": render(copy.deepcopy(MESSAGES), row)}
+            body = {
+                "anthropic_version": "vertex-2023-10-16",
+                **copy.deepcopy(REQUEST),
+                "system": render(SYSTEM, row),
+                "messages": render(copy.deepcopy(MESSAGES), row),
+            }
             requests.append({"custom_id": render(CUSTOM_ID, row), "request": body})
     with open(os.devnull, "w") as out:
         for request in requests:
@@ -115,16 +174,18 @@ def worker(kind: str, source: Path) -> None:
     rows = (run_ours if kind == "ours" else run_naive)(source)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"rows": rows, "seconds": elapsed, "cpu_seconds": cpu,
-                      "peak_mb": peak_kb / 1024}))
+    print(json.dumps({"rows": rows, "seconds": elapsed, "cpu_seconds": cpu, "peak_mb": peak_kb / 1024}))
 
 
 def measure(kind: str, source: Path) -> dict:
     import psutil
 
-    proc = psutil.Popen([sys.executable, "-m", "bench.bench_render", "--worker", kind,
-                         str(source)], stdout=subprocess.PIPE, text=True,
-                        cwd=Path(__file__).resolve().parent.parent)
+    proc = psutil.Popen(
+        [sys.executable, "-m", "bench.bench_render", "--worker", kind, str(source)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     polled = 0
     while proc.poll() is None:
         try:
@@ -166,34 +227,44 @@ def main() -> None:
                 r = results[kind, size] = max(runs, key=lambda run: run["rows_per_s"])
                 r["rows_per_cpu_s"] = max(run["rows_per_cpu_s"] for run in runs)
                 r["peak_mb"] = max(run["peak_mb"] for run in runs)
-                print(f"  {kind:5} {size:>9,} rows: {r['rows_per_s']:>9,.0f} rows/s "
-                      f"({r['rows_per_cpu_s']:,.0f} per CPU second), "
-                      f"peak RSS {r['peak_mb']:6.1f} MB", flush=True)
+                print(
+                    f"  {kind:5} {size:>9,} rows: {r['rows_per_s']:>9,.0f} rows/s "
+                    f"({r['rows_per_cpu_s']:,.0f} per CPU second), "
+                    f"peak RSS {r['peak_mb']:6.1f} MB",
+                    flush=True,
+                )
             source.unlink()
     print(f"\nload average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print("| rows | ours rows/s (per CPU s) | naive rows/s (per CPU s) | speed-up | "
-          "ours peak RSS | naive peak RSS | RSS ratio |")
+    print(
+        "| rows | ours rows/s (per CPU s) | naive rows/s (per CPU s) | speed-up | "
+        "ours peak RSS | naive peak RSS | RSS ratio |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for size in sizes:
         ours, naive = results[("ours", size)], results.get(("naive", size))
         cells = [f"{size:,}", f"{ours['rows_per_s']:,.0f} ({ours['rows_per_cpu_s']:,.0f})"]
         if naive:
-            cells += [f"{naive['rows_per_s']:,.0f} ({naive['rows_per_cpu_s']:,.0f})",
-                      f"{ours['rows_per_s'] / naive['rows_per_s']:.1f}x",
-                      f"{ours['peak_mb']:.0f} MB", f"{naive['peak_mb']:.0f} MB",
-                      f"{naive['peak_mb'] / ours['peak_mb']:.1f}x"]
+            cells += [
+                f"{naive['rows_per_s']:,.0f} ({naive['rows_per_cpu_s']:,.0f})",
+                f"{ours['rows_per_s'] / naive['rows_per_s']:.1f}x",
+                f"{ours['peak_mb']:.0f} MB",
+                f"{naive['peak_mb']:.0f} MB",
+                f"{naive['peak_mb'] / ours['peak_mb']:.1f}x",
+            ]
         else:
             cells += ["-", "-", f"{ours['peak_mb']:.0f} MB", "-", "-"]
         print("| " + " | ".join(cells) + " |")
     if len(sizes) >= 2:
         small, large = results[("ours", sizes[0])], results[("ours", sizes[-1])]
-        print(f"\nours: RSS({sizes[-1]:,})/RSS({sizes[0]:,}) = "
-              f"{large['peak_mb'] / small['peak_mb']:.2f} (target <= 1.2); "
-              f"slowest {min(r['rows_per_s'] for (k, _), r in results.items() if k == 'ours'):,.0f} "
-              f"rows/s, {min(r['rows_per_cpu_s'] for (k, _), r in results.items() if k == 'ours'):,.0f}"
-              " per CPU second (target >= 100,000); peak RSS "
-              f"{max(r['peak_mb'] for (k, _), r in results.items() if k == 'ours'):.0f} MB "
-              "(target < 300 MB)")
+        print(
+            f"\nours: RSS({sizes[-1]:,})/RSS({sizes[0]:,}) = "
+            f"{large['peak_mb'] / small['peak_mb']:.2f} (target <= 1.2); "
+            f"slowest {min(r['rows_per_s'] for (k, _), r in results.items() if k == 'ours'):,.0f} "
+            f"rows/s, {min(r['rows_per_cpu_s'] for (k, _), r in results.items() if k == 'ours'):,.0f}"
+            " per CPU second (target >= 100,000); peak RSS "
+            f"{max(r['peak_mb'] for (k, _), r in results.items() if k == 'ours'):.0f} MB "
+            "(target < 300 MB)"
+        )
 
 
 if __name__ == "__main__":

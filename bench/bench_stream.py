@@ -66,18 +66,34 @@ def write_spec(folder: Path, rows: int, max_tokens: int, stream: dict) -> Path:
         for i in range(rows):
             f.write(json.dumps({"id": f"r{i:06d}", "q": f"Summarize ticket {i} in one line."}) + "\n")
     spec = folder / "spec.yaml"
-    spec.write_text(json.dumps({
-        "name": "bench", "model": MODEL, "mode": "stream", "request": {"max_tokens": max_tokens},
-        "template": {"source": "rows.jsonl", "custom_id_column": "id",
-                     "messages": [{"role": "user", "content": "{{ q }}"}]},
-        "destination": "out/results.jsonl", "stream": stream}))
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "bench",
+                "model": MODEL,
+                "mode": "stream",
+                "request": {"max_tokens": max_tokens},
+                "template": {
+                    "source": "rows.jsonl",
+                    "custom_id_column": "id",
+                    "messages": [{"role": "user", "content": "{{ q }}"}],
+                },
+                "destination": "out/results.jsonl",
+                "stream": stream,
+            }
+        )
+    )
     return spec
 
 
 def bodies(rows: int, max_tokens: int) -> list[dict]:
-    return [{"max_tokens": max_tokens,
-             "messages": [{"role": "user", "content": f"Summarize ticket {i} in one line."}]}
-            for i in range(rows)]
+    return [
+        {
+            "max_tokens": max_tokens,
+            "messages": [{"role": "user", "content": f"Summarize ticket {i} in one line."}],
+        }
+        for i in range(rows)
+    ]
 
 
 async def drain(url: str) -> None:
@@ -90,8 +106,9 @@ async def drain(url: str) -> None:
     async def one():
         while not stop.is_set():
             try:
-                await client.messages.create(model=MODEL, max_tokens=400, messages=[
-                    {"role": "user", "content": "x"}])
+                await client.messages.create(
+                    model=MODEL, max_tokens=400, messages=[{"role": "user", "content": "x"}]
+                )
             except anthropic.RateLimitError:
                 stop.set()
 
@@ -104,8 +121,9 @@ async def naive(url: str, rows: int, max_tokens: int, concurrency: int) -> dict:
 
     from runner.clients import LOCAL_TOKEN
 
-    client = AsyncAnthropicVertex(region="us-east5", project_id="bench", base_url=f"{url}/v1",
-                                  access_token=LOCAL_TOKEN)   # SDK default retries
+    client = AsyncAnthropicVertex(
+        region="us-east5", project_id="bench", base_url=f"{url}/v1", access_token=LOCAL_TOKEN
+    )  # SDK default retries
     gate = asyncio.Semaphore(concurrency)
     results, failed = [], 0
 
@@ -115,17 +133,20 @@ async def naive(url: str, rows: int, max_tokens: int, concurrency: int) -> dict:
             try:
                 async with client.messages.stream(model=MODEL, **body) as s:
                     results.append(await s.get_final_message())
-            except Exception:  # noqa: BLE001 - the baseline just counts failures
+            except Exception:
                 failed += 1
 
     await asyncio.gather(*(one(b) for b in bodies(rows, max_tokens)))
     await client.close()
-    return {"succeeded": len(results), "failed": failed,
-            "output_tokens": sum(m.usage.output_tokens for m in results)}
+    return {
+        "succeeded": len(results),
+        "failed": failed,
+        "output_tokens": sum(m.usage.output_tokens for m in results),
+    }
 
 
 def ours(folder: Path, url: str, rows: int, max_tokens: int, stream: dict) -> dict:
-    from runner.execute import RunOptions
+    from runner.records import RunOptions
     from runner.spec import load_spec
     from runner.stream import run_stream
 
@@ -133,12 +154,12 @@ def ours(folder: Path, url: str, rows: int, max_tokens: int, stream: dict) -> di
     os.chdir(folder)
     spec = load_spec(write_spec(folder, rows, max_tokens, stream))
     summary = run_stream(spec, target_for(url), RunOptions(progress=False))
-    return {"succeeded": summary.succeeded, "failed": summary.errored,
-            "output_tokens": summary.output_tokens}
+    return {"succeeded": summary.succeeded, "failed": summary.errored, "output_tokens": summary.output_tokens}
 
 
-def quota_scenario(name: str, quota: dict, binding: str, rows: int, max_tokens: int,
-                   concurrency: int, work: Path) -> list[dict]:
+def quota_scenario(
+    name: str, quota: dict, binding: str, rows: int, max_tokens: int, concurrency: int, work: Path
+) -> list[dict]:
     """`binding`: the quota key that limits; goodput is what was used of it per minute."""
     out = []
     for runner in ("ours", "naive"):
@@ -148,19 +169,30 @@ def quota_scenario(name: str, quota: dict, binding: str, rows: int, max_tokens: 
             before = stats(vertex.url)
             started = time.monotonic()
             if runner == "ours":
-                result = ours(folder, vertex.url, rows, max_tokens,
-                              {"concurrency": concurrency, **quota})
+                result = ours(folder, vertex.url, rows, max_tokens, {"concurrency": concurrency, **quota})
             else:
                 result = asyncio.run(naive(vertex.url, rows, max_tokens, concurrency))
             elapsed = time.monotonic() - started
             after = stats(vertex.url)
         attempts = after.get("requests", 0) - before.get("requests", 0)
         rejected = after.get("status.429", 0) - before.get("status.429", 0)
-        out.append({"scenario": name, "runner": runner, "rows": rows, **result,
-                    "elapsed_s": round(elapsed, 1),
-                    "goodput": (result["succeeded"] if binding == "requests_per_minute"
-                                else result["output_tokens"]) / elapsed * 60 / quota[binding],
-                    "rate_429": rejected / max(1, attempts), "attempts": attempts})
+        out.append(
+            {
+                "scenario": name,
+                "runner": runner,
+                "rows": rows,
+                **result,
+                "elapsed_s": round(elapsed, 1),
+                "goodput": (
+                    result["succeeded"] if binding == "requests_per_minute" else result["output_tokens"]
+                )
+                / elapsed
+                * 60
+                / quota[binding],
+                "rate_429": rejected / max(1, attempts),
+                "attempts": attempts,
+            }
+        )
         print(json.dumps(out[-1]), flush=True)
     return out
 
@@ -170,9 +202,8 @@ async def raw_sdk(url: str, rows: int, concurrency: int) -> float:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(body):
-        async with gate:
-            async with client.messages.stream(model=MODEL, **body) as s:
-                await s.get_final_message()
+        async with gate, client.messages.stream(model=MODEL, **body) as s:
+            await s.get_final_message()
 
     started = time.monotonic()
     await asyncio.gather(*(one(b) for b in bodies(rows, 32)))
@@ -187,13 +218,17 @@ def overhead_scenario(rows: int, concurrency: int, work: Path, repeat: int = 6) 
     alternate which runner goes first and the best of each is kept; CPU time
     (all threads of this process: the client side only) is steadier.
     """
-    unlimited = {"concurrency": concurrency, "requests_per_minute": 10**7,
-                 "input_tokens_per_minute": 10**10, "output_tokens_per_minute": 10**10}
+    unlimited = {
+        "concurrency": concurrency,
+        "requests_per_minute": 10**7,
+        "input_tokens_per_minute": 10**10,
+        "output_tokens_per_minute": 10**10,
+    }
     times = {"raw": [], "ours": []}
     for i in range(repeat):
         folder = Path(tempfile.mkdtemp(dir=work, prefix=f"overhead-{i}-"))
         with server({}, folder / "vertex") as vertex:
-            for runner in (("raw", "ours") if i % 2 == 0 else ("ours", "raw")):
+            for runner in ("raw", "ours") if i % 2 == 0 else ("ours", "raw"):
                 wall, cpu = time.monotonic(), time.process_time()
                 if runner == "raw":
                     asyncio.run(raw_sdk(vertex.url, rows, concurrency))
@@ -203,11 +238,17 @@ def overhead_scenario(rows: int, concurrency: int, work: Path, repeat: int = 6) 
     raw_wall, raw_cpu = (min(t[k] for t in times["raw"]) for k in (0, 1))
     our_wall, our_cpu = (min(t[k] for t in times["ours"]) for k in (0, 1))
     raw_median, our_median = (statistics.median(t[0] for t in times[r]) for r in ("raw", "ours"))
-    result = {"scenario": "overhead", "rows": rows, "raw_sdk_s": round(raw_wall, 2),
-              "ours_s": round(our_wall, 2), "overhead": our_wall / raw_wall - 1,
-              "median_overhead": our_median / raw_median - 1,
-              "raw_sdk_cpu_s": round(raw_cpu, 2), "ours_cpu_s": round(our_cpu, 2),
-              "cpu_overhead": our_cpu / raw_cpu - 1}
+    result = {
+        "scenario": "overhead",
+        "rows": rows,
+        "raw_sdk_s": round(raw_wall, 2),
+        "ours_s": round(our_wall, 2),
+        "overhead": our_wall / raw_wall - 1,
+        "median_overhead": our_median / raw_median - 1,
+        "raw_sdk_cpu_s": round(raw_cpu, 2),
+        "ours_cpu_s": round(our_cpu, 2),
+        "cpu_overhead": our_cpu / raw_cpu - 1,
+    }
     print(json.dumps(result), flush=True)
     return result
 
@@ -228,14 +269,24 @@ def main(argv: list[str]) -> int:
         overhead = overhead_scenario(args.overhead_rows, args.concurrency, work)
         print_table(rows, overhead)
         return 0 if overhead["overhead"] <= 0.10 else 1
-    rows += quota_scenario("rpm", {"requests_per_minute": args.rpm,
-                                   "input_tokens_per_minute": big,
-                                   "output_tokens_per_minute": big},
-                           "requests_per_minute", args.rows, 64, args.concurrency, work)
-    rows += quota_scenario("otpm", {"requests_per_minute": big, "input_tokens_per_minute": big,
-                                    "output_tokens_per_minute": args.otpm},
-                           "output_tokens_per_minute", args.rows // 2, 256, args.concurrency,
-                           work)
+    rows += quota_scenario(
+        "rpm",
+        {"requests_per_minute": args.rpm, "input_tokens_per_minute": big, "output_tokens_per_minute": big},
+        "requests_per_minute",
+        args.rows,
+        64,
+        args.concurrency,
+        work,
+    )
+    rows += quota_scenario(
+        "otpm",
+        {"requests_per_minute": big, "input_tokens_per_minute": big, "output_tokens_per_minute": args.otpm},
+        "output_tokens_per_minute",
+        args.rows // 2,
+        256,
+        args.concurrency,
+        work,
+    )
     overhead = overhead_scenario(args.overhead_rows, args.concurrency, work)
     print_table(rows, overhead)
     ok = all(r["goodput"] >= 0.95 and r["rate_429"] < 0.01 for r in rows if r["runner"] == "ours")
@@ -246,15 +297,21 @@ def print_table(rows: list[dict], overhead: dict) -> None:
     print("\n| scenario | runner | rows ok / sent | time | goodput (of quota) | 429s (of attempts) |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['scenario']} | {r['runner']} | {r['succeeded']} / {r['rows']} | "
-              f"{r['elapsed_s']} s | {r['goodput']:.1%} | {r['rate_429']:.1%} |")
+        print(
+            f"| {r['scenario']} | {r['runner']} | {r['succeeded']} / {r['rows']} | "
+            f"{r['elapsed_s']} s | {r['goodput']:.1%} | {r['rate_429']:.1%} |"
+        )
     print(f"\n| overhead, {overhead['rows']} rows, zero latency | raw SDK | ours | overhead |")
     print("| --- | --- | --- | --- |")
-    print(f"| wall time, best of rounds | {overhead['raw_sdk_s']} s | {overhead['ours_s']} s "
-          f"| {overhead['overhead']:+.1%} |")
+    print(
+        f"| wall time, best of rounds | {overhead['raw_sdk_s']} s | {overhead['ours_s']} s "
+        f"| {overhead['overhead']:+.1%} |"
+    )
     print(f"| wall time, median of rounds | | | {overhead['median_overhead']:+.1%} |")
-    print(f"| CPU time of the client process | {overhead['raw_sdk_cpu_s']} s "
-          f"| {overhead['ours_cpu_s']} s | {overhead['cpu_overhead']:+.1%} |")
+    print(
+        f"| CPU time of the client process | {overhead['raw_sdk_cpu_s']} s "
+        f"| {overhead['ours_cpu_s']} s | {overhead['cpu_overhead']:+.1%} |"
+    )
 
 
 if __name__ == "__main__":

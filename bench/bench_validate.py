@@ -79,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
             ("baseline: import yaml, jsonschema", [python, "-c", "import yaml, jsonschema"]),
             ("validate 1 spec", [python, "-c", VALIDATE, "validate", str(one)]),
             (f"validate {args.specs} specs", [python, "-c", VALIDATE, "validate", str(jobs)]),
-            (f"validate {args.specs} specs --format json",
-             [python, "-c", VALIDATE, "validate", "--format", "json", str(jobs)]),
+            (
+                f"validate {args.specs} specs --format json",
+                [python, "-c", VALIDATE, "validate", "--format", "json", str(jobs)],
+            ),
         ]
         results = [(label, *median_of(command, root, args.repeat)) for label, command in cases]
     baseline = results[0][1]
@@ -90,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<42} {seconds:>8.3f} {seconds / baseline:>11.2f} {code:>5}")
     full = results[2][1]
     verdict = "ok" if full < TARGET_S else "SLOWER THAN TARGET"
-    print(f"target: {args.specs} specs well under {TARGET_S:.0f} s -> {full:.3f} s ({verdict}); "
-          f"per extra spec ~{(full - results[1][1]) / max(args.specs - 1, 1) * 1000:.1f} ms")
+    print(
+        f"target: {args.specs} specs well under {TARGET_S:.0f} s -> {full:.3f} s ({verdict}); "
+        f"per extra spec ~{(full - results[1][1]) / max(args.specs - 1, 1) * 1000:.1f} ms"
+    )
     return 0 if all(code == 0 for _, _, code in results) else 1
 
 

@@ -27,8 +27,7 @@ class BatchDatasetsArgs:
 class BatchDatasets(pulumi.ComponentResource):
     """One regional dataset per id; Vertex AI requires batch tables in the job's region."""
 
-    def __init__(self, name: str, args: BatchDatasetsArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: BatchDatasetsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("claude-jobs:bigquery:BatchDatasets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
 
@@ -38,16 +37,17 @@ class BatchDatasets(pulumi.ComponentResource):
             # BigQuery encrypts tables as its own service account, which needs the key first.
             agent = gcp.bigquery.get_default_service_account_output(
                 project=args.project,
-                opts=pulumi.InvokeOutputOptions(parent=self, depends_on=list(args.depends_on)))
-            self.kms_grant = grant_key_to_agent(f"{name}-bigquery-agent-cmek", args.kms_key_name,
-                                                agent.member, child)
+                opts=pulumi.InvokeOutputOptions(parent=self, depends_on=list(args.depends_on)),
+            )
+            self.kms_grant = grant_key_to_agent(
+                f"{name}-bigquery-agent-cmek", args.kms_key_name, agent.member, child
+            )
             encryption = gcp.bigquery.DatasetDefaultEncryptionConfigurationArgs(
-                kms_key_name=args.kms_key_name)
-            child = pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[self.kms_grant]))
+                kms_key_name=args.kms_key_name
+            )
+            child = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.kms_grant]))
 
-        expiration_ms = (args.table_expiration_days * _DAY_MS
-                         if args.table_expiration_days else None)
+        expiration_ms = args.table_expiration_days * _DAY_MS if args.table_expiration_days else None
         self.datasets: dict[str, gcp.bigquery.Dataset] = {
             dataset_id: gcp.bigquery.Dataset(
                 f"{name}-{dataset_id}",
@@ -60,9 +60,9 @@ class BatchDatasets(pulumi.ComponentResource):
                 labels=args.labels,
                 # Results are data someone may still need: refuse to drop non-empty datasets.
                 delete_contents_on_destroy=False,
-                opts=child)
+                opts=child,
+            )
             for dataset_id in args.dataset_ids
         }
-        self.dataset_ids = pulumi.Output.all(
-            *[ds.dataset_id for ds in self.datasets.values()])
+        self.dataset_ids = pulumi.Output.all(*[ds.dataset_id for ds in self.datasets.values()])
         self.register_outputs({"dataset_ids": self.dataset_ids})

@@ -26,9 +26,19 @@ DEFAULT_RETENTION_DAYS = 30
 DEFAULT_NONCURRENT_RETENTION_DAYS = 7
 
 # Every key of the `claude-jobs` namespace, as declared (with description and default) in Pulumi.yaml.
-TEXT_KEYS = ("project", "region", "namePrefix", "githubRepository", "githubRepositoryId",
-             "githubRepositoryOwnerId", "bucketName", "kmsKeyName",
-             "retentionDays", "noncurrentRetentionDays", "tableExpirationDays")
+TEXT_KEYS = (
+    "project",
+    "region",
+    "namePrefix",
+    "githubRepository",
+    "githubRepositoryId",
+    "githubRepositoryOwnerId",
+    "bucketName",
+    "kmsKeyName",
+    "retentionDays",
+    "noncurrentRetentionDays",
+    "tableExpirationDays",
+)
 LIST_KEYS = ("labels", "datasets")
 CONFIG_KEYS = TEXT_KEYS + LIST_KEYS
 
@@ -43,8 +53,7 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
 _DATASET_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
-_KMS_KEY = re.compile(
-    r"^projects/[^/]+/locations/(?P<location>[^/]+)/keyRings/[^/]+/cryptoKeys/[^/]+$")
+_KMS_KEY = re.compile(r"^projects/[^/]+/locations/(?P<location>[^/]+)/keyRings/[^/]+/cryptoKeys/[^/]+$")
 
 
 class InfraConfigError(pulumi.RunError):
@@ -55,8 +64,8 @@ class InfraConfigError(pulumi.RunError):
 class GitHubRepository:
     """The one repository whose workflows may impersonate the runner service account."""
 
-    name: str                           # "owner/repo"
-    repository_id: str | None = None    # numeric GitHub ids survive renames and transfers
+    name: str  # "owner/repo"
+    repository_id: str | None = None  # numeric GitHub ids survive renames and transfers
     owner_id: str | None = None
 
 
@@ -93,8 +102,12 @@ def claude_regions() -> frozenset[str]:
         data = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InfraConfigError(f"cannot read the model catalog {CATALOG_FILE}: {exc}") from None
-    return frozenset(region for model in data["models"] if model.get("status") != "retired"
-                     for region in model.get("batch_regions", []))
+    return frozenset(
+        region
+        for model in data["models"]
+        if model.get("status") != "retired"
+        for region in model.get("batch_regions", [])
+    )
 
 
 def load_config() -> PlatformConfig:
@@ -119,19 +132,27 @@ def parse_config(values: Mapping[str, Any]) -> PlatformConfig:
     if not project:
         err("project", "is not set (run `pulumi config set claude-jobs:project MY_PROJECT`)")
     elif not _PROJECT_ID.match(project):
-        err("project", f"{project!r} is not a Google Cloud project id (6-30 lowercase letters, "
-                       "digits or hyphens)")
+        err(
+            "project",
+            f"{project!r} is not a Google Cloud project id (6-30 lowercase letters, digits or hyphens)",
+        )
 
     region = _text(values.get("region")) or DEFAULT_REGION
     allowed = claude_regions()
     if region not in allowed:
-        err("region", f"{region!r} has no Claude batch prediction on Vertex AI "
-                      f"(use one of: {', '.join(sorted(allowed))})")
+        err(
+            "region",
+            f"{region!r} has no Claude batch prediction on Vertex AI "
+            f"(use one of: {', '.join(sorted(allowed))})",
+        )
 
     prefix = _text(values.get("namePrefix")) or DEFAULT_NAME_PREFIX
     if not _NAME_PREFIX.match(prefix) or prefix.startswith("gcp-"):
-        err("namePrefix", f"{prefix!r} must be 3-20 lowercase letters, digits or hyphens, "
-                          "starting with a letter (and not `gcp-`, reserved for pools)")
+        err(
+            "namePrefix",
+            f"{prefix!r} must be 3-20 lowercase letters, digits or hyphens, "
+            "starting with a letter (and not `gcp-`, reserved for pools)",
+        )
 
     repository = _text(values.get("githubRepository"))
     if not repository:
@@ -140,19 +161,25 @@ def parse_config(values: Mapping[str, Any]) -> PlatformConfig:
         err("githubRepository", f"{repository!r} is not `owner/repo`")
     repository_id = _text(values.get("githubRepositoryId")) or None
     owner_id = _text(values.get("githubRepositoryOwnerId")) or None
-    for key, number in (("githubRepositoryId", repository_id),
-                        ("githubRepositoryOwnerId", owner_id)):
+    for key, number in (("githubRepositoryId", repository_id), ("githubRepositoryOwnerId", owner_id)):
         if number is not None and not _NUMERIC_ID.match(number):
-            err(key, f"{number!r} must be the numeric GitHub id (`gh api repos/OWNER/REPO "
-                     "--jq .id` / `.owner.id`)")
+            err(
+                key,
+                f"{number!r} must be the numeric GitHub id (`gh api repos/OWNER/REPO "
+                "--jq .id` / `.owner.id`)",
+            )
 
     labels = _labels(values.get("labels"), err)
 
     bucket_name = _text(values.get("bucketName")) or (f"{project}-{prefix}" if project else "")
-    if bucket_name and (not _BUCKET_NAME.match(bucket_name) or bucket_name.startswith("goog")
-                        or "google" in bucket_name):
-        err("bucketName", f"{bucket_name!r} is not a valid bucket name (3-63 lowercase letters, "
-                          "digits, '-', '_' or '.'; set claude-jobs:bucketName explicitly)")
+    if bucket_name and (
+        not _BUCKET_NAME.match(bucket_name) or bucket_name.startswith("goog") or "google" in bucket_name
+    ):
+        err(
+            "bucketName",
+            f"{bucket_name!r} is not a valid bucket name (3-63 lowercase letters, "
+            "digits, '-', '_' or '.'; set claude-jobs:bucketName explicitly)",
+        )
 
     dataset_names = _dataset_names(values.get("datasets"), err)
 
@@ -160,26 +187,38 @@ def parse_config(values: Mapping[str, Any]) -> PlatformConfig:
     if kms_key_name is not None:
         match = _KMS_KEY.match(kms_key_name)
         if not match:
-            err("kmsKeyName", f"{kms_key_name!r} is not "
-                              "projects/P/locations/L/keyRings/R/cryptoKeys/K")
+            err("kmsKeyName", f"{kms_key_name!r} is not projects/P/locations/L/keyRings/R/cryptoKeys/K")
         elif match["location"] != region:
-            err("kmsKeyName", f"key is in {match['location']!r}, but CMEK for a bucket and "
-                              f"datasets in {region!r} needs a key in {region!r}")
+            err(
+                "kmsKeyName",
+                f"key is in {match['location']!r}, but CMEK for a bucket and "
+                f"datasets in {region!r} needs a key in {region!r}",
+            )
 
     retention = _days(values.get("retentionDays"), DEFAULT_RETENTION_DAYS, "retentionDays", err)
-    noncurrent = _days(values.get("noncurrentRetentionDays"), DEFAULT_NONCURRENT_RETENTION_DAYS,
-                       "noncurrentRetentionDays", err)
-    expiration = _days(values.get("tableExpirationDays"), 0, "tableExpirationDays", err,
-                       allow_zero=True)
+    noncurrent = _days(
+        values.get("noncurrentRetentionDays"),
+        DEFAULT_NONCURRENT_RETENTION_DAYS,
+        "noncurrentRetentionDays",
+        err,
+    )
+    expiration = _days(values.get("tableExpirationDays"), 0, "tableExpirationDays", err, allow_zero=True)
 
     if errors:
         raise InfraConfigError("invalid stack config: " + "; ".join(errors))
     return PlatformConfig(
-        project=project, region=region, name_prefix=prefix,
+        project=project,
+        region=region,
+        name_prefix=prefix,
         github=GitHubRepository(repository, repository_id, owner_id),
-        labels=labels, bucket_name=bucket_name, dataset_names=dataset_names,
-        kms_key_name=kms_key_name, retention_days=retention,
-        noncurrent_retention_days=noncurrent, table_expiration_days=expiration or None)
+        labels=labels,
+        bucket_name=bucket_name,
+        dataset_names=dataset_names,
+        kms_key_name=kms_key_name,
+        retention_days=retention,
+        noncurrent_retention_days=noncurrent,
+        table_expiration_days=expiration or None,
+    )
 
 
 def _text(value: Any) -> str:
@@ -221,8 +260,11 @@ def _labels(value: Any, err) -> dict[str, str]:
     for item in items:
         key, sep, label = _text(item).partition("=")
         if not sep or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(label):
-            err("labels", f"{item!r} is not `key=value` (lowercase letters, digits, '_' or '-'; "
-                          "keys start with a letter)")
+            err(
+                "labels",
+                f"{item!r} is not `key=value` (lowercase letters, digits, '_' or '-'; "
+                "keys start with a letter)",
+            )
             continue
         labels[key] = label
     return labels

@@ -17,11 +17,13 @@ BUCKET = "gcp:storage/bucket:Bucket"
 DATASET = "gcp:bigquery/dataset:Dataset"
 WIF_PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
 # Long-lived credentials that must never exist: keys leak, federation does not.
-KEY_TYPES = frozenset({
-    "gcp:serviceaccount/key:Key",
-    "gcp:storage/hmacKey:HmacKey",
-    "gcp:projects/apiKey:ApiKey",
-})
+KEY_TYPES = frozenset(
+    {
+        "gcp:serviceaccount/key:Key",
+        "gcp:storage/hmacKey:HmacKey",
+        "gcp:projects/apiKey:ApiKey",
+    }
+)
 # Types whose data lives in a location: they must name one (BigQuery defaults to the US).
 LOCATED_TYPES = frozenset({BUCKET, DATASET})
 BASIC_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
@@ -50,20 +52,31 @@ class Violation:
 
 def no_basic_roles(resources: Iterable[Resource]) -> list[Violation]:
     """Owner, editor and viewer grant thousands of permissions: never grant them."""
-    return [Violation("no-basic-roles", r.urn, f"grants basic role {role}")
-            for r in resources for role, _ in _grants(r) if role in BASIC_ROLES]
+    return [
+        Violation("no-basic-roles", r.urn, f"grants basic role {role}")
+        for r in resources
+        for role, _ in _grants(r)
+        if role in BASIC_ROLES
+    ]
 
 
 def no_public_members(resources: Iterable[Resource]) -> list[Violation]:
     """Nothing is granted to allUsers or allAuthenticatedUsers."""
-    return [Violation("no-public-members", r.urn, f"grants {role} to {member}")
-            for r in resources for role, member in _grants(r) if member in PUBLIC_MEMBERS]
+    return [
+        Violation("no-public-members", r.urn, f"grants {role} to {member}")
+        for r in resources
+        for role, member in _grants(r)
+        if member in PUBLIC_MEMBERS
+    ]
 
 
 def member_level_iam_only(resources: Iterable[Resource]) -> list[Violation]:
     """IAM is granted member by member: *IAMPolicy / *IAMBinding would rewrite others' access."""
-    return [Violation("member-level-iam-only", r.urn, f"authoritative IAM resource {r.type}")
-            for r in resources if _authoritative_iam(r.type)]
+    return [
+        Violation("member-level-iam-only", r.urn, f"authoritative IAM resource {r.type}")
+        for r in resources
+        if _authoritative_iam(r.type)
+    ]
 
 
 def private_buckets(resources: Iterable[Resource]) -> list[Violation]:
@@ -73,11 +86,9 @@ def private_buckets(resources: Iterable[Resource]) -> list[Violation]:
         if r.type != BUCKET:
             continue
         if r.inputs.get("publicAccessPrevention") != "enforced":
-            found.append(Violation("private-buckets", r.urn,
-                                   "publicAccessPrevention is not 'enforced'"))
+            found.append(Violation("private-buckets", r.urn, "publicAccessPrevention is not 'enforced'"))
         if r.inputs.get("uniformBucketLevelAccess") is not True:
-            found.append(Violation("private-buckets", r.urn,
-                                   "uniformBucketLevelAccess is not true"))
+            found.append(Violation("private-buckets", r.urn, "uniformBucketLevelAccess is not true"))
     return found
 
 
@@ -90,13 +101,13 @@ def in_region(resources: Iterable[Resource], region: str) -> list[Violation]:
             if value is not None and str(value).lower() != region.lower():
                 found.append(Violation("in-region", r.urn, f"{key} is {value!r}, not {region!r}"))
         if r.type in LOCATED_TYPES and r.inputs.get("location") is None:
-            found.append(Violation("in-region", r.urn,
-                                   f"no location: it would default outside {region!r}"))
+            found.append(Violation("in-region", r.urn, f"no location: it would default outside {region!r}"))
     return found
 
 
-def wif_pinned_to_repository(resources: Iterable[Resource], repository: str,
-                             repository_id: str | None = None) -> list[Violation]:
+def wif_pinned_to_repository(
+    resources: Iterable[Resource], repository: str, repository_id: str | None = None
+) -> list[Violation]:
     """Every workload identity provider has a condition naming the repository (name or id)."""
     found = []
     for r in resources:
@@ -107,23 +118,36 @@ def wif_pinned_to_repository(resources: Iterable[Resource], repository: str,
         if repository_id:
             names += [f"'{repository_id}'", f'"{repository_id}"']
         if not any(name in condition for name in names):
-            found.append(Violation("wif-pinned-to-repository", r.urn,
-                                   f"attributeCondition {condition!r} does not name {repository}"))
+            found.append(
+                Violation(
+                    "wif-pinned-to-repository",
+                    r.urn,
+                    f"attributeCondition {condition!r} does not name {repository}",
+                )
+            )
     return found
 
 
 def no_keys(resources: Iterable[Resource]) -> list[Violation]:
     """No service account keys, HMAC keys or API keys are created."""
-    return [Violation("no-keys", r.urn, f"creates a long-lived key ({r.type})")
-            for r in resources if r.type in KEY_TYPES]
+    return [
+        Violation("no-keys", r.urn, f"creates a long-lived key ({r.type})")
+        for r in resources
+        if r.type in KEY_TYPES
+    ]
 
 
-def check_all(resources: Iterable[Resource], *, region: str, repository: str,
-              repository_id: str | None = None) -> list[Violation]:
+def check_all(
+    resources: Iterable[Resource], *, region: str, repository: str, repository_id: str | None = None
+) -> list[Violation]:
     """Every policy over the same resources."""
     resources = list(resources)
     checks: list[Callable[[list[Resource]], list[Violation]]] = [
-        no_basic_roles, no_public_members, member_level_iam_only, private_buckets, no_keys,
+        no_basic_roles,
+        no_public_members,
+        member_level_iam_only,
+        private_buckets,
+        no_keys,
         lambda rs: in_region(rs, region),
         lambda rs: wif_pinned_to_repository(rs, repository, repository_id),
     ]

@@ -8,12 +8,12 @@ import pulumi
 import pulumi_gcp as gcp
 
 REQUIRED_SERVICES = (
-    "aiplatform.googleapis.com",      # Claude online and batch prediction
-    "bigquery.googleapis.com",        # batch inputs and outputs as tables
-    "storage.googleapis.com",         # batch staging and outputs as objects
-    "iam.googleapis.com",             # service accounts, workload identity pools
+    "aiplatform.googleapis.com",  # Claude online and batch prediction
+    "bigquery.googleapis.com",  # batch inputs and outputs as tables
+    "storage.googleapis.com",  # batch staging and outputs as objects
+    "iam.googleapis.com",  # service accounts, workload identity pools
     "iamcredentials.googleapis.com",  # CI impersonates the runner service account
-    "sts.googleapis.com",             # CI exchanges its GitHub OIDC token
+    "sts.googleapis.com",  # CI exchanges its GitHub OIDC token
 )
 
 
@@ -26,8 +26,7 @@ class ProjectServicesArgs:
 class ProjectServices(pulumi.ComponentResource):
     """One `projects.Service` per API; `self.enabled[api]` lets grants wait for their API."""
 
-    def __init__(self, name: str, args: ProjectServicesArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: ProjectServicesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("claude-jobs:services:ProjectServices", name, None, opts)
         self.enabled: dict[str, gcp.projects.Service] = {
             api: gcp.projects.Service(
@@ -38,7 +37,8 @@ class ProjectServices(pulumi.ComponentResource):
                 # stack must never switch them off, nor their dependents.
                 disable_on_destroy=False,
                 disable_dependent_services=False,
-                opts=pulumi.ResourceOptions(parent=self))
+                opts=pulumi.ResourceOptions(parent=self),
+            )
             for api in args.services
         }
         self.register_outputs({"services": [svc.service for svc in self.enabled.values()]})

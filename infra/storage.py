@@ -30,8 +30,7 @@ class BatchBucketArgs:
 class BatchBucket(pulumi.ComponentResource):
     """A private, versioned, regional bucket whose staging/ and output/ objects expire."""
 
-    def __init__(self, name: str, args: BatchBucketArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: BatchBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("claude-jobs:storage:BatchBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
 
@@ -42,12 +41,13 @@ class BatchBucket(pulumi.ComponentResource):
             # the bucket can name it as default, or bucket creation fails.
             agent = gcp.storage.get_project_service_account_output(
                 project=args.project,
-                opts=pulumi.InvokeOutputOptions(parent=self, depends_on=list(args.depends_on)))
-            self.kms_grant = grant_key_to_agent(f"{name}-storage-agent-cmek", args.kms_key_name,
-                                                agent.member, child)
+                opts=pulumi.InvokeOutputOptions(parent=self, depends_on=list(args.depends_on)),
+            )
+            self.kms_grant = grant_key_to_agent(
+                f"{name}-storage-agent-cmek", args.kms_key_name, agent.member, child
+            )
             encryption = gcp.storage.BucketEncryptionArgs(default_kms_key_name=args.kms_key_name)
-            child = pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[self.kms_grant]))
+            child = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.kms_grant]))
 
         self.bucket = gcp.storage.Bucket(
             name,
@@ -61,7 +61,8 @@ class BatchBucket(pulumi.ComponentResource):
             lifecycle_rules=_lifecycle_rules(args.retention_days, args.noncurrent_retention_days),
             encryption=encryption,
             labels=args.labels,
-            opts=child)
+            opts=child,
+        )
 
         self.bucket_name = self.bucket.name
         self.register_outputs({"name": self.bucket.name, "url": self.bucket.url})
@@ -73,12 +74,17 @@ def _lifecycle_rules(retention_days: int, noncurrent_days: int) -> list:
         gcp.storage.BucketLifecycleRuleArgs(
             action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
             condition=gcp.storage.BucketLifecycleRuleConditionArgs(
-                age=retention_days, matches_prefixes=[STAGING_PREFIX, OUTPUT_PREFIX])),
+                age=retention_days, matches_prefixes=[STAGING_PREFIX, OUTPUT_PREFIX]
+            ),
+        ),
         gcp.storage.BucketLifecycleRuleArgs(
             action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
             condition=gcp.storage.BucketLifecycleRuleConditionArgs(
-                days_since_noncurrent_time=noncurrent_days, with_state="ARCHIVED")),
+                days_since_noncurrent_time=noncurrent_days, with_state="ARCHIVED"
+            ),
+        ),
         gcp.storage.BucketLifecycleRuleArgs(
             action=gcp.storage.BucketLifecycleRuleActionArgs(type="AbortIncompleteMultipartUpload"),
-            condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=1)),
+            condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=1),
+        ),
     ]

@@ -10,16 +10,14 @@ as `validate` never load them.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .errors import ConfigError, UsageError
+from runner.errors import ConfigError, UsageError
 
 DEFAULT_REGION = "us-east5"
 LOCAL_PROJECT = "claude-jobs-local"
 LOCAL_TOKEN = "local-stack-token"
-TOKEN_TIMEOUT_S = 30      # one token fetch before a cloud run; google-auth's default is 120 s
+TOKEN_TIMEOUT_S = 30  # one token fetch before a cloud run; google-auth's default is 120 s
 
 
 @dataclass(frozen=True)
@@ -29,9 +27,9 @@ class Target:
     project: str
     region: str = DEFAULT_REGION
     local: bool = False
-    vertex_url: str | None = None      # e.g. http://127.0.0.1:8790 (no /v1)
-    storage_url: str | None = None     # e.g. http://127.0.0.1:4443
-    bigquery_url: str | None = None    # e.g. http://127.0.0.1:9050
+    vertex_url: str | None = None  # e.g. http://127.0.0.1:8790 (no /v1)
+    storage_url: str | None = None  # e.g. http://127.0.0.1:4443
+    bigquery_url: str | None = None  # e.g. http://127.0.0.1:9050
 
     @property
     def description(self) -> str:
@@ -47,9 +45,13 @@ class Target:
 
         region = region or self.region
         if self.local:
-            return AsyncAnthropicVertex(region=region, project_id=self.project,
-                                        base_url=f"{self.vertex_url}/v1",
-                                        access_token=LOCAL_TOKEN, max_retries=0)
+            return AsyncAnthropicVertex(
+                region=region,
+                project_id=self.project,
+                base_url=f"{self.vertex_url}/v1",
+                access_token=LOCAL_TOKEN,
+                max_retries=0,
+            )
         # Application Default Credentials; the SDK refreshes expired tokens itself.
         return AsyncAnthropicVertex(region=region, project_id=self.project, max_retries=0)
 
@@ -62,13 +64,19 @@ class Target:
             from google.auth.credentials import AnonymousCredentials
 
             return aiplatform_v1.JobServiceClient(
-                transport="rest", credentials=AnonymousCredentials(),
-                client_options={"api_endpoint": self.vertex_url})
+                transport="rest",
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": self.vertex_url},
+            )
         if region == "global":
-            raise UsageError("batch prediction needs a regional location, not 'global'",
-                             where="region", hint="set region: us-east5 in the spec")
+            raise UsageError(
+                "batch prediction needs a regional location, not 'global'",
+                where="region",
+                hint="set region: us-east5 in the spec",
+            )
         return aiplatform_v1.JobServiceClient(
-            client_options={"api_endpoint": f"{region}-aiplatform.googleapis.com"})
+            client_options={"api_endpoint": f"{region}-aiplatform.googleapis.com"}
+        )
 
     def storage(self):
         from google.cloud import storage
@@ -76,8 +84,11 @@ class Target:
         if self.local:
             from google.auth.credentials import AnonymousCredentials
 
-            return storage.Client(project=self.project, credentials=AnonymousCredentials(),
-                                  client_options={"api_endpoint": self.storage_url})
+            return storage.Client(
+                project=self.project,
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": self.storage_url},
+            )
         return storage.Client(project=self.project)
 
     def bigquery(self, location: str | None = None):
@@ -87,9 +98,12 @@ class Target:
             from google.api_core.client_options import ClientOptions
             from google.auth.credentials import AnonymousCredentials
 
-            return bigquery.Client(project=self.project, credentials=AnonymousCredentials(),
-                                   location=location,
-                                   client_options=ClientOptions(api_endpoint=self.bigquery_url))
+            return bigquery.Client(
+                project=self.project,
+                credentials=AnonymousCredentials(),
+                location=location,
+                client_options=ClientOptions(api_endpoint=self.bigquery_url),
+            )
         return bigquery.Client(project=self.project, location=location)
 
 
@@ -101,13 +115,17 @@ def configured_project(project_flag: str | None) -> str | None:
     falling back to the local stack.
     """
     if project_flag is not None:
-        return _project_id(project_flag, "--project",
-                           "pass --project MY_PROJECT, or omit it to use the local stack")
+        return _project_id(
+            project_flag, "--project", "pass --project MY_PROJECT, or omit it to use the local stack"
+        )
     for var in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"):
         value = os.environ.get(var)
         if value:
-            return _project_id(value, var, f"set {var} to a project id such as my-project, "
-                                           f"or unset it to use the local stack")
+            return _project_id(
+                value,
+                var,
+                f"set {var} to a project id such as my-project, or unset it to use the local stack",
+            )
     return None
 
 
@@ -116,8 +134,7 @@ def _project_id(value: str, where: str, hint: str) -> str:
     if not project:
         raise UsageError("empty project id", where=where, hint=hint)
     if any(ch.isspace() or ord(ch) < 32 for ch in project):
-        raise UsageError(f"{project!r} is not a project id (it contains blanks)", where=where,
-                         hint=hint)
+        raise UsageError(f"{project!r} is not a project id (it contains blanks)", where=where, hint=hint)
     return project
 
 
@@ -127,8 +144,7 @@ def cloud_target(project: str, region: str = DEFAULT_REGION) -> Target:
         import google.auth
         from google.auth.exceptions import DefaultCredentialsError
     except ImportError as exc:  # pragma: no cover - dependency missing
-        raise ConfigError(f"google-auth is not installed: {exc}",
-                          hint="pip install claude-jobs") from None
+        raise ConfigError(f"google-auth is not installed: {exc}", hint="pip install claude-jobs") from None
     try:
         credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
     except DefaultCredentialsError:
@@ -136,7 +152,7 @@ def cloud_target(project: str, region: str = DEFAULT_REGION) -> Target:
             f"no Google credentials for project {project}",
             where="GOOGLE_APPLICATION_CREDENTIALS",
             hint="run `gcloud auth application-default login`, use Workload Identity "
-                 "Federation in CI, or drop --project/GOOGLE_CLOUD_PROJECT to use the local stack",
+            "Federation in CI, or drop --project/GOOGLE_CLOUD_PROJECT to use the local stack",
         ) from None
     _check_token(credentials)
     return Target(project=project, region=region)
@@ -148,7 +164,7 @@ def _check_token(credentials) -> None:
     from google.auth.exceptions import GoogleAuthError
     from google.auth.transport.requests import Request
 
-    from .errors import translate
+    from runner.errors import translate
 
     request = Request()
 
@@ -160,29 +176,3 @@ def _check_token(credentials) -> None:
         credentials.refresh(bounded)
     except GoogleAuthError as exc:
         raise translate(exc) from None
-
-
-@contextmanager
-def open_target(project_flag: str | None = None, region: str = DEFAULT_REGION, *,
-                force_local: bool = False, announce=None) -> Iterator[Target]:
-    """Resolve the target; for the local stack, start it if needed and stop it afterwards.
-
-    `announce(text)` is called once with a line saying which target is used.
-    """
-    project = None if force_local else configured_project(project_flag)
-    if project:
-        target = cloud_target(project, region)
-        if announce:
-            announce(f"Target: {target.description}")
-        yield target
-        return
-    from .local.stack import ensure_up
-
-    with ensure_up() as endpoints:
-        target = Target(project=endpoints.project, region=region, local=True,
-                        vertex_url=endpoints.vertex, storage_url=endpoints.storage,
-                        bigquery_url=endpoints.bigquery)
-        if announce:
-            announce(f"Target: {target.description} — no GCP project configured "
-                     "(pass --project or set GOOGLE_CLOUD_PROJECT for real Vertex AI)")
-        yield target

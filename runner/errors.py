@@ -85,8 +85,9 @@ class RemoteError(ClaudeJobsError):
 
     exit_code = EXIT_REMOTE
 
-    def __init__(self, message: str, *, status: int | None = None, where: str | None = None,
-                 hint: str | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, where: str | None = None, hint: str | None = None
+    ):
         super().__init__(message, where=where, hint=hint)
         self.status = status
 
@@ -111,8 +112,10 @@ class Interrupted(ClaudeJobsError):
 
 # -- foreign exceptions -------------------------------------------------------------------------
 
-_CREDENTIALS_HINT = ("run `gcloud auth application-default login`, use Workload Identity Federation "
-                     "in CI, or drop --project/GOOGLE_CLOUD_PROJECT to use the local stack")
+_CREDENTIALS_HINT = (
+    "run `gcloud auth application-default login`, use Workload Identity Federation "
+    "in CI, or drop --project/GOOGLE_CLOUD_PROJECT to use the local stack"
+)
 
 
 def translate(exc: BaseException) -> ClaudeJobsError | None:
@@ -143,20 +146,29 @@ def _translate_one(exc: BaseException) -> ClaudeJobsError | None:
     if module.startswith("google.api_core") or "GoogleAPIError" in names:
         code = getattr(exc, "code", None)
         status = code if isinstance(code, int) else None
-        return RemoteError(f"Google Cloud refused the request: {_first_line(exc)}", status=status,
-                           hint=_status_hint(status))
+        return RemoteError(
+            f"Google Cloud refused the request: {_first_line(exc)}", status=status, hint=_status_hint(status)
+        )
     if module.startswith("anthropic") and "APIError" in names:
         status = getattr(exc, "status_code", None)
         if status is None:
-            return RemoteError(f"cannot reach Vertex AI: {_first_line(exc)}",
-                               hint="check the network and the region; re-run to resume")
-        return RemoteError(f"Vertex AI answered {status}: {_first_line(exc)}", status=status,
-                           hint=_status_hint(status))
+            return RemoteError(
+                f"cannot reach Vertex AI: {_first_line(exc)}",
+                hint="check the network and the region; re-run to resume",
+            )
+        return RemoteError(
+            f"Vertex AI answered {status}: {_first_line(exc)}", status=status, hint=_status_hint(status)
+        )
     if module.startswith(("httpx", "httpcore", "aiohttp", "requests", "urllib3")) and (
-            "TransportError" in names or "ConnectionError" in names or "TimeoutException" in names
-            or "ClientError" in names):
-        return RemoteError(f"network error: {_first_line(exc)}",
-                           hint="check the network (and that the local stack is up); re-run to resume")
+        "TransportError" in names
+        or "ConnectionError" in names
+        or "TimeoutException" in names
+        or "ClientError" in names
+    ):
+        return RemoteError(
+            f"network error: {_first_line(exc)}",
+            hint="check the network (and that the local stack is up); re-run to resume",
+        )
     if module == "sqlite3" and "DatabaseError" in names:
         return _state_database(exc)
     if isinstance(exc, OSError):
@@ -166,22 +178,27 @@ def _translate_one(exc: BaseException) -> ClaudeJobsError | None:
 
 def _state_database(exc: BaseException) -> StateError:
     """Only local state (stream ledgers) lives in SQLite: a damaged or unopenable database."""
-    from .paths import state_dir
+    from runner.paths import state_dir
 
-    return StateError(f"a state database in {state_dir()} cannot be used: {_first_line(exc)}",
-                      where="CLAUDE_JOBS_HOME" if _home_from_env() else str(state_dir()),
-                      hint="move the damaged stream/<spec>/ledger.sqlite away; the next run "
-                           "then starts that spec over")
+    return StateError(
+        f"a state database in {state_dir()} cannot be used: {_first_line(exc)}",
+        where="CLAUDE_JOBS_HOME" if _home_from_env() else str(state_dir()),
+        hint="move the damaged stream/<spec>/ledger.sqlite away; the next run then starts that spec over",
+    )
 
 
 def _google_auth(exc: BaseException, names: set[str]) -> ConfigError:
     if "TransportError" in names or "TimeoutError" in names:
-        return ConfigError(f"cannot reach Google to get an access token: {_first_line(exc)}",
-                           where="GOOGLE_APPLICATION_CREDENTIALS",
-                           hint="check the network or proxy, or drop --project/GOOGLE_CLOUD_PROJECT "
-                                "to use the local stack")
-    return ConfigError(f"Google credentials were refused: {_first_line(exc)}",
-                       where="GOOGLE_APPLICATION_CREDENTIALS", hint=_CREDENTIALS_HINT)
+        return ConfigError(
+            f"cannot reach Google to get an access token: {_first_line(exc)}",
+            where="GOOGLE_APPLICATION_CREDENTIALS",
+            hint="check the network or proxy, or drop --project/GOOGLE_CLOUD_PROJECT to use the local stack",
+        )
+    return ConfigError(
+        f"Google credentials were refused: {_first_line(exc)}",
+        where="GOOGLE_APPLICATION_CREDENTIALS",
+        hint=_CREDENTIALS_HINT,
+    )
 
 
 def _status_hint(status: int | None) -> str | None:
@@ -215,15 +232,18 @@ def _os_error(exc: OSError) -> ClaudeJobsError:
     hint = hints.get(exc.errno or 0)
     if _in_state_dir(filename):
         # The state folder is configuration: name the variable that moves it.
-        return ConfigError(f"{reason}: {filename}", where="CLAUDE_JOBS_HOME",
-                           hint=f"{hint + '; ' if hint else ''}set CLAUDE_JOBS_HOME to a writable folder")
+        return ConfigError(
+            f"{reason}: {filename}",
+            where="CLAUDE_JOBS_HOME",
+            hint=f"{hint + '; ' if hint else ''}set CLAUDE_JOBS_HOME to a writable folder",
+        )
     return ConfigError(reason, where=filename, hint=hint)
 
 
 def _in_state_dir(filename: str) -> bool:
     from pathlib import Path
 
-    from .paths import state_dir
+    from runner.paths import state_dir
 
     try:
         home, path = state_dir(), Path(filename).resolve()

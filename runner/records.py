@@ -1,8 +1,8 @@
-"""The two records that flow between steps: a rendered request and its result."""
+"""The records that flow between steps: a rendered request and its result, and a run's options and summary."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Status = Literal["succeeded", "errored"]
@@ -22,13 +22,13 @@ class ResultRow:
 
     custom_id: str
     status: Status
-    response: dict[str, Any] | None = None        # the Anthropic Message JSON
-    error: dict[str, Any] | None = None           # {"type", "message", "code"} when errored
+    response: dict[str, Any] | None = None  # the Anthropic Message JSON
+    error: dict[str, Any] | None = None  # {"type", "message", "code"} when errored
     stop_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     attempts: int = 1
     latency_ms: float | None = None
-    processed_time: str | None = None             # RFC 3339
+    processed_time: str | None = None  # RFC 3339
     mode: str = "stream"
 
     @property
@@ -51,7 +51,57 @@ class ResultRow:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResultRow:
-        return cls(**{k: data.get(k) for k in (
-            "custom_id", "status", "response", "error", "stop_reason", "processed_time",
-            "latency_ms")}, usage=data.get("usage") or {}, attempts=data.get("attempts") or 1,
-            mode=data.get("mode") or "stream")
+        return cls(
+            **{
+                k: data.get(k)
+                for k in (
+                    "custom_id",
+                    "status",
+                    "response",
+                    "error",
+                    "stop_reason",
+                    "processed_time",
+                    "latency_ms",
+                )
+            },
+            usage=data.get("usage") or {},
+            attempts=data.get("attempts") or 1,
+            mode=data.get("mode") or "stream",
+        )
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    retry_failed: bool = False  # also re-send rows that errored last time
+    restart: bool = False  # the spec changed: discard the old state and start over
+    cancel_on_interrupt: bool = False  # batch: Ctrl-C cancels the job instead of leaving it running
+    wait: bool = True  # batch: wait for a terminal state and collect results
+    progress: bool = True  # live progress display on stderr
+
+
+@dataclass
+class RunSummary:
+    """What a run did; printed as text or JSON and mapped to the exit code."""
+
+    spec: str
+    mode: str
+    target: str
+    total: int = 0
+    succeeded: int = 0
+    errored: int = 0
+    skipped: int = 0  # already finished in an earlier run
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    destination: str = ""
+    jobs: list[str] = field(default_factory=list)  # batch job resource names
+    state: str = "done"  # done | submitted | running | failed | ...
+    elapsed_s: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.errored == 0 and self.state in ("done", "submitted", "running")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -29,14 +29,15 @@ def local_stack_endpoints(tmp_path_factory):
     """The running session stack's endpoints (`.vertex .storage .bigquery .project .root`)."""
     from runner.local import stack
 
-    saved = {var: os.environ.get(var) for var in (
-        "CLAUDE_JOBS_LOCAL_DIR", "STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")}
+    saved = {
+        var: os.environ.get(var)
+        for var in ("CLAUDE_JOBS_LOCAL_DIR", "STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
+    }
     os.environ["CLAUDE_JOBS_LOCAL_DIR"] = str(tmp_path_factory.mktemp("local-stack"))
     for var in ("STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST"):
         os.environ.pop(var, None)
     try:
-        endpoints = stack.up(vertex_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0,
-                             owned=True)
+        endpoints = stack.up(vertex_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0, owned=True)
         try:
             yield endpoints
         finally:
@@ -55,5 +56,6 @@ def local_stack(local_stack_endpoints):
     from runner.clients import Target
 
     e = local_stack_endpoints
-    return Target(project=e.project, local=True, vertex_url=e.vertex, storage_url=e.storage,
-                  bigquery_url=e.bigquery)
+    return Target(
+        project=e.project, local=True, vertex_url=e.vertex, storage_url=e.storage, bigquery_url=e.bigquery
+    )

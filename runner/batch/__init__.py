@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .inspect import batch_status, cancel, iter_results
-from .run import run_batch
+from runner.batch.lookup import batch_status, cancel, iter_results
+from runner.batch.run import run_batch
 
 __all__ = ["batch_status", "cancel", "iter_results", "run_batch"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -23,7 +23,7 @@ STALE_SECONDS = 600.0
 
 class GcsClaims:
     def __init__(self, storage, prefix_uri: str):
-        from ..sources import split_gs
+        from runner.dataio.sources import split_gs
 
         bucket, prefix = split_gs(prefix_uri.rstrip("/"))
         self.bucket = storage.bucket(bucket)
@@ -41,8 +41,7 @@ class GcsClaims:
         from google.api_core import exceptions
 
         blob = self._blob(display_name)
-        payload = orjson.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                                "at": time.time()})
+        payload = orjson.dumps({"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()})
         try:
             blob.upload_from_string(payload, if_generation_match=0)
             return True
@@ -51,16 +50,16 @@ class GcsClaims:
         try:
             blob.reload()
         except exceptions.NotFound:
-            return self.take(display_name, ours)    # released in between: try again
+            return self.take(display_name, ours)  # released in between: try again
         born = blob.updated or blob.time_created
-        stale = born is None or (datetime.now(timezone.utc) - born).total_seconds() > STALE_SECONDS
+        stale = born is None or (datetime.now(UTC) - born).total_seconds() > STALE_SECONDS
         if not (ours or stale):
             return False
         try:
             blob.upload_from_string(payload, if_generation_match=blob.generation)
             return True
         except exceptions.PreconditionFailed:
-            return False                            # another runner took it over first
+            return False  # another runner took it over first
 
     def release(self, display_name: str) -> None:
         """Give the claim up (the create was refused), so the next attempt can take it."""
@@ -76,6 +75,5 @@ def claims_for(target, layout) -> GcsClaims | None:
     """Claims live next to the staged inputs (or outputs) when either is in Cloud Storage."""
     for prefix in (layout.input, layout.output):
         if prefix.startswith("gs://"):
-            return GcsClaims(target.storage(), f"{prefix.rstrip('/')}/{layout.spec_name}/"
-                                               f"{layout.rev}")
+            return GcsClaims(target.storage(), f"{prefix.rstrip('/')}/{layout.spec_name}/{layout.rev}")
     return None

@@ -19,22 +19,29 @@ import re
 import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import orjson
 
-from ..records import ResultRow
+from runner.records import ResultRow
 
-STREAMING_MAX_ROWS = 5_000_000   # up to here: 9 bytes an expected id, outputs never spilled
-CHUNK_ROWS = 4_096               # ids looked up in one vectorised step
-PARTITION_ROWS = 50_000          # beyond: ids per spilled partition, which bounds memory
+STREAMING_MAX_ROWS = 5_000_000  # up to here: 9 bytes an expected id, outputs never spilled
+CHUNK_ROWS = 4_096  # ids looked up in one vectorised step
+PARTITION_ROWS = 50_000  # beyond: ids per spilled partition, which bounds memory
 MAX_PARTITIONS = 512
 _CODE_RE = re.compile(rb'"code"\s*:\s*(\d{3})')
-_HTTP_TEXT = {"bad request": 400, "unauthorized": 401, "forbidden": 403, "not found": 404,
-              "too many requests": 429, "internal server error": 500,
-              "service unavailable": 503, "deadline exceeded": 504}
+_HTTP_TEXT = {
+    "bad request": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not found": 404,
+    "too many requests": 429,
+    "internal server error": 500,
+    "service unavailable": 503,
+    "deadline exceeded": 504,
+}
 
 
 def parse_status(status: str) -> dict[str, Any]:
@@ -43,7 +50,7 @@ def parse_status(status: str) -> dict[str, Any]:
     `Bad Request: {"error":{"code":400,"message":"...","status":"FAILED_PRECONDITION"}}`
     gives code 400 and type FAILED_PRECONDITION; plain text keeps its message.
     """
-    head, _, rest = status.partition(":")
+    head, _, _rest = status.partition(":")
     code: int | None = None
     kind = head.strip().lower().replace(" ", "_") or "error"
     message = status
@@ -91,24 +98,38 @@ def parse_output(line: dict[str, Any]) -> ResultRow:
     if processed is not None and type(processed) is not str:
         processed = str(processed)
     if not status and type(response) is dict and response.get("type") != "error":
-        usage = response.get("usage") or {}     # as Anthropic sent it, nested parts included
-        return ResultRow(custom_id, "succeeded", response, None, response.get("stop_reason"),
-                         usage, 1, None, processed, "batch")
+        usage = response.get("usage") or {}  # as Anthropic sent it, nested parts included
+        return ResultRow(
+            custom_id,
+            "succeeded",
+            response,
+            None,
+            response.get("stop_reason"),
+            usage,
+            1,
+            None,
+            processed,
+            "batch",
+        )
     if status:
         error = parse_status(str(status))
     elif isinstance(response, dict) and isinstance(response.get("error"), dict):
         err = response["error"]
         error = {"type": err.get("type", "error"), "message": err.get("message", ""), "code": None}
     else:
-        error = {"type": "empty_response", "message": "the output line has no response",
-                 "code": None}
-    return ResultRow(custom_id=custom_id, status="errored", error=error,
-                     processed_time=processed, mode="batch")
+        error = {"type": "empty_response", "message": "the output line has no response", "code": None}
+    return ResultRow(
+        custom_id=custom_id, status="errored", error=error, processed_time=processed, mode="batch"
+    )
 
 
 def missing_row(custom_id: str, why: str) -> ResultRow:
-    return ResultRow(custom_id=custom_id, status="errored", mode="batch",
-                     error={"type": "missing", "message": why, "code": None})
+    return ResultRow(
+        custom_id=custom_id,
+        status="errored",
+        mode="batch",
+        error={"type": "missing", "message": why, "code": None},
+    )
 
 
 @dataclass
@@ -116,17 +137,21 @@ class JoinStats:
     """What the join saw besides the rows themselves."""
 
     expected: int = 0
-    unknown: int = 0            # output lines whose custom_id was never submitted
-    duplicates: int = 0         # superseded attempts (older rounds, repeated lines)
+    unknown: int = 0  # output lines whose custom_id was never submitted
+    duplicates: int = 0  # superseded attempts (older rounds, repeated lines)
     missing: int = 0
     unknown_examples: list[str] = field(default_factory=list)
 
 
-def join_results(rounds: Iterable[Iterable[tuple[bytes, bytes]]],
-                 expected_ids: Callable[[], Iterable[bytes]], *, estimate: int = 0,
-                 missing_why: str = "no output line for this custom_id",
-                 stats: JoinStats | None = None, workdir: str | None = None
-                 ) -> Iterator[ResultRow]:
+def join_results(
+    rounds: Iterable[Iterable[tuple[bytes, bytes]]],
+    expected_ids: Callable[[], Iterable[bytes]],
+    *,
+    estimate: int = 0,
+    missing_why: str = "no output line for this custom_id",
+    stats: JoinStats | None = None,
+    workdir: str | None = None,
+) -> Iterator[ResultRow]:
     """Yield one ResultRow per expected custom_id.
 
     `rounds`: newest first; each yields `(custom_id, raw JSON line)` pairs.
@@ -139,8 +164,9 @@ def join_results(rounds: Iterable[Iterable[tuple[bytes, bytes]]],
         index = _IdIndex.build(expected_ids())
         if index is not None:
             return _join_streaming(rounds, expected_ids, index, missing_why, stats)
-    return _join_partitioned(rounds, expected_ids(), max(estimate, STREAMING_MAX_ROWS),
-                             missing_why, stats, workdir)
+    return _join_partitioned(
+        rounds, expected_ids(), max(estimate, STREAMING_MAX_ROWS), missing_why, stats, workdir
+    )
 
 
 class _IdIndex:
@@ -182,8 +208,9 @@ class _IdIndex:
         return np.where(self.hashes[at] == wanted, at, -1).tolist()
 
 
-def _join_streaming(rounds, expected_ids, index: _IdIndex, missing_why: str,
-                    stats: JoinStats) -> Iterator[ResultRow]:
+def _join_streaming(
+    rounds, expected_ids, index: _IdIndex, missing_why: str, stats: JoinStats
+) -> Iterator[ResultRow]:
     stats.expected += len(index.hashes)
     seen = index.seen
     for pairs in rounds:
@@ -217,33 +244,38 @@ def _unknown(stats: JoinStats, custom_id: bytes) -> None:
         stats.unknown_examples.append(custom_id.decode(errors="replace"))
 
 
-def _join_partitioned(rounds, expected_ids: Iterable[bytes], estimate: int, missing_why: str,
-                      stats: JoinStats, workdir: str | None) -> Iterator[ResultRow]:
+def _join_partitioned(
+    rounds,
+    expected_ids: Iterable[bytes],
+    estimate: int,
+    missing_why: str,
+    stats: JoinStats,
+    workdir: str | None,
+) -> Iterator[ResultRow]:
     """Spill outputs and ids to K files by hash of custom_id; join each file on its own."""
     parts = max(1, min(MAX_PARTITIONS, -(-estimate // PARTITION_ROWS)))
     with tempfile.TemporaryDirectory(prefix="claude-jobs-join-", dir=workdir) as tmp:
-        out_files = [open(os.path.join(tmp, f"out-{i}"), "wb", buffering=1 << 16)
-                     for i in range(parts)]
-        id_files = [open(os.path.join(tmp, f"ids-{i}"), "wb", buffering=1 << 16)
-                    for i in range(parts)]
+        out_files = [open(os.path.join(tmp, f"out-{i}"), "wb", buffering=1 << 16) for i in range(parts)]
+        id_files = [open(os.path.join(tmp, f"ids-{i}"), "wb", buffering=1 << 16) for i in range(parts)]
         try:
             for pairs in rounds:
                 for custom_id, raw in pairs:
                     out_files[hash(custom_id) % parts].write(
-                        b"%d\t%b\t%b\n" % (len(custom_id), custom_id, raw))
+                        b"%d\t%b\t%b\n" % (len(custom_id), custom_id, raw)
+                    )
             for custom_id in expected_ids:
                 id_files[hash(custom_id) % parts].write(custom_id + b"\n")
         finally:
             for f in out_files + id_files:
                 f.close()
         for i in range(parts):
-            yield from _join_partition(os.path.join(tmp, f"out-{i}"),
-                                       os.path.join(tmp, f"ids-{i}"), missing_why, stats)
+            yield from _join_partition(
+                os.path.join(tmp, f"out-{i}"), os.path.join(tmp, f"ids-{i}"), missing_why, stats
+            )
             os.unlink(os.path.join(tmp, f"out-{i}"))
 
 
-def _join_partition(out_path: str, ids_path: str, missing_why: str,
-                    stats: JoinStats) -> Iterator[ResultRow]:
+def _join_partition(out_path: str, ids_path: str, missing_why: str, stats: JoinStats) -> Iterator[ResultRow]:
     with open(ids_path, "rb") as f:
         expected = set(f.read().splitlines())
     stats.expected += len(expected)
@@ -252,7 +284,7 @@ def _join_partition(out_path: str, ids_path: str, missing_why: str,
         for line in f:
             size, _, rest = line.partition(b"\t")
             n = int(size)
-            custom_id, raw = rest[:n], rest[n + 1:-1]
+            custom_id, raw = rest[:n], rest[n + 1 : -1]
             if custom_id in seen:
                 stats.duplicates += 1
                 continue
@@ -280,18 +312,18 @@ def line_custom_id(line: bytes) -> bytes:
         # The first key of the line's object is the top-level custom_id: no other can shadow it.
         end = line.find(b'"', len(_FIRST_KEY))
         if end > len(_FIRST_KEY):
-            found = line[len(_FIRST_KEY):end]
+            found = line[len(_FIRST_KEY) : end]
             if b"\\" not in found:
                 return found
     at = line.find(_ID_KEY)
     if at >= 0 and line.find(_ID_KEY, at + 1) < 0:
         start = at + len(_ID_KEY)
-        while line[start:start + 1] == b" ":
+        while line[start : start + 1] == b" ":
             start += 1
-        if line[start:start + 1] == b'"':
+        if line[start : start + 1] == b'"':
             end = line.find(b'"', start + 1)
             if end > start + 1 and line.find(b"\\", start + 1, end) < 0:
-                return line[start + 1:end]
+                return line[start + 1 : end]
     return str(orjson.loads(line).get("custom_id")).encode()
 
 

@@ -15,7 +15,6 @@ PARTS_LABEL = "claude-jobs-parts"
 RETRY_LABEL = "claude-jobs-retry"
 
 
-
 @dataclass(frozen=True, order=True)
 class JobKey:
     """Which slice of a spec revision a job runs: round 0 is the first run, N the N-th retry."""
@@ -25,8 +24,12 @@ class JobKey:
     parts: int
 
     def labels(self, spec_name: str, rev: str) -> dict[str, str]:
-        labels = {SPEC_LABEL: spec_name, REV_LABEL: rev, PART_LABEL: str(self.part),
-                  PARTS_LABEL: str(self.parts)}
+        labels = {
+            SPEC_LABEL: spec_name,
+            REV_LABEL: rev,
+            PART_LABEL: str(self.part),
+            PARTS_LABEL: str(self.parts),
+        }
         if self.retry:
             labels[RETRY_LABEL] = str(self.retry)
         return labels
@@ -48,8 +51,11 @@ class JobKey:
     def from_labels(cls, labels: dict[str, str]) -> JobKey | None:
         """The key a job was submitted under, or None for a job this tool did not label."""
         try:
-            return cls(retry=int(labels.get(RETRY_LABEL, "0")), part=int(labels[PART_LABEL]),
-                       parts=int(labels.get(PARTS_LABEL, "1")))
+            return cls(
+                retry=int(labels.get(RETRY_LABEL, "0")),
+                part=int(labels[PART_LABEL]),
+                parts=int(labels.get(PARTS_LABEL, "1")),
+            )
         except (KeyError, ValueError):
             return None
 

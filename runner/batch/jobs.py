@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..errors import RemoteError
+from runner.errors import RemoteError
 
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "PARTIALLY_SUCCEEDED",
-                      "PAUSED"})   # PAUSED: final for us, as in Google's own sample loop
+TERMINAL = frozenset(
+    {"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "PARTIALLY_SUCCEEDED", "PAUSED"}
+)  # PAUSED: final for us, as in Google's own sample loop
 WAITING = frozenset({"QUEUED", "PENDING"})
 SUCCESS = frozenset({"SUCCEEDED"})
 ANTHROPIC_MODELS = "publishers/anthropic/models/"
@@ -27,14 +28,14 @@ class QuotaExhausted(RemoteError):
 class BatchJob:
     """What the runner needs to know about one batch prediction job."""
 
-    name: str                       # projects/P/locations/L/batchPredictionJobs/ID
+    name: str  # projects/P/locations/L/batchPredictionJobs/ID
     display_name: str
     model: str
-    state: str                      # SUCCEEDED, RUNNING, ... (without JOB_STATE_)
+    state: str  # SUCCEEDED, RUNNING, ... (without JOB_STATE_)
     labels: dict[str, str] = field(default_factory=dict)
-    input_uris: tuple[str, ...] = ()            # gs://... objects or one bq://p.d.t
-    output_dir: str | None = None               # gs:// directory Vertex wrote
-    output_table: str | None = None             # bq://p.d.t Vertex wrote
+    input_uris: tuple[str, ...] = ()  # gs://... objects or one bq://p.d.t
+    output_dir: str | None = None  # gs:// directory Vertex wrote
+    output_table: str | None = None  # bq://p.d.t Vertex wrote
     successful: int = 0
     failed: int = 0
     incomplete: int = 0
@@ -79,14 +80,23 @@ def job_from_proto(job) -> BatchJob:
         table = f"bq://{dataset}.{info.bigquery_output_table}"
     stats = job.completion_stats
     return BatchJob(
-        name=job.name, display_name=job.display_name, model=job.model, state=state,
-        labels=dict(job.labels), input_uris=inputs,
-        output_dir=info.gcs_output_directory or None, output_table=table,
-        successful=int(stats.successful_count or 0), failed=int(stats.failed_count or 0),
+        name=job.name,
+        display_name=job.display_name,
+        model=job.model,
+        state=state,
+        labels=dict(job.labels),
+        input_uris=inputs,
+        output_dir=info.gcs_output_directory or None,
+        output_table=table,
+        successful=int(stats.successful_count or 0),
+        failed=int(stats.failed_count or 0),
         incomplete=int(stats.incomplete_count or 0),
         error=(job.error.message or None) if job.error else None,
-        create_time=_time(job.create_time), start_time=_time(job.start_time),
-        end_time=_time(job.end_time), update_time=_time(job.update_time))
+        create_time=_time(job.create_time),
+        start_time=_time(job.start_time),
+        end_time=_time(job.end_time),
+        update_time=_time(job.update_time),
+    )
 
 
 def _time(value) -> datetime | None:
@@ -111,20 +121,26 @@ class JobApi:
         """Submit one job; `body` holds BatchPredictionJob fields (snake_case)."""
         from google.cloud import aiplatform_v1
 
-        job = self._call("creating a batch prediction job", self.client.create_batch_prediction_job,
-                         parent=self.parent,
-                         batch_prediction_job=aiplatform_v1.BatchPredictionJob(body))
+        job = self._call(
+            "creating a batch prediction job",
+            self.client.create_batch_prediction_job,
+            parent=self.parent,
+            batch_prediction_job=aiplatform_v1.BatchPredictionJob(body),
+        )
         return job_from_proto(job)
 
     def get(self, name: str) -> BatchJob:
-        return job_from_proto(self._call(f"reading job {name}",
-                                         self.client.get_batch_prediction_job, name=name))
+        return job_from_proto(
+            self._call(f"reading job {name}", self.client.get_batch_prediction_job, name=name)
+        )
 
     def list(self, filter: str = "") -> list[BatchJob]:
         """Every job matching `filter` (all pages)."""
+
         def every_page():
             pager = self.client.list_batch_prediction_jobs(
-                request={"parent": self.parent, "filter": filter, "page_size": 100})
+                request={"parent": self.parent, "filter": filter, "page_size": 100}
+            )
             return [job_from_proto(job) for job in pager]
 
         return self._call("listing batch prediction jobs", every_page)
@@ -132,8 +148,7 @@ class JobApi:
     def cancel(self, name: str) -> None:
         """Ask Vertex to cancel; a job that already ended is fine (nothing left to cancel)."""
         try:
-            self._call(f"cancelling job {name}", self.client.cancel_batch_prediction_job,
-                       name=name)
+            self._call(f"cancelling job {name}", self.client.cancel_batch_prediction_job, name=name)
         except RemoteError as exc:
             # Over REST a FAILED_PRECONDITION arrives as HTTP 400: ask the job, not the code.
             if exc.status not in (400, 409) or not self.get(name).terminal:
@@ -170,5 +185,4 @@ def _remote(doing: str, message: str, code) -> RemoteError:
         hint = "grant the caller roles/aiplatform.user on the project"
     elif code == 404:
         hint = "check the project and region; batch jobs live in one region"
-    return RemoteError(f"Vertex AI refused {doing}: {message}",
-                       status=int(code) if code else None, hint=hint)
+    return RemoteError(f"Vertex AI refused {doing}: {message}", status=int(code) if code else None, hint=hint)

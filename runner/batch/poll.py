@@ -10,16 +10,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from ..errors import RemoteError
-from .jobs import BatchJob, JobApi, transient
-from .queue import SubmitQueue
+from runner.batch.jobs import BatchJob, JobApi, transient
+from runner.batch.submit_queue import SubmitQueue
+from runner.errors import RemoteError
 
 BACKOFF = 1.5
 FIRST_INTERVAL = 1.0
 MAX_INTERVAL = 300.0
-MAX_POLL_FAILURES = 10          # consecutive transient failures before giving up
+MAX_POLL_FAILURES = 10  # consecutive transient failures before giving up
 
 
 def first_interval(base: float) -> float:
@@ -35,8 +35,8 @@ def next_interval(current: float, base: float) -> float:
 
 @dataclass
 class WaitResult:
-    jobs: dict[str, BatchJob] = field(default_factory=dict)    # name -> last seen
-    stuck: list[tuple[BatchJob, float]] = field(default_factory=list)   # (job, seconds waiting)
+    jobs: dict[str, BatchJob] = field(default_factory=dict)  # name -> last seen
+    stuck: list[tuple[BatchJob, float]] = field(default_factory=list)  # (job, seconds waiting)
     timed_out: bool = False
 
     @property
@@ -47,11 +47,18 @@ class WaitResult:
 class Waiter:
     """Poll `jobs` (and submit from `queue`) until all are terminal, stuck, or out of time."""
 
-    def __init__(self, api: JobApi, *, poll_interval: float, pending_timeout: float,
-                 wait_timeout: float, on_update: Callable[[WaitResult, SubmitQueue | None], None]
-                 = lambda result, queue: None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+    def __init__(
+        self,
+        api: JobApi,
+        *,
+        poll_interval: float,
+        pending_timeout: float,
+        wait_timeout: float,
+        on_update: Callable[[WaitResult, SubmitQueue | None], None] = lambda result, queue: None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
         self.api = api
         self.poll_interval = max(0.01, poll_interval)
         self.pending_timeout = pending_timeout
@@ -61,8 +68,9 @@ class Waiter:
         self.sleep = sleep
         self.now = now
 
-    def wait(self, jobs: list[BatchJob], queue: SubmitQueue | None = None, *,
-             until_submitted: bool = False) -> WaitResult:
+    def wait(
+        self, jobs: list[BatchJob], queue: SubmitQueue | None = None, *, until_submitted: bool = False
+    ) -> WaitResult:
         """Poll until every job is terminal (or, `until_submitted`, until the queue is empty)."""
         result = WaitResult(jobs={job.name: job for job in jobs})
         started = self.clock()
@@ -97,16 +105,20 @@ class Waiter:
                     waiting_since.setdefault(job.name, now - self._age(job))
                 else:
                     waiting_since.pop(job.name, None)
-            result.stuck = [(job, now - waiting_since[job.name]) for job in result.jobs.values()
-                            if job.waiting and now - waiting_since[job.name] > self.pending_timeout]
+            result.stuck = [
+                (job, now - waiting_since[job.name])
+                for job in result.jobs.values()
+                if job.waiting and now - waiting_since[job.name] > self.pending_timeout
+            ]
             if result.stuck:
                 return result
             if elapsed > self.wait_timeout:
                 result.timed_out = True
                 return result
             self.sleep(min(interval, max(0.0, self.wait_timeout - elapsed) + 0.01))
-            interval = first_interval(self.poll_interval) if changed else \
-                next_interval(interval, self.poll_interval)
+            interval = (
+                first_interval(self.poll_interval) if changed else next_interval(interval, self.poll_interval)
+            )
 
     def _age(self, job: BatchJob) -> float:
         """How long a job we just met has already waited, by its create time (0 if unknown)."""

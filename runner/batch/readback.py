@@ -10,38 +10,37 @@ from collections.abc import Container, Iterator
 
 import orjson
 
-from ..records import Request
-from .collect import keyed_lines, keyed_rows
-from .jobs import BatchJob
-from .staging import ids_uri
+from runner.batch.collect import keyed_lines, keyed_rows
+from runner.batch.jobs import BatchJob
+from runner.batch.staging import ids_uri
+from runner.records import Request
 
 CHUNK = 4 << 20
 BQ_PAGE = 5_000
 
 
 def _gcs_lines(storage, uri: str) -> Iterator[bytes]:
-    from ..sources import google_errors, split_gs
+    from runner.dataio.sources import google_errors, split_gs
 
     bucket, name = split_gs(uri)
     blob = storage.bucket(bucket).blob(name)
     tail = b""
-    with google_errors(uri):
-        with blob.open("rb", chunk_size=CHUNK) as reader:
-            while chunk := reader.read(CHUNK):
-                buffer = tail + chunk if tail else chunk
-                # One line at a time: a list of every line of a chunk of short ids is large.
-                start = 0
-                find = buffer.find
-                while (end := find(b"\n", start)) >= 0:
-                    yield buffer[start:end]
-                    start = end + 1
-                tail = buffer[start:]
+    with google_errors(uri), blob.open("rb", chunk_size=CHUNK) as reader:
+        while chunk := reader.read(CHUNK):
+            buffer = tail + chunk if tail else chunk
+            # One line at a time: a list of every line of a chunk of short ids is large.
+            start = 0
+            find = buffer.find
+            while (end := find(b"\n", start)) >= 0:
+                yield buffer[start:end]
+                start = end + 1
+            tail = buffer[start:]
     if tail:
         yield tail
 
 
 def _gcs_exists(storage, uri: str) -> bool:
-    from ..sources import split_gs
+    from runner.dataio.sources import split_gs
 
     bucket, name = split_gs(uri)
     return storage.bucket(bucket).blob(name).exists()
@@ -49,15 +48,18 @@ def _gcs_exists(storage, uri: str) -> bool:
 
 def output_objects(storage, directory: str) -> list[str]:
     """Every `*.jsonl` object under a job's output directory (the emulator ignores match_glob)."""
-    from ..sources import split_gs
+    from runner.dataio.sources import split_gs
 
     bucket, prefix = split_gs(directory.rstrip("/") + "/")
-    return sorted(f"gs://{bucket}/{blob.name}" for blob in storage.list_blobs(bucket, prefix=prefix)
-                  if blob.name.endswith(".jsonl"))
+    return sorted(
+        f"gs://{bucket}/{blob.name}"
+        for blob in storage.list_blobs(bucket, prefix=prefix)
+        if blob.name.endswith(".jsonl")
+    )
 
 
 def _bq_rows(bigquery, uri: str, fields: list[str] | None = None) -> Iterator[dict]:
-    from ..sources import google_errors
+    from runner.dataio.sources import google_errors
 
     table_id = uri.removeprefix("bq://")
     with google_errors(uri):
@@ -97,7 +99,7 @@ class JobFiles:
                 self.bigquery.get_table(job.output_table.removeprefix("bq://"))
             except Exception as exc:
                 if getattr(exc, "code", None) == 404:
-                    return      # the job ended before writing its table
+                    return  # the job ended before writing its table
                 raise
             yield from keyed_rows(_bq_rows(self.bigquery, job.output_table))
 
@@ -131,5 +133,4 @@ class JobFiles:
                 for row in _bq_rows(self.bigquery, uri, ["custom_id", "request"]):
                     if row.get("custom_id") in wanted:
                         body = row["request"]
-                        yield Request(row["custom_id"],
-                                      orjson.loads(body) if isinstance(body, str) else body)
+                        yield Request(row["custom_id"], orjson.loads(body) if isinstance(body, str) else body)

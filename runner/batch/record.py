@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from ..paths import state_dir
+from runner.paths import state_dir
 
 
 class SubmissionRecord:
@@ -35,7 +35,7 @@ class SubmissionRecord:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(orjson.dumps(self._load(), option=orjson.OPT_INDENT_2))
-        os.replace(tmp, self.path)      # atomic: a crash never leaves half a record
+        os.replace(tmp, self.path)  # atomic: a crash never leaves half a record
 
     def job(self, display_name: str) -> str | None:
         return (self._load()["submissions"].get(display_name) or {}).get("job")

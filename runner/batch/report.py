@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from ..execute import RunSummary
-from ..records import ResultRow
-from .collect import JoinStats
-from .jobs import BatchJob
+from runner.batch.collect import JoinStats
+from runner.batch.jobs import BatchJob
+from runner.records import ResultRow, RunSummary
 
 EXAMPLES = 5
 
@@ -31,7 +30,7 @@ class Report:
 
     def tally(self, summary: RunSummary, rows: Iterable[ResultRow]) -> Iterator[ResultRow]:
         """Pass rows through while counting them into `summary`."""
-        from ..spec.catalog import catalog
+        from runner.spec.catalog import catalog
 
         info = catalog().get(self.spec.model)
         cache_write = cache_read = 0
@@ -52,9 +51,16 @@ class Report:
                     self.examples.append({"custom_id": row.custom_id, **error})
             yield row
         if info is not None:
-            summary.cost_usd = round(info.cost_usd(
-                summary.input_tokens, summary.output_tokens, cache_write_tokens=cache_write,
-                cache_read_tokens=cache_read, batch=True), 6)
+            summary.cost_usd = round(
+                info.cost_usd(
+                    summary.input_tokens,
+                    summary.output_tokens,
+                    cache_write_tokens=cache_write,
+                    cache_read_tokens=cache_read,
+                    batch=True,
+                ),
+                6,
+            )
 
     def finished(self, summary: RunSummary, jobs: list[BatchJob], stats: JoinStats) -> None:
         # A job that ended badly no longer matters once retries delivered every one of its rows.
@@ -62,48 +68,72 @@ class Report:
         summary.state = "failed" if unsuccessful else "done"
         summary.details.update(
             job_states={job.display_name: job.state for job in jobs},
-            errors=dict(self.errors), error_examples=self.examples, missing=stats.missing,
-            unknown_ids=stats.unknown, unknown_examples=stats.unknown_examples)
+            errors=dict(self.errors),
+            error_examples=self.examples,
+            missing=stats.missing,
+            unknown_ids=stats.unknown,
+            unknown_examples=stats.unknown_examples,
+        )
         lines = []
         for job in unsuccessful:
             why = f": {job.error}" if job.error else ""
             lines.append(f"job {job.display_name} ({job.id}) ended {job.state}{why}")
         if summary.errored:
             kinds = ", ".join(f"{kind} x{n}" for kind, n in self.errors.most_common())
-            lines.append(f"{summary.errored} of {summary.total} rows errored ({kinds}); "
-                         f"{stats.missing} had no output line")
+            lines.append(
+                f"{summary.errored} of {summary.total} rows errored ({kinds}); "
+                f"{stats.missing} had no output line"
+            )
             for example in self.examples:
                 lines.append(f"  {example['custom_id']}: {example.get('message', '')[:200]}")
-            lines.append(f"re-run with `claude-jobs run {self.spec.path} --retry-failed` to "
-                         "submit only the errored and missing rows")
+            lines.append(
+                f"re-run with `claude-jobs run {self.spec.path} --retry-failed` to "
+                "submit only the errored and missing rows"
+            )
         if stats.unknown:
-            lines.append(f"{stats.unknown} output line(s) had a custom_id that was never "
-                         f"submitted (ignored), e.g. {', '.join(stats.unknown_examples)}")
+            lines.append(
+                f"{stats.unknown} output line(s) had a custom_id that was never "
+                f"submitted (ignored), e.g. {', '.join(stats.unknown_examples)}"
+            )
         summary.details["report"] = lines
 
     def unfinished(self, summary: RunSummary, result) -> None:
         lines = []
         for job, waited in result.stuck:
-            lines.append(f"job {job.display_name} ({job.id}) has been {job.state} for "
-                         f"{_duration(waited)}, longer than batch.pending_timeout "
-                         f"({_duration(self.spec.batch.pending_timeout)}); it was left as is")
+            lines.append(
+                f"job {job.display_name} ({job.id}) has been {job.state} for "
+                f"{_duration(waited)}, longer than batch.pending_timeout "
+                f"({_duration(self.spec.batch.pending_timeout)}); it was left as is"
+            )
         if result.stuck:
-            lines.append("Vertex may be short of capacity or the project of batch quota: cancel "
-                         f"with `claude-jobs cancel {self.spec.path}`, or re-run later to keep "
-                         "waiting (nothing is submitted twice)")
+            lines.append(
+                "Vertex may be short of capacity or the project of batch quota: cancel "
+                f"with `claude-jobs cancel {self.spec.path}`, or re-run later to keep "
+                "waiting (nothing is submitted twice)"
+            )
         if result.timed_out:
-            lines.append(f"gave up after batch.wait_timeout "
-                         f"({_duration(self.spec.batch.wait_timeout)}); the jobs keep running: "
-                         f"re-run `claude-jobs run {self.spec.path}` to collect them")
+            lines.append(
+                f"gave up after batch.wait_timeout "
+                f"({_duration(self.spec.batch.wait_timeout)}); the jobs keep running: "
+                f"re-run `claude-jobs run {self.spec.path}` to collect them"
+            )
         summary.details.update(
-            report=lines, job_states={job.display_name: job.state for job in result.jobs.values()},
-            stuck=[{"job": job.name, "state": job.state, "waited_s": round(waited, 1)}
-                   for job, waited in result.stuck])
+            report=lines,
+            job_states={job.display_name: job.state for job in result.jobs.values()},
+            stuck=[
+                {"job": job.name, "state": job.state, "waited_s": round(waited, 1)}
+                for job, waited in result.stuck
+            ],
+        )
 
     def detached(self, summary: RunSummary, jobs: list[BatchJob]) -> None:
-        summary.details.update(job_states={job.display_name: job.state for job in jobs}, report=[
-            f"not waiting: follow with `claude-jobs status {self.spec.path}`; "
-            f"`claude-jobs run {self.spec.path}` again collects the results when done"])
+        summary.details.update(
+            job_states={job.display_name: job.state for job in jobs},
+            report=[
+                f"not waiting: follow with `claude-jobs status {self.spec.path}`; "
+                f"`claude-jobs run {self.spec.path}` again collects the results when done"
+            ],
+        )
 
 
 def _duration(seconds: float) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..records import ResultRow
-from .collect import JoinStats, join_results
-from .identity import JobKey
-from .jobs import BatchJob
-from .readback import JobFiles
-from .submit import ROWS_LABEL
+from runner.batch.collect import JoinStats, join_results
+from runner.batch.identity import JobKey
+from runner.batch.jobs import BatchJob
+from runner.batch.readback import JobFiles
+from runner.batch.submit import ROWS_LABEL
+from runner.records import ResultRow
 
 
 @dataclass
@@ -55,12 +55,18 @@ def merged_results(files: JobFiles, rounds: Rounds, stats: JoinStats) -> Iterato
     """One row per custom_id of round 0's inputs; the newest round's attempt wins."""
     first = rounds.round(0)
     newest_first = sorted({key.retry for key in rounds.jobs}, reverse=True)
-    outputs = ((pair for job in rounds.round(n).values() for pair in files.outputs(job))
-               for n in newest_first)
+    outputs = (
+        (pair for job in rounds.round(n).values() for pair in files.outputs(job)) for n in newest_first
+    )
+
     def expected():
         return (cid for part in sorted(first) for cid in files.input_ids(first[part]))
 
     estimate = sum(int(job.labels.get(ROWS_LABEL, 0) or 0) for job in first.values())
-    return join_results(outputs, expected, estimate=estimate, stats=stats,
-                        missing_why="no output line for this custom_id (the job stopped "
-                                    "before it, or dropped it)")
+    return join_results(
+        outputs,
+        expected,
+        estimate=estimate,
+        stats=stats,
+        missing_why="no output line for this custom_id (the job stopped before it, or dropped it)",
+    )

@@ -10,29 +10,29 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from ..errors import Interrupted, SpecErrors
-from ..execute import RunOptions, RunSummary
-from . import preflight
-from .claims import claims_for
-from .collect import JoinStats
-from .identity import JobKey, revision_filter, spec_filter
-from .jobs import JobApi
-from .poll import Waiter, WaitResult
-from .progress import Progress
-from .queue import SubmitQueue, concurrent_limit
-from .readback import JobFiles
-from .record import SubmissionRecord
-from .report import Report
-from .rounds import Rounds, merged_results
-from .staging import Layout, Staged, StagedPart, stage
-from .submit import Submitter, job_body, parts_of
+from runner.batch import preflight
+from runner.batch.claims import claims_for
+from runner.batch.collect import JoinStats
+from runner.batch.identity import JobKey, revision_filter, spec_filter
+from runner.batch.jobs import JobApi
+from runner.batch.poll import Waiter, WaitResult
+from runner.batch.readback import JobFiles
+from runner.batch.record import SubmissionRecord
+from runner.batch.report import Report
+from runner.batch.rounds import Rounds, merged_results
+from runner.batch.staging import Layout, Staged, StagedPart, stage
+from runner.batch.submit import Submitter, job_body, parts_of
+from runner.batch.submit_queue import SubmitQueue, concurrent_limit
+from runner.batch.wait_display import Progress
+from runner.errors import Interrupted, SpecErrors
+from runner.records import RunOptions, RunSummary
 
 
 class BatchRun:
     """One run of one batch spec on one target; `run()` returns its RunSummary."""
 
     def __init__(self, spec, target, options: RunOptions):
-        from ..revision import revision_label, spec_revision
+        from runner.render.revision import revision_label, spec_revision
 
         self.spec = spec
         self.target = target
@@ -42,15 +42,24 @@ class BatchRun:
         preflight.check(spec, target, self.region)
         self.rev = revision_label(spec_revision(spec, target))
         batch = spec.batch
-        self.layout = Layout(input=batch.input, output=batch.output or batch.input,
-                             spec_name=spec.name, rev=self.rev)
+        self.layout = Layout(
+            input=batch.input, output=batch.output or batch.input, spec_name=spec.name, rev=self.rev
+        )
         self.api = JobApi.for_target(target, self.region)
         self.files = JobFiles(target)
-        self.submitter = Submitter(self.api, SubmissionRecord(spec.name, self.rev),
-                                   spec.name, self.rev, claims=claims_for(target, self.layout))
+        self.submitter = Submitter(
+            self.api,
+            SubmissionRecord(spec.name, self.rev),
+            spec.name,
+            self.rev,
+            claims=claims_for(target, self.layout),
+        )
         self.bodies: dict[JobKey, dict] = {}
-        self.queue = SubmitQueue(self.api, submit=lambda key: self.submitter.submit(
-            self.bodies[key], key), limit=concurrent_limit())
+        self.queue = SubmitQueue(
+            self.api,
+            submit=lambda key: self.submitter.submit(self.bodies[key], key),
+            limit=concurrent_limit(),
+        )
         self.progress = Progress(options.progress)
         self.report = Report(spec, self.rev)
 
@@ -67,8 +76,9 @@ class BatchRun:
             self.progress.say(self.report.plan_line(rounds.all(), self.queue), style="bold")
         with self.progress:
             try:
-                result = self._wait(rounds, until_submitted=not self.options.wait
-                                    and not self.options.retry_failed)
+                result = self._wait(
+                    rounds, until_submitted=not self.options.wait and not self.options.retry_failed
+                )
                 if self.options.retry_failed and self._clean(result):
                     if self._plan_retry(rounds):
                         result = self._wait(rounds, until_submitted=False)
@@ -78,9 +88,13 @@ class BatchRun:
 
     def _wait(self, rounds: Rounds, until_submitted: bool) -> WaitResult:
         batch = self.spec.batch
-        waiter = Waiter(self.api, poll_interval=batch.poll_interval,
-                        pending_timeout=batch.pending_timeout, wait_timeout=batch.wait_timeout,
-                        on_update=lambda result, queue: self._seen(rounds, result, queue))
+        waiter = Waiter(
+            self.api,
+            poll_interval=batch.poll_interval,
+            pending_timeout=batch.pending_timeout,
+            wait_timeout=batch.wait_timeout,
+            on_update=lambda result, queue: self._seen(rounds, result, queue),
+        )
         result = waiter.wait(rounds.all(), self.queue, until_submitted=until_submitted)
         for job in result.jobs.values():
             rounds.add(job)
@@ -88,7 +102,7 @@ class BatchRun:
 
     def _seen(self, rounds: Rounds, result: WaitResult, queue) -> None:
         for job in result.jobs.values():
-            rounds.add(job)     # so an interrupt knows every job submitted so far
+            rounds.add(job)  # so an interrupt knows every job submitted so far
         self.progress.update(result, queue)
 
     @staticmethod
@@ -98,8 +112,8 @@ class BatchRun:
     def _refuse_foreign_destination(self) -> None:
         """Collection replaces the destination: on the spec's first job, it must not hold others' data."""
         if next(iter(self.api.list(spec_filter(self.spec.name))), None) is not None:
-            return      # an earlier revision of this spec wrote it
-        from ..sinks import open_sink, refuse_foreign_data
+            return  # an earlier revision of this spec wrote it
+        from runner.dataio.sinks import open_sink, refuse_foreign_data
 
         sink = open_sink(self.spec.destination, self.spec, self.target)
         try:
@@ -120,32 +134,48 @@ class BatchRun:
             if part.key.part not in have:
                 self._enqueue(part)
         taken = preflight.output_tables_taken(
-            self.target, [self.layout.output_uri(key) for key in self.bodies])
+            self.target, [self.layout.output_uri(key) for key in self.bodies]
+        )
         if taken:
             raise SpecErrors(taken)
 
     def _stage_first_round(self, skip: set[int]) -> Staged:
-        from ..render import render_requests
-        from ..tokens import estimate_input_tokens
+        from runner.render.requests import render_requests
+        from runner.render.token_estimates import estimate_input_tokens
 
         spec, budget = self.spec, self.spec.budget
-        common = dict(max_per_job=spec.batch.max_requests_per_job,
-                      max_requests=budget.max_requests,
-                      token_estimate=estimate_input_tokens if budget.max_input_tokens else None,
-                      max_input_tokens=budget.max_input_tokens, region=self.region)
+        common = dict(
+            max_per_job=spec.batch.max_requests_per_job,
+            max_requests=budget.max_requests,
+            token_estimate=estimate_input_tokens if budget.max_input_tokens else None,
+            max_input_tokens=budget.max_input_tokens,
+            region=self.region,
+        )
         prepared = spec.prepared
-        if prepared is not None and prepared.kind in ("gcs", "bigquery") \
-                and (prepared.kind == "bigquery" or prepared.format == "jsonl"):
+        if (
+            prepared is not None
+            and prepared.kind in ("gcs", "bigquery")
+            and (prepared.kind == "bigquery" or prepared.format == "jsonl")
+        ):
             # Already in Vertex's shape: check it (ids, budget) in one read, then use it in place.
-            scan = stage(render_requests(spec, self.target), self.target, self.layout,
-                         parts_needed=lambda part: False, **common)
+            scan = stage(
+                render_requests(spec, self.target),
+                self.target,
+                self.layout,
+                parts_needed=lambda part: False,
+                **common,
+            )
             if len(scan.parts) <= 1:
-                scan.parts = [StagedPart(JobKey(0, 0, 1), (prepared.uri,), scan.total)] \
-                    if scan.total else []
+                scan.parts = [StagedPart(JobKey(0, 0, 1), (prepared.uri,), scan.total)] if scan.total else []
                 return scan
         self.progress.say(f"Staging requests under {self.spec.batch.input} ...")
-        return stage(render_requests(spec, self.target), self.target, self.layout,
-                     parts_needed=lambda part: part not in skip, **common)
+        return stage(
+            render_requests(spec, self.target),
+            self.target,
+            self.layout,
+            parts_needed=lambda part: part not in skip,
+            **common,
+        )
 
     def _plan_retry(self, rounds: Rounds) -> bool:
         """Queue a retry round with only the errored and missing rows; False if none failed."""
@@ -163,14 +193,20 @@ class BatchRun:
             for part in sorted(first):
                 yield from self.files.input_requests(first[part], failed)
 
-        self.progress.say(f"Retrying {len(failed)} errored or missing rows (round {retry}) ...",
-                          style="bold")
-        staged = stage(requests(), self.target, self.layout, retry=retry,
-                       max_per_job=self.spec.batch.max_requests_per_job, region=self.region)
+        self.progress.say(f"Retrying {len(failed)} errored or missing rows (round {retry}) ...", style="bold")
+        staged = stage(
+            requests(),
+            self.target,
+            self.layout,
+            retry=retry,
+            max_per_job=self.spec.batch.max_requests_per_job,
+            region=self.region,
+        )
         for part in staged.parts:
             self._enqueue(part)
         taken = preflight.output_tables_taken(
-            self.target, [self.layout.output_uri(p.key) for p in staged.parts])
+            self.target, [self.layout.output_uri(p.key) for p in staged.parts]
+        )
         if taken:
             raise SpecErrors(taken)
         return True
@@ -185,11 +221,16 @@ class BatchRun:
         return merged_results(self.files, rounds, stats)
 
     def _finish(self, rounds: Rounds, result: WaitResult) -> RunSummary:
-        summary = RunSummary(spec=self.spec.name, mode="batch", target=self.target.description,
-                             jobs=[job.name for job in rounds.all()],
-                             destination=self.spec.destination)
-        summary.details.update(revision=self.rev, created=list(self.submitter.created),
-                               throttled=self.queue.throttled)
+        summary = RunSummary(
+            spec=self.spec.name,
+            mode="batch",
+            target=self.target.description,
+            jobs=[job.name for job in rounds.all()],
+            destination=self.spec.destination,
+        )
+        summary.details.update(
+            revision=self.rev, created=list(self.submitter.created), throttled=self.queue.throttled
+        )
         if result.stuck or result.timed_out:
             summary.state = "stuck" if result.stuck else "timeout"
             self.report.unfinished(summary, result)
@@ -197,7 +238,7 @@ class BatchRun:
             summary.state = "submitted" if self.submitter.created else "running"
             self.report.detached(summary, rounds.all())
         else:
-            from ..sinks import open_sink
+            from runner.dataio.sinks import open_sink
 
             stats = JoinStats()
             sink = open_sink(self.spec.destination, self.spec, self.target)
@@ -215,13 +256,15 @@ class BatchRun:
         if self.options.cancel_on_interrupt:
             for job in running:
                 self.api.cancel(job.name)
-            return Interrupted(f"interrupted; cancelled {len(running)} batch job(s) "
-                               "(rows already written stay)",
-                               hint=f"`claude-jobs run {spec_path}` submits them again")
-        return Interrupted(f"interrupted; {len(running)} batch job(s) left running: "
-                           + ", ".join(job.id for job in running),
-                           hint=f"re-attach with `claude-jobs run {spec_path}` (nothing is "
-                                f"submitted twice) or watch with `claude-jobs status {spec_path}`")
+            return Interrupted(
+                f"interrupted; cancelled {len(running)} batch job(s) (rows already written stay)",
+                hint=f"`claude-jobs run {spec_path}` submits them again",
+            )
+        return Interrupted(
+            f"interrupted; {len(running)} batch job(s) left running: " + ", ".join(job.id for job in running),
+            hint=f"re-attach with `claude-jobs run {spec_path}` (nothing is "
+            f"submitted twice) or watch with `claude-jobs status {spec_path}`",
+        )
 
 
 def run_batch(spec, target, options: RunOptions) -> RunSummary:

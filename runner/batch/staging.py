@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from ..errors import RemoteError, SpecError
-from ..records import Request
-from .identity import JobKey
+from runner.batch.identity import JobKey
+from runner.errors import RemoteError, SpecError
+from runner.records import Request
 
-SEGMENT_BYTES = 2 << 20      # one object of a job's input: one small multipart upload each
+SEGMENT_BYTES = 2 << 20  # one object of a job's input: one small multipart upload each
 UPLOAD_THREADS = 2
-IN_FLIGHT = 3                # segments rendered but not yet uploaded, at most
+IN_FLIGHT = 3  # segments rendered but not yet uploaded, at most
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,14 @@ class StagedPart:
 class Staged:
     parts: list[StagedPart] = field(default_factory=list)
     total: int = 0
-    input_tokens: int = 0        # estimate, for the budget and the plan
+    input_tokens: int = 0  # estimate, for the budget and the plan
 
 
 @dataclass(frozen=True)
 class Layout:
     """Where a spec revision's inputs and outputs live, from `batch.input` / `batch.output`."""
 
-    input: str                   # gs://bucket/prefix or bq://project.dataset
+    input: str  # gs://bucket/prefix or bq://project.dataset
     output: str
     spec_name: str
     rev: str
@@ -78,8 +78,11 @@ class Layout:
 
 def ids_uri(input_uri: str) -> str | None:
     """The custom_id list staged next to a JSONL input, if we wrote it."""
-    return input_uri[:-len(".jsonl")] + ".ids" if input_uri.startswith("gs://") and \
-        input_uri.endswith(".jsonl") else None
+    return (
+        input_uri[: -len(".jsonl")] + ".ids"
+        if input_uri.startswith("gs://") and input_uri.endswith(".jsonl")
+        else None
+    )
 
 
 def input_line(request: Request) -> bytes:
@@ -117,7 +120,7 @@ class _Uploader:
         self.futures.append(future)
 
     def _upload(self, uri: str, data: bytes, content_type: str) -> None:
-        from ..sources import split_gs
+        from runner.dataio.sources import split_gs
 
         bucket, name = split_gs(uri)
         self.storage.bucket(bucket).blob(name).upload_from_string(data, content_type=content_type)
@@ -145,9 +148,11 @@ class _Uploader:
 
 def _upload_error(exc: BaseException) -> BaseException:
     if type(exc).__module__.startswith("google."):
-        return RemoteError(f"uploading the batch input failed: {exc}",
-                           status=getattr(exc, "code", None),
-                           hint="the staging bucket (batch.input) must exist and be writable")
+        return RemoteError(
+            f"uploading the batch input failed: {exc}",
+            status=getattr(exc, "code", None),
+            hint="the staging bucket (batch.input) must exist and be writable",
+        )
     return exc
 
 
@@ -204,19 +209,25 @@ class _BigQueryPart:
         cfg = bigquery.LoadJobConfig(
             source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-            schema=[bigquery.SchemaField("custom_id", "STRING", mode="REQUIRED"),
-                    bigquery.SchemaField("request", "JSON", mode="REQUIRED")])
+            schema=[
+                bigquery.SchemaField("custom_id", "STRING", mode="REQUIRED"),
+                bigquery.SchemaField("request", "JSON", mode="REQUIRED"),
+            ],
+        )
         self.spool.seek(0)
         try:
             # No size=: a resumable upload (the BigQuery emulator refuses small multipart loads).
-            job = self.client.load_table_from_file(self.spool, self.uri.removeprefix("bq://"),
-                                                   job_config=cfg, location=self.location)
+            job = self.client.load_table_from_file(
+                self.spool, self.uri.removeprefix("bq://"), job_config=cfg, location=self.location
+            )
             job.result()
         except Exception as exc:
             if type(exc).__module__.startswith("google."):
-                raise RemoteError(f"loading the batch input table {self.uri} failed: {exc}",
-                                  status=getattr(exc, "code", None),
-                                  hint="the dataset must exist and be writable") from None
+                raise RemoteError(
+                    f"loading the batch input table {self.uri} failed: {exc}",
+                    status=getattr(exc, "code", None),
+                    hint="the dataset must exist and be writable",
+                ) from None
             raise
         finally:
             self.spool.close()
@@ -226,11 +237,20 @@ class _BigQueryPart:
         self.spool.close()
 
 
-def stage(requests: Iterable[Request], target, layout: Layout, *, max_per_job: int,
-          retry: int = 0, parts_needed: Callable[[int], bool] = lambda part: True,
-          max_requests: int | None = None, token_estimate: Callable[[dict], int] | None = None,
-          max_input_tokens: int | None = None, region: str = "us-east5",
-          where: str = "") -> Staged:
+def stage(
+    requests: Iterable[Request],
+    target,
+    layout: Layout,
+    *,
+    max_per_job: int,
+    retry: int = 0,
+    parts_needed: Callable[[int], bool] = lambda part: True,
+    max_requests: int | None = None,
+    token_estimate: Callable[[dict], int] | None = None,
+    max_input_tokens: int | None = None,
+    region: str = "us-east5",
+    where: str = "",
+) -> Staged:
     """Write `requests` as job inputs of at most `max_per_job` rows each.
 
     `parts_needed(part)` False skips writing a part whose job already exists
@@ -242,7 +262,7 @@ def stage(requests: Iterable[Request], target, layout: Layout, *, max_per_job: i
     bigquery = None if gcs else target.bigquery()
     staged = Staged()
     writer, count, part = None, 0, -1
-    pending: list[tuple[int, int, tuple[str, ...]]] = []   # (part, count, uris)
+    pending: list[tuple[int, int, tuple[str, ...]]] = []  # (part, count, uris)
 
     def open_part(n: int):
         key = JobKey(retry=retry, part=n, parts=0)
@@ -264,16 +284,19 @@ def stage(requests: Iterable[Request], target, layout: Layout, *, max_per_job: i
             count += 1
             staged.total += 1
             if max_requests is not None and staged.total > max_requests:
-                raise SpecError(f"more than {max_requests} requests (budget.max_requests)",
-                                where=where or "budget.max_requests",
-                                hint="raise budget.max_requests or narrow the source")
+                raise SpecError(
+                    f"more than {max_requests} requests (budget.max_requests)",
+                    where=where or "budget.max_requests",
+                    hint="raise budget.max_requests or narrow the source",
+                )
             if token_estimate is not None:
                 staged.input_tokens += token_estimate(request.body)
                 if max_input_tokens is not None and staged.input_tokens > max_input_tokens:
-                    raise SpecError(f"more than {max_input_tokens} estimated input tokens "
-                                    "(budget.max_input_tokens)",
-                                    where=where or "budget.max_input_tokens",
-                                    hint="raise budget.max_input_tokens or narrow the source")
+                    raise SpecError(
+                        f"more than {max_input_tokens} estimated input tokens (budget.max_input_tokens)",
+                        where=where or "budget.max_input_tokens",
+                        hint="raise budget.max_input_tokens or narrow the source",
+                    )
         if writer is not None:
             pending.append((part, count, writer.close()))
             writer = None
@@ -286,6 +309,5 @@ def stage(requests: Iterable[Request], target, layout: Layout, *, max_per_job: i
             uploader.abort()
         raise
     parts = len(pending)
-    staged.parts = [StagedPart(JobKey(retry=retry, part=n, parts=parts), uris, c)
-                    for n, c, uris in pending]
+    staged.parts = [StagedPart(JobKey(retry=retry, part=n, parts=parts), uris, c) for n, c, uris in pending]
     return staged

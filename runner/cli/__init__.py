@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, ClaudeJobsError, SpecErrors, translate
+from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, ClaudeJobsError, SpecErrors, translate
 
 # name -> "module:function" (relative to this package)
 COMMANDS: dict[str, str] = {
@@ -89,7 +89,7 @@ def invoke(argv: list[str] | None = None) -> int:
     try:
         result = cli.main(args=argv, prog_name="claude-jobs", standalone_mode=False)
     except SpecErrors as exc:
-        for error in exc.errors:        # several problems: one `error:` line each
+        for error in exc.errors:  # several problems: one `error:` line each
             _print_error(str(error))
         code = exc.exit_code
     except ClaudeJobsError as exc:
@@ -97,11 +97,11 @@ def invoke(argv: list[str] | None = None) -> int:
         code = exc.exit_code
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    except click.Abort:                 # click's form of Ctrl-C outside a command's own handler
+    except click.Abort:  # click's form of Ctrl-C outside a command's own handler
         _print_error(INTERRUPTED)
         code = EXIT_INTERRUPTED
     except click.UsageError as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":   # `claude-jobs` alone: show the help
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `claude-jobs` alone: show the help
             exc.show()
         else:
             _print_error(_usage_line(exc))
@@ -118,8 +118,11 @@ def invoke(argv: list[str] | None = None) -> int:
         # With standalone_mode=False click still exits by itself in one case: stdout's reader
         # went away (`claude-jobs results X | head`), after wrapping the streams. Like a closed
         # pipe above, that is success, not a silent exit 1.
-        code = 0 if type(sys.stdout).__name__ == "_PacifyFlushWrapper" else (
-            exc.code if isinstance(exc.code, int) else EXIT_USAGE)
+        code = (
+            0
+            if type(sys.stdout).__name__ == "_PacifyFlushWrapper"
+            else (exc.code if isinstance(exc.code, int) else EXIT_USAGE)
+        )
     except Exception as exc:  # a library or OS failure that escaped, or a bug
         if os.environ.get("CLAUDE_JOBS_DEBUG"):
             raise
@@ -127,8 +130,10 @@ def invoke(argv: list[str] | None = None) -> int:
         if known is not None:
             _print_error(str(known))
             return known.exit_code
-        _print_error(f"internal error: {type(exc).__name__}: {exc} "
-                     "(a bug in claude-jobs; re-run with CLAUDE_JOBS_DEBUG=1 for a traceback and report it)")
+        _print_error(
+            f"internal error: {type(exc).__name__}: {exc} "
+            "(a bug in claude-jobs; re-run with CLAUDE_JOBS_DEBUG=1 for a traceback and report it)"
+        )
         code = EXIT_INTERNAL
     else:
         code = result if isinstance(result, int) else 0
@@ -140,8 +145,7 @@ def _usage_line(exc: click.UsageError) -> str:
     where = None
     param = getattr(exc, "param", None)
     if param is not None:
-        where = "/".join(param.opts) if isinstance(param, click.Option) else (
-            param.human_readable_name)
+        where = "/".join(param.opts) if isinstance(param, click.Option) else (param.human_readable_name)
     message = exc.format_message().rstrip(".")
     # BadParameter repeats the parameter: "Invalid value for '--format': 'xml' is not one of ..."
     if where and message.startswith("Invalid value"):
@@ -155,5 +159,4 @@ def _usage_line(exc: click.UsageError) -> str:
 
 def _print_error(line: str) -> None:
     """One problem, one line: a library's multi-line message is folded onto it."""
-    click.echo("error: " + " ".join(part.strip() for part in line.splitlines() if part.strip()),
-               err=True)
+    click.echo("error: " + " ".join(part.strip() for part in line.splitlines() if part.strip()), err=True)

@@ -6,18 +6,25 @@ import functools
 
 import click
 
-from ..errors import EXIT_JOB_FAILED, EXIT_OK, UsageError
+from runner.errors import EXIT_JOB_FAILED, EXIT_OK, UsageError
 
 
 def project_options(func):
     """--project / --region / --local, the only target wiring a command needs."""
 
-    @click.option("--project", envvar=None, default=None,
-                  help="GCP project to run on (default: $GOOGLE_CLOUD_PROJECT; none: the local stack).")
-    @click.option("--region", default=None, callback=_check_region,
-                  help="Vertex AI location (default: the spec's region, us-east5).")
-    @click.option("--local", is_flag=True,
-                  help="Use the local stack even if a GCP project is configured.")
+    @click.option(
+        "--project",
+        envvar=None,
+        default=None,
+        help="GCP project to run on (default: $GOOGLE_CLOUD_PROJECT; none: the local stack).",
+    )
+    @click.option(
+        "--region",
+        default=None,
+        callback=_check_region,
+        help="Vertex AI location (default: the spec's region, us-east5).",
+    )
+    @click.option("--local", is_flag=True, help="Use the local stack even if a GCP project is configured.")
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         return func(*args, **kwargs)
@@ -32,16 +39,22 @@ def _check_region(ctx, param, value: str | None) -> str | None:
     region = value.strip()
     known = _known_regions()
     if not region:
-        raise UsageError("empty region", where="--region",
-                         hint="pass a location such as us-east5, or omit --region to use the spec's")
+        raise UsageError(
+            "empty region",
+            where="--region",
+            hint="pass a location such as us-east5, or omit --region to use the spec's",
+        )
     if region not in known:
-        raise UsageError(f"{region!r} is not a Vertex AI location that serves Claude",
-                         where="--region", hint="known: " + ", ".join(sorted(known)))
+        raise UsageError(
+            f"{region!r} is not a Vertex AI location that serves Claude",
+            where="--region",
+            hint="known: " + ", ".join(sorted(known)),
+        )
     return region
 
 
 def _known_regions() -> set[str]:
-    from ..spec import catalog
+    from runner.spec import catalog
 
     return {region for model in catalog() for region in (*model.regions, *model.batch_regions)}
 
@@ -50,15 +63,18 @@ def check_region(spec, region: str | None, *, name_spec: bool = False) -> None:
     """`--region` overrides the spec's region: the spec's model must run there in its mode."""
     if region is None or region == spec.region:
         return
-    from ..spec import catalog
+    from runner.spec import catalog
 
     info = catalog().get(spec.model)
     if info is None or info.supports(region, spec.mode):
         return
     regions = info.batch_regions if spec.mode == "batch" else info.regions
     which = f"{spec.path}: " if name_spec else ""
-    raise UsageError(f"{which}{spec.model} does not run {spec.mode} requests in {region}",
-                     where="--region", hint="use one of: " + (", ".join(regions) or "none"))
+    raise UsageError(
+        f"{which}{spec.model} does not run {spec.mode} requests in {region}",
+        where="--region",
+        hint="use one of: " + (", ".join(regions) or "none"),
+    )
 
 
 def check_regions(specs, region: str | None) -> None:

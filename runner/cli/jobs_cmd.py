@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import project_options, stderr_console
+from runner.cli._common import project_options, stderr_console
 
 
 def _is_spec(ref: str | None) -> bool:
@@ -20,21 +20,25 @@ def _is_spec(ref: str | None) -> bool:
 
 def _check_job_ref(ref: str) -> None:
     """A ref that is neither a spec nor shaped like a job is refused before any target starts."""
-    from ..batch.inspect import parse_job_ref
+    from runner.batch.lookup import parse_job_ref
 
     parse_job_ref(ref)
 
 
 def _target(project, region, local, spec=None):
-    from ..clients import open_target
+    from runner.cli.targets import open_target
 
     console = stderr_console()
-    return open_target(project, region or (spec.region if spec else "us-east5"),
-                       force_local=local, announce=lambda line: console.print(line, style="dim"))
+    return open_target(
+        project,
+        region or (spec.region if spec else "us-east5"),
+        force_local=local,
+        announce=lambda line: console.print(line, style="dim"),
+    )
 
 
 def _load(ref: str):
-    from ..spec import load_spec
+    from runner.spec import load_spec
 
     return load_spec(ref)
 
@@ -46,28 +50,36 @@ def _echo_json(data) -> None:
 
 
 def _job_dict(job) -> dict:
-    return {"name": job.name, "display_name": job.display_name, "state": job.state,
-            "labels": job.labels, "successful": job.successful, "failed": job.failed,
-            "incomplete": job.incomplete, "error": job.error,
-            "create_time": job.create_time.isoformat() if job.create_time else None}
+    return {
+        "name": job.name,
+        "display_name": job.display_name,
+        "state": job.state,
+        "labels": job.labels,
+        "successful": job.successful,
+        "failed": job.failed,
+        "incomplete": job.incomplete,
+        "error": job.error,
+        "create_time": job.create_time.isoformat() if job.create_time else None,
+    }
 
 
 def _print_jobs(jobs, title: str | None = None) -> None:
     from rich.console import Console
 
-    from ..batch.progress import job_table
+    from runner.batch.wait_display import job_table
 
     console = Console(highlight=False)
     if not console.is_terminal:
-        console.width = 160          # logs and pipes: keep each job on one line
+        console.width = 160  # logs and pipes: keep each job on one line
     console.print(job_table(jobs, title=title))
 
 
 @click.command()
 @click.argument("ref", metavar="[SPEC|JOB]", required=False)
 @project_options
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def status(ref, project, region, local, output_format):
     """Show a spec's runs (batch jobs or stream ledger), one batch job, or all unfinished jobs.
 
@@ -78,7 +90,7 @@ def status(ref, project, region, local, output_format):
     if ref and spec is None:
         _check_job_ref(ref)
     if spec is not None and spec.mode == "stream":
-        from ..stream import ledger_project, stream_status
+        from runner.stream import ledger_project, stream_status
 
         data = stream_status(spec, project=ledger_project(project, local))
         if output_format == "json":
@@ -90,21 +102,28 @@ def status(ref, project, region, local, output_format):
                     click.echo(f"  {key}: {value}")
         return 0
     with _target(project, region, local, spec) as target:
-        from ..batch.inspect import batch_status, job_status, list_jobs
+        from runner.batch.lookup import batch_status, job_status, list_jobs
 
         if spec is not None:
             found = batch_status(spec, target)
             if output_format == "json":
-                _echo_json({"spec": found.spec, "revision": found.revision, "state": found.state,
-                            "jobs": [_job_dict(j) for j in found.jobs]})
+                _echo_json(
+                    {
+                        "spec": found.spec,
+                        "revision": found.revision,
+                        "state": found.state,
+                        "jobs": [_job_dict(j) for j in found.jobs],
+                    }
+                )
                 return 0
             click.echo(f"{found.spec}: {found.state} (current revision {found.revision})")
             if found.state == "changed":
-                click.echo("  the spec or its inputs changed since the last run: "
-                           f"`claude-jobs run {ref}` submits the new revision")
+                click.echo(
+                    "  the spec or its inputs changed since the last run: "
+                    f"`claude-jobs run {ref}` submits the new revision"
+                )
             if found.jobs:
-                _print_jobs(found.current or found.jobs,
-                            title=None if found.current else "earlier revisions")
+                _print_jobs(found.current or found.jobs, title=None if found.current else "earlier revisions")
             return 0
         if ref:
             job = job_status(target, ref)
@@ -128,8 +147,9 @@ def status(ref, project, region, local, output_format):
 @click.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(path_type=str))
 @project_options
-@click.option("--format", "output_format", type=click.Choice(["jsonl", "table"]),
-              default="jsonl", show_default=True)
+@click.option(
+    "--format", "output_format", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N rows.")
 def results(spec_path, project, region, local, output_format, limit):
     """Print SPEC's results, one per custom_id: batch jobs' joined outputs, or the stream ledger."""
@@ -137,14 +157,15 @@ def results(spec_path, project, region, local, output_format, limit):
 
     spec = _load(spec_path)
     if spec.mode == "stream":
-        from ..stream import iter_results as stream_results
-        from ..stream import ledger_project
+        from runner.stream import iter_results as stream_results
+        from runner.stream import ledger_project
 
-        _print_results(itertools.islice(stream_results(spec, ledger_project(project, local)), limit),
-                       output_format)
+        _print_results(
+            itertools.islice(stream_results(spec, ledger_project(project, local)), limit), output_format
+        )
         return 0
     with _target(project, region, local, spec) as target:
-        from ..batch.inspect import iter_results
+        from runner.batch.lookup import iter_results
 
         _print_results(itertools.islice(iter_results(spec, target), limit), output_format)
     return 0
@@ -165,8 +186,11 @@ def _print_results(rows, output_format: str) -> None:
         table.add_column(column, overflow="fold")
     for row in rows:
         if row.succeeded:
-            text = " ".join(block.get("text", "") for block in (row.response or {}).get(
-                "content", []) if isinstance(block, dict))
+            text = " ".join(
+                block.get("text", "")
+                for block in (row.response or {}).get("content", [])
+                if isinstance(block, dict)
+            )
         else:
             text = f"{(row.error or {}).get('code') or ''} {(row.error or {}).get('message', '')}"
         table.add_row(row.custom_id, row.status, row.stop_reason or "", text.strip()[:120])
@@ -186,11 +210,13 @@ def cancel(ref, project, region, local):
     if spec is None:
         _check_job_ref(ref)
     if spec is not None and spec.mode == "stream":
-        click.echo(f"{spec.name} is a stream spec: there is no remote job to cancel "
-                   "(stop a stream run with Ctrl-C; it resumes where it stopped)")
+        click.echo(
+            f"{spec.name} is a stream spec: there is no remote job to cancel "
+            "(stop a stream run with Ctrl-C; it resumes where it stopped)"
+        )
         return 0
     with _target(project, region, local, spec) as target:
-        from ..batch.inspect import cancel as cancel_jobs
+        from runner.batch.lookup import cancel as cancel_jobs
 
         cancelled = cancel_jobs(target, spec=spec, job=None if spec else ref)
         if not cancelled:
@@ -202,12 +228,13 @@ def cancel(ref, project, region, local):
 
 @click.command(name="list")
 @project_options
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def list_jobs(project, region, local, output_format):
     """List the batch jobs this tool submitted (found by their claude-jobs-spec label)."""
     with _target(project, region, local) as target:
-        from ..batch.inspect import list_jobs as all_jobs
+        from runner.batch.lookup import list_jobs as all_jobs
 
         jobs = all_jobs(target)
         if output_format == "json":

@@ -16,8 +16,13 @@ def local():
 
 
 def _port_option(name: str, env: str, default: int):
-    return click.option(f"--{name}-port", f"{name.replace('-', '_')}_port", type=int, default=None,
-                        help=f"Port (default: ${env} or {default}; 0 picks a free port).")
+    return click.option(
+        f"--{name}-port",
+        f"{name.replace('-', '_')}_port",
+        type=int,
+        default=None,
+        help=f"Port (default: ${env} or {default}; 0 picks a free port).",
+    )
 
 
 @local.command()
@@ -25,42 +30,57 @@ def _port_option(name: str, env: str, default: int):
 @_port_option("storage", "CLAUDE_JOBS_LOCAL_STORAGE_PORT", 4443)
 @_port_option("bigquery", "CLAUDE_JOBS_LOCAL_BIGQUERY_PORT", 9050)
 @_port_option("bigquery-grpc", "CLAUDE_JOBS_LOCAL_BIGQUERY_GRPC_PORT", 9060)
-@click.option("--config", "config", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="YAML/JSON file of local Vertex server knobs (latency, quotas, faults, batch).")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="YAML/JSON file of local Vertex server knobs (latency, quotas, faults, batch).",
+)
 def up(vertex_port, storage_port, bigquery_port, bigquery_grpc_port, config):
     """Start the local stack (or keep the running one) and print its endpoints."""
-    from ..local import stack
+    from runner.local import stack
 
     if stack.current() is not None:
-        ignored = " (--config and ports apply only when it starts: `local down` first)" \
-            if config or any(p is not None for p in (vertex_port, storage_port, bigquery_port,
-                                                      bigquery_grpc_port)) else ""
+        ignored = (
+            " (--config and ports apply only when it starts: `local down` first)"
+            if config
+            or any(p is not None for p in (vertex_port, storage_port, bigquery_port, bigquery_grpc_port))
+            else ""
+        )
         click.echo(f"local stack already running{ignored}", err=True)
-    endpoints = stack.up(vertex_port=vertex_port, storage_port=storage_port,
-                         bigquery_port=bigquery_port, bigquery_grpc_port=bigquery_grpc_port,
-                         config=config)
-    click.echo(f"vertex    {endpoints.vertex}   (simulated Claude)\n"
-               f"storage   {endpoints.storage}   (STORAGE_EMULATOR_HOST={endpoints.storage})\n"
-               f"bigquery  {endpoints.bigquery}\n"
-               f"project   {endpoints.project}\n"
-               f"state     {endpoints.root}")
+    endpoints = stack.up(
+        vertex_port=vertex_port,
+        storage_port=storage_port,
+        bigquery_port=bigquery_port,
+        bigquery_grpc_port=bigquery_grpc_port,
+        config=config,
+    )
+    click.echo(
+        f"vertex    {endpoints.vertex}   (simulated Claude)\n"
+        f"storage   {endpoints.storage}   (STORAGE_EMULATOR_HOST={endpoints.storage})\n"
+        f"bigquery  {endpoints.bigquery}\n"
+        f"project   {endpoints.project}\n"
+        f"state     {endpoints.root}"
+    )
 
 
 @local.command()
 def down():
     """Stop every process of the local stack (its data stays in the state folder)."""
-    from ..local import stack
+    from runner.local import stack
 
     click.echo("local stack stopped" if stack.down() else "local stack was not running", err=True)
 
 
 @local.command()
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def status(output_format):
     """Endpoints, project and per-service state; exit code 3 if the stack is not fully up."""
-    from ..errors import EXIT_CONFIG, EXIT_OK
-    from ..local import stack
+    from runner.errors import EXIT_CONFIG, EXIT_OK
+    from runner.local import stack
 
     info = stack.status()
     if output_format == "json":
@@ -75,13 +95,13 @@ def status(output_format):
 
 
 @local.command()
-@click.argument("service", required=False,
-                type=click.Choice(["vertex", "storage", "bigquery"]))
-@click.option("-n", "--lines", type=click.IntRange(min=0), default=40, show_default=True,
-              help="Lines per log.")
+@click.argument("service", required=False, type=click.Choice(["vertex", "storage", "bigquery"]))
+@click.option(
+    "-n", "--lines", type=click.IntRange(min=0), default=40, show_default=True, help="Lines per log."
+)
 def logs(service, lines):
     """Print the last lines of a service's log (all three if SERVICE is omitted)."""
-    from ..local import stack
+    from runner.local import stack
 
     for name in [service] if service else ["vertex", "storage", "bigquery"]:
         path = stack.log_file(name)
@@ -90,4 +110,4 @@ def logs(service, lines):
             text = path.read_text(errors="replace").splitlines()
         except FileNotFoundError:
             text = ["(no log yet)"]
-        click.echo("\n".join(text[len(text) - lines:] if lines else []))
+        click.echo("\n".join(text[len(text) - lines :] if lines else []))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..errors import EXIT_CHANGES, EXIT_INVALID, EXIT_OK
-from ._common import check_regions, emit_summary, project_options, stderr_console
+from runner.cli._common import check_regions, emit_summary, project_options, stderr_console
+from runner.errors import EXIT_CHANGES, EXIT_INVALID, EXIT_OK
 
 PLAN_EPILOG = """\b
 Exit codes:
@@ -39,15 +39,31 @@ def _paths(paths: tuple[str, ...]) -> list[str]:
 @click.command(epilog=PLAN_EPILOG)
 @click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=str))
 @project_options
-@click.option("--offline", is_flag=True,
-              help="No network, no local stack: estimate tokens locally, leave the state unknown.")
-@click.option("--format", "output_format", type=click.Choice(["table", "json", "markdown"]),
-              default="table", show_default=True,
-              help="table for people, json for pipelines, markdown for a pull request comment.")
-@click.option("--detailed-exitcode", is_flag=True,
-              help="Exit 6 when something would run (like terraform plan -detailed-exitcode).")
-@click.option("--sample-size", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Requests sent to count-tokens per spec; above this the total is extrapolated.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="No network, no local stack: estimate tokens locally, leave the state unknown.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "markdown"]),
+    default="table",
+    show_default=True,
+    help="table for people, json for pipelines, markdown for a pull request comment.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 6 when something would run (like terraform plan -detailed-exitcode).",
+)
+@click.option(
+    "--sample-size",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Requests sent to count-tokens per spec; above this the total is extrapolated.",
+)
 def plan(paths, project, region, local, offline, output_format, detailed_exitcode, sample_size):
     """Show what `run` would do for each spec under PATH (files or folders; default jobs/).
 
@@ -61,8 +77,8 @@ def plan(paths, project, region, local, offline, output_format, detailed_exitcod
     revision), read from batch job labels and the stream ledger. Nothing is
     sent to Claude. See docs/gitops.md.
     """
-    from ..plan import PlanOptions, build_plan, load_specs
-    from ..plan_render import print_table, render
+    from runner.gitops.plan import PlanOptions, build_plan, load_specs
+    from runner.gitops.plan_format import print_table, render
 
     options = PlanOptions(offline=offline, sample_size=sample_size, region=region)
     specs, errors = load_specs(_paths(paths))
@@ -70,11 +86,15 @@ def plan(paths, project, region, local, offline, output_format, detailed_exitcod
     if offline or not specs:
         result = build_plan(specs, errors, None, options)
     else:
-        from ..clients import DEFAULT_REGION, open_target
+        from runner.cli.targets import DEFAULT_REGION, open_target
 
         console = stderr_console()
-        with open_target(project, region or DEFAULT_REGION, force_local=local,
-                         announce=lambda line: console.print(line, style="bold")) as target:
+        with open_target(
+            project,
+            region or DEFAULT_REGION,
+            force_local=local,
+            announce=lambda line: console.print(line, style="bold"),
+        ) as target:
             result = build_plan(specs, errors, target, options)
     if output_format == "table":
         from rich.console import Console
@@ -95,10 +115,17 @@ def plan(paths, project, region, local, offline, output_format, detailed_exitcod
 @click.command(epilog=APPLY_EPILOG)
 @click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=str))
 @project_options
-@click.option("--no-wait", is_flag=True,
-              help="Batch: submit and return without waiting (a later `run SPEC` collects).")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Summaries on stdout.")
+@click.option(
+    "--no-wait", is_flag=True, help="Batch: submit and return without waiting (a later `run SPEC` collects)."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Summaries on stdout.",
+)
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
 def apply(paths, project, region, local, no_wait, output_format, no_progress):
     """Run every spec under PATH that plan marks new, changed or incomplete, and nothing else.
@@ -108,10 +135,10 @@ def apply(paths, project, region, local, no_wait, output_format, no_progress):
     twice runs nothing the second time. If any spec is invalid nothing runs.
     Prints a summary per spec.
     """
-    from ..apply import apply as apply_specs
-    from ..clients import DEFAULT_REGION, open_target
-    from ..execute import RunOptions
-    from ..plan import load_specs
+    from runner.cli.targets import DEFAULT_REGION, open_target
+    from runner.gitops.apply import apply as apply_specs
+    from runner.gitops.plan import load_specs
+    from runner.records import RunOptions
 
     specs, errors = load_specs(_paths(paths))
     check_regions(specs, region)
@@ -124,8 +151,12 @@ def apply(paths, project, region, local, no_wait, output_format, no_progress):
     options = RunOptions(wait=not no_wait, progress=not no_progress and output_format == "text")
 
     def on_start(line):
-        console.print(f"{line.name}: {line.state} -> running revision {line.revision}",
-                      style="bold", markup=False, highlight=False)
+        console.print(
+            f"{line.name}: {line.state} -> running revision {line.revision}",
+            style="bold",
+            markup=False,
+            highlight=False,
+        )
 
     def on_done(applied):
         if output_format != "text":
@@ -137,10 +168,13 @@ def apply(paths, project, region, local, no_wait, output_format, no_progress):
         else:
             click.echo(f"{applied.plan.name}: up to date ({applied.plan.detail}), nothing to run")
 
-    with open_target(project, region or DEFAULT_REGION, force_local=local,
-                     announce=lambda line: console.print(line, style="bold")) as target:
-        result = apply_specs(specs, target, options, region=region, on_start=on_start,
-                             on_done=on_done)
+    with open_target(
+        project,
+        region or DEFAULT_REGION,
+        force_local=local,
+        announce=lambda line: console.print(line, style="bold"),
+    ) as target:
+        result = apply_specs(specs, target, options, region=region, on_start=on_start, on_done=on_done)
     if output_format == "json":
         import orjson
 
@@ -149,7 +183,7 @@ def apply(paths, project, region, local, no_wait, output_format, no_progress):
         ran = sum(a.ran for a in result.applied)
         skipped = sum(not a.ran and a.error is None for a in result.applied)
         failed = sum(bool(a.exit_code) for a in result.applied)
-        click.echo(f"Apply: {ran} spec(s) run, {skipped} up to date"
-                   + (f", {failed} failed." if failed else "."))
+        click.echo(
+            f"Apply: {ran} spec(s) run, {skipped} up to date" + (f", {failed} failed." if failed else ".")
+        )
     return result.exit_code
-

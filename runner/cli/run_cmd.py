@@ -4,47 +4,81 @@ from __future__ import annotations
 
 import click
 
-from ._common import check_region, emit_summary, project_options, stderr_console
+from runner.cli._common import check_region, emit_summary, project_options, stderr_console
 
 
 @click.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(path_type=str))
 @project_options
-@click.option("--retry-failed", is_flag=True,
-              help="Also re-send rows that errored in an earlier run (stream), or submit a "
-                   "follow-up job with only the errored and missing rows (batch).")
-@click.option("--restart", is_flag=True,
-              help="Start over: discard the saved stream state of a changed spec, and replace a "
-                   "destination that holds data this spec did not write.")
-@click.option("--cancel-on-interrupt", is_flag=True,
-              help="Batch: Ctrl-C cancels the job (default: leave it running; re-run to re-attach).")
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also re-send rows that errored in an earlier run (stream), or submit a "
+    "follow-up job with only the errored and missing rows (batch).",
+)
+@click.option(
+    "--restart",
+    is_flag=True,
+    help="Start over: discard the saved stream state of a changed spec, and replace a "
+    "destination that holds data this spec did not write.",
+)
+@click.option(
+    "--cancel-on-interrupt",
+    is_flag=True,
+    help="Batch: Ctrl-C cancels the job (default: leave it running; re-run to re-attach).",
+)
 @click.option("--no-wait", is_flag=True, help="Batch: submit (or attach) and return without waiting.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Summary format on stdout.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Summary format on stdout.",
+)
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
-def run(spec_path, project, region, local, retry_failed, restart, cancel_on_interrupt, no_wait,
-        output_format, no_progress):
+def run(
+    spec_path,
+    project,
+    region,
+    local,
+    retry_failed,
+    restart,
+    cancel_on_interrupt,
+    no_wait,
+    output_format,
+    no_progress,
+):
     """Run SPEC: stream calls or a batch prediction job, exactly once.
 
     Re-running an unchanged spec never sends a row twice: stream runs resume
     from their ledger, batch runs attach to the job they already submitted.
     Without a GCP project the local stack is started, used and stopped.
     """
-    from ..clients import open_target
-    from ..execute import RunOptions, execute
-    from ..spec import load_spec
+    from runner.cli.targets import open_target
+    from runner.execute import execute
+    from runner.records import RunOptions
+    from runner.spec import load_spec
 
     spec = load_spec(spec_path)
     check_region(spec, region)
-    options = RunOptions(retry_failed=retry_failed, restart=restart,
-                         cancel_on_interrupt=cancel_on_interrupt, wait=not no_wait,
-                         progress=not no_progress and output_format == "text")
+    options = RunOptions(
+        retry_failed=retry_failed,
+        restart=restart,
+        cancel_on_interrupt=cancel_on_interrupt,
+        wait=not no_wait,
+        progress=not no_progress and output_format == "text",
+    )
     console = stderr_console()
-    with open_target(project, region or spec.region, force_local=local,
-                     announce=lambda line: console.print(line, style="bold")) as target:
+    with open_target(
+        project,
+        region or spec.region,
+        force_local=local,
+        announce=lambda line: console.print(line, style="bold"),
+    ) as target:
         summary = execute(spec, target, options)
     if summary.destination and "://" not in summary.destination:
-        from ..paths import shown
+        from runner.paths import shown
 
-        summary.destination = shown(spec.resolve_local(summary.destination))   # as the user opens it
+        summary.destination = shown(spec.resolve_local(summary.destination))  # as the user opens it
     return emit_summary(summary, output_format)

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import click
 
-from ..errors import EXIT_INVALID, EXIT_OK
+from runner.errors import EXIT_INVALID, EXIT_OK
 
 
 @click.command()
 @click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=str))
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="text: one line per problem; json: one document for pipelines.")
-@click.option("--stack-outputs", "stack_outputs", metavar="FILE", default=None,
-              help="JSON from `pulumi stack output --json`: also check that specs use the platform's "
-                   "bucket, datasets and region.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one line per problem; json: one document for pipelines.",
+)
+@click.option(
+    "--stack-outputs",
+    "stack_outputs",
+    metavar="FILE",
+    default=None,
+    help="JSON from `pulumi stack output --json`: also check that specs use the platform's "
+    "bucket, datasets and region.",
+)
 def validate(paths, output_format, stack_outputs):
     """Check job specs: YAML, schema, model catalog, regions, files and templates.
 
@@ -23,7 +34,7 @@ def validate(paths, output_format, stack_outputs):
     model) do not fail validation. Exit 0 when all specs are valid, 1 when any is
     invalid, 2 on a usage error.
     """
-    from ..spec import load_stack_outputs, validate_paths
+    from runner.spec import load_stack_outputs, validate_paths
 
     stack = load_stack_outputs(stack_outputs) if stack_outputs else None
     reports = validate_paths(list(paths) or ["jobs"], stack)
@@ -33,18 +44,26 @@ def validate(paths, output_format, stack_outputs):
     if output_format == "json":
         import orjson
 
-        document = {"valid": not invalid,
-                    "summary": {"files": len(reports), "invalid_files": len(invalid),
-                                "errors": errors, "warnings": warnings},
-                    "files": [r.to_dict() for r in reports]}
+        document = {
+            "valid": not invalid,
+            "summary": {
+                "files": len(reports),
+                "invalid_files": len(invalid),
+                "errors": errors,
+                "warnings": warnings,
+            },
+            "files": [r.to_dict() for r in reports],
+        }
         click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
     else:
         lines = [line for r in reports for line in r.lines()]
         if lines:
             click.echo("\n".join(lines))
-        summary = (f"{len(reports)} spec{'s' if len(reports) != 1 else ''}: "
-                   f"{len(reports) - len(invalid)} valid, {len(invalid)} invalid "
-                   f"({errors} error{'s' if errors != 1 else ''}, "
-                   f"{warnings} warning{'s' if warnings != 1 else ''})")
+        summary = (
+            f"{len(reports)} spec{'s' if len(reports) != 1 else ''}: "
+            f"{len(reports) - len(invalid)} valid, {len(invalid)} invalid "
+            f"({errors} error{'s' if errors != 1 else ''}, "
+            f"{warnings} warning{'s' if warnings != 1 else ''})"
+        )
         click.echo(summary, err=True)
     return EXIT_INVALID if invalid else EXIT_OK

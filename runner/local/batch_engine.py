@@ -21,12 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
-from . import batch_io
+from runner.errors import ConfigError
+from runner.local import batch_io
 
 ACTIVE = ("JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_CANCELLING")
-TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED",
-            "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED")
+TERMINAL = (
+    "JOB_STATE_SUCCEEDED",
+    "JOB_STATE_FAILED",
+    "JOB_STATE_CANCELLED",
+    "JOB_STATE_EXPIRED",
+    "JOB_STATE_PARTIALLY_SUCCEEDED",
+)
 FAULT_LABEL = "local-fault"
 JOB_FAULTS = ("failed", "partially_succeeded", "expired", "stuck_pending")
 
@@ -35,18 +40,18 @@ JOB_FAULTS = ("failed", "partially_succeeded", "expired", "stuck_pending")
 class BatchKnobs:
     """`ServerConfig.batch`: simulated durations, quota and faults of batch jobs."""
 
-    queued_seconds: float = 0.5       # before a job may take a slot
-    pending_seconds: float = 1.0      # "preparing to run"
-    running_seconds: float = 2.0      # minimum RUNNING time of a job
-    seconds_per_row: float = 0.0      # extra RUNNING time per row
-    speed: float = 1.0                # divides every duration above
-    max_concurrent_jobs: int = 4      # per project, as Vertex's default Claude batch quota
-    quota_mode: str = "queue"         # "queue": wait in QUEUED; "reject": 429 on create
-    row_failure_rate: float = 0.0     # fraction of rows answered with a Bad Request status
-    fault: str = ""                   # default job outcome fault, one of JOB_FAULTS
-    seed: int = 0                     # shifts which rows the row failures hit
-    output_files: int = 1             # GCS output spread over this many *.jsonl files
-    storage_url: str | None = None    # the emulators; set by `claude-jobs local up`
+    queued_seconds: float = 0.5  # before a job may take a slot
+    pending_seconds: float = 1.0  # "preparing to run"
+    running_seconds: float = 2.0  # minimum RUNNING time of a job
+    seconds_per_row: float = 0.0  # extra RUNNING time per row
+    speed: float = 1.0  # divides every duration above
+    max_concurrent_jobs: int = 4  # per project, as Vertex's default Claude batch quota
+    quota_mode: str = "queue"  # "queue": wait in QUEUED; "reject": 429 on create
+    row_failure_rate: float = 0.0  # fraction of rows answered with a Bad Request status
+    fault: str = ""  # default job outcome fault, one of JOB_FAULTS
+    seed: int = 0  # shifts which rows the row failures hit
+    output_files: int = 1  # GCS output spread over this many *.jsonl files
+    storage_url: str | None = None  # the emulators; set by `claude-jobs local up`
     bigquery_url: str | None = None
     project: str = "claude-jobs-local"
 
@@ -55,8 +60,11 @@ class BatchKnobs:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data or {}) - known)
         if unknown:
-            raise ConfigError(f"unknown batch key(s) {', '.join(unknown)}", where="config: batch",
-                              hint=f"valid keys: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"unknown batch key(s) {', '.join(unknown)}",
+                where="config: batch",
+                hint=f"valid keys: {', '.join(sorted(known))}",
+            )
         knobs = cls(**(data or {}))
         for f in dataclasses.fields(cls):
             if isinstance(f.default, (int, float)) and not isinstance(f.default, bool):
@@ -67,11 +75,13 @@ class BatchKnobs:
         if knobs.quota_mode not in ("queue", "reject"):
             raise ConfigError("quota_mode must be 'queue' or 'reject'", where="config: batch")
         if knobs.fault and knobs.fault not in JOB_FAULTS:
-            raise ConfigError(f"unknown batch fault {knobs.fault!r}", where="config: batch.fault",
-                              hint=f"one of {', '.join(JOB_FAULTS)}")
+            raise ConfigError(
+                f"unknown batch fault {knobs.fault!r}",
+                where="config: batch.fault",
+                hint=f"one of {', '.join(JOB_FAULTS)}",
+            )
         if not 0.0 <= knobs.row_failure_rate <= 1.0 or knobs.speed <= 0:
-            raise ConfigError("row_failure_rate must be in 0..1 and speed > 0",
-                              where="config: batch")
+            raise ConfigError("row_failure_rate must be in 0..1 and speed > 0", where="config: batch")
         return knobs
 
     def seconds(self, value: float) -> float:
@@ -79,7 +89,7 @@ class BatchKnobs:
 
 
 def rfc3339(moment: float) -> str:
-    return dt.datetime.fromtimestamp(moment, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def job_faults(job: dict, knobs: BatchKnobs) -> tuple[str, float]:
@@ -123,14 +133,14 @@ class ServerStopping(Exception):
     """The server is shutting down mid-job: leave the job RUNNING so that it reruns at restart."""
 
 
-class QuotaExceeded(Exception):
+class BatchQuotaExceeded(Exception):
     """A create beyond the concurrent-jobs quota in `reject` mode."""
 
 
 class BatchEngine:
     def __init__(self, state_dir: Path, config_source):
         self.store = JobStore(Path(state_dir) / "batch_jobs")
-        self._config_source = config_source   # () -> ServerConfig, read live (POST /_local/config)
+        self._config_source = config_source  # () -> ServerConfig, read live (POST /_local/config)
         self._knobs_cache: tuple[int, BatchKnobs] | None = None
         self._lock = threading.Lock()
         self._workers: dict[str, asyncio.Task] = {}
@@ -167,14 +177,14 @@ class BatchEngine:
         for task in list(self._workers.values()):
             try:
                 await asyncio.wait_for(task, timeout=5)
-            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
+            except (TimeoutError, asyncio.CancelledError, Exception):
                 pass
 
     async def _tick_forever(self) -> None:
         while True:
             try:
                 self.tick()
-            except Exception as exc:  # noqa: BLE001 - one bad job must not stop every other
+            except Exception as exc:
                 print(f"batch engine tick failed: {type(exc).__name__}: {exc}", flush=True)
             await asyncio.sleep(0.02)
 
@@ -182,15 +192,23 @@ class BatchEngine:
 
     def create(self, project: str, location: str, body: dict) -> dict:
         knobs = self.knobs
-        if knobs.quota_mode == "reject" and \
-                self._active_count(project, queued=True) >= knobs.max_concurrent_jobs:
-            raise QuotaExceeded(project)
+        if (
+            knobs.quota_mode == "reject"
+            and self._active_count(project, queued=True) >= knobs.max_concurrent_jobs
+        ):
+            raise BatchQuotaExceeded(project)
         now = time.time()
         job_id = str(secrets.randbelow(9 * 10**18) + 10**18)
-        job = {"name": f"projects/{project}/locations/{location}/batchPredictionJobs/{job_id}",
-               "displayName": body["displayName"], "model": body["model"],
-               "inputConfig": body["inputConfig"], "outputConfig": body["outputConfig"],
-               "state": "JOB_STATE_QUEUED", "createTime": rfc3339(now), "updateTime": rfc3339(now)}
+        job = {
+            "name": f"projects/{project}/locations/{location}/batchPredictionJobs/{job_id}",
+            "displayName": body["displayName"],
+            "model": body["model"],
+            "inputConfig": body["inputConfig"],
+            "outputConfig": body["outputConfig"],
+            "state": "JOB_STATE_QUEUED",
+            "createTime": rfc3339(now),
+            "updateTime": rfc3339(now),
+        }
         if body.get("labels"):
             job["labels"] = dict(body["labels"])
         if "modelParameters" in body:
@@ -208,8 +226,11 @@ class BatchEngine:
     def jobs(self, project: str, location: str) -> list[dict]:
         prefix = f"projects/{project}/locations/{location}/"
         with self._lock:
-            found = [json.loads(json.dumps(r["job"])) for r in self.store.jobs.values()
-                     if r["job"]["name"].startswith(prefix)]
+            found = [
+                json.loads(json.dumps(r["job"]))
+                for r in self.store.jobs.values()
+                if r["job"]["name"].startswith(prefix)
+            ]
         return sorted(found, key=lambda j: j["createTime"], reverse=True)
 
     def cancel(self, job_id: str) -> str | None:
@@ -228,8 +249,11 @@ class BatchEngine:
     def _active_count(self, project: str, queued: bool = False) -> int:
         """Jobs holding a quota slot; with `queued`, also those waiting for one."""
         states = ACTIVE + ("JOB_STATE_QUEUED",) if queued else ACTIVE
-        return sum(1 for r in self.store.jobs.values()
-                   if r["sim"]["project"] == project and r["job"]["state"] in states)
+        return sum(
+            1
+            for r in self.store.jobs.values()
+            if r["sim"]["project"] == project and r["job"]["state"] in states
+        )
 
     def _set_state(self, job_id: str, state: str, **fields) -> None:
         job = self.store.jobs[job_id]["job"]
@@ -247,9 +271,10 @@ class BatchEngine:
         knobs = self.knobs
         now = time.time()
         with self._lock:
-            records = sorted(((job_id, r) for job_id, r in self.store.jobs.items()
-                              if r["job"]["state"] not in TERMINAL),
-                             key=lambda item: item[1]["sim"]["created"])
+            records = sorted(
+                ((job_id, r) for job_id, r in self.store.jobs.items() if r["job"]["state"] not in TERMINAL),
+                key=lambda item: item[1]["sim"]["created"],
+            )
             for job_id, record in records:
                 job, sim = record["job"], record["sim"]
                 state = job["state"]
@@ -260,22 +285,25 @@ class BatchEngine:
                     self._cancel.discard(job_id)
                     self._set_state(job_id, "JOB_STATE_CANCELLED")
                 elif state == "JOB_STATE_QUEUED":
-                    if now >= sim["created"] + knobs.seconds(knobs.queued_seconds) and \
-                            self._active_count(sim["project"]) < knobs.max_concurrent_jobs:
+                    if (
+                        now >= sim["created"] + knobs.seconds(knobs.queued_seconds)
+                        and self._active_count(sim["project"]) < knobs.max_concurrent_jobs
+                    ):
                         sim["pending_at"] = now
                         self._set_state(job_id, "JOB_STATE_PENDING")
                 elif state == "JOB_STATE_PENDING":
-                    if fault != "stuck_pending" and \
-                            now >= sim.get("pending_at", now) + knobs.seconds(knobs.pending_seconds):
+                    if fault != "stuck_pending" and now >= sim.get("pending_at", now) + knobs.seconds(
+                        knobs.pending_seconds
+                    ):
                         sim["running_at"] = now
-                        self._set_state(job_id, "JOB_STATE_RUNNING",
-                                        outputInfo=self._output_info(job))
+                        self._set_state(job_id, "JOB_STATE_RUNNING", outputInfo=self._output_info(job))
                         state = job["state"]
                 if state == "JOB_STATE_RUNNING" and job_id not in self._workers:
                     # Also resumes a job whose server stopped mid-run: it runs again from the start.
                     sim.setdefault("running_at", now)
                     self._workers[job_id] = asyncio.get_running_loop().create_task(
-                        self._run(job_id, json.loads(json.dumps(job)), dict(sim), knobs))
+                        self._run(job_id, json.loads(json.dumps(job)), dict(sim), knobs)
+                    )
 
     def _output_info(self, job: dict) -> dict:
         output = job["outputConfig"]
@@ -284,15 +312,18 @@ class BatchEngine:
             # prediction-model-2025-09-19T21:26:51.569037Z.
             prefix = output["gcsDestination"]["outputUriPrefix"].rstrip("/")
             return {"gcsOutputDirectory": f"{prefix}/prediction-model-{job['createTime']}"}
-        project, dataset, table = batch_io.parse_bq(output["bigqueryDestination"]["outputUri"],
-                                                    self.knobs.project)
+        project, dataset, table = batch_io.parse_bq(
+            output["bigqueryDestination"]["outputUri"], self.knobs.project
+        )
         # As documented for BigQuery names: YYYY_MM_DDThh_mm_ss_sssZ.
         created = dt.datetime.strptime(job["createTime"], "%Y-%m-%dT%H:%M:%S.%fZ")
         bq_stamp = created.strftime("%Y_%m_%dT%H_%M_%S_") + f"{created.microsecond // 1000:03d}Z"
         if dataset is None:
             dataset, table = f"prediction_model_{bq_stamp}", "predictions"
-        return {"bigqueryOutputDataset": f"bq://{project}.{dataset}",
-                "bigqueryOutputTable": table or f"predictions_{bq_stamp}"}
+        return {
+            "bigqueryOutputDataset": f"bq://{project}.{dataset}",
+            "bigqueryOutputTable": table or f"predictions_{bq_stamp}",
+        }
 
     async def _run(self, job_id: str, job: dict, sim: dict, knobs: BatchKnobs) -> None:
         try:
@@ -301,9 +332,11 @@ class BatchEngine:
             return
         except batch_io.JobInputError as exc:
             outcome = ("JOB_STATE_FAILED", {"error": {"code": exc.code, "message": str(exc)}})
-        except Exception as exc:  # noqa: BLE001 - the job fails, the server keeps serving
-            outcome = ("JOB_STATE_FAILED", {"error": {
-                "code": 13, "message": f"Internal error: {type(exc).__name__}: {exc}"}})
+        except Exception as exc:
+            outcome = (
+                "JOB_STATE_FAILED",
+                {"error": {"code": 13, "message": f"Internal error: {type(exc).__name__}: {exc}"}},
+            )
         with self._lock:
             self._workers.pop(job_id, None)
             cancelled = job_id in self._cancel
@@ -317,29 +350,35 @@ class BatchEngine:
     def _set_stats(self, job_id: str, ok: int, failed: int, incomplete: int) -> None:
         with self._lock:
             job = self.store.jobs[job_id]["job"]
-            job["completionStats"] = {"successfulCount": str(ok), "failedCount": str(failed),
-                                      "incompleteCount": str(incomplete)}
+            job["completionStats"] = {
+                "successfulCount": str(ok),
+                "failedCount": str(failed),
+                "incompleteCount": str(incomplete),
+            }
             job["updateTime"] = rfc3339(time.time())
 
     def _execute(self, job_id: str, job: dict, sim: dict, knobs: BatchKnobs) -> tuple[str, dict]:
         """Read, answer and write every row; returns (terminal state, extra job fields)."""
-        from ..clients import Target
-        from .claude_sim import Simulator
+        from runner.clients import Target
+        from runner.local.claude_sim import Simulator
 
         fault, row_rate = job_faults(job, knobs)
         location = job["name"].split("/")[3]
-        target = Target(project=knobs.project, local=True, storage_url=knobs.storage_url,
-                        bigquery_url=knobs.bigquery_url)
+        target = Target(
+            project=knobs.project, local=True, storage_url=knobs.storage_url, bigquery_url=knobs.bigquery_url
+        )
         if not knobs.storage_url or not knobs.bigquery_url:
-            raise batch_io.JobInputError("the local server was started without emulator "
-                                         "endpoints (batch.storage_url, batch.bigquery_url)", 13)
+            raise batch_io.JobInputError(
+                "the local server was started without emulator "
+                "endpoints (batch.storage_url, batch.bigquery_url)",
+                13,
+            )
         source = job["inputConfig"]
         schema = None
         if "gcsSource" in source:
             rows = batch_io.read_gcs_rows(target, source["gcsSource"]["uris"])
         else:
-            rows, schema = batch_io.read_bigquery_rows(
-                target, source["bigquerySource"]["inputUri"], location)
+            rows, schema = batch_io.read_bigquery_rows(target, source["bigquerySource"]["inputUri"], location)
         info = job["outputInfo"]
         if "bigqueryOutputDataset" in info:
             project, dataset, _ = batch_io.parse_bq(info["bigqueryOutputDataset"], knobs.project)
@@ -349,15 +388,20 @@ class BatchEngine:
                 ds = bigquery.Dataset(f"{project}.{dataset}")
                 ds.location = location
                 target.bigquery().create_dataset(ds, exists_ok=True)
-            batch_io.prepare_bigquery_output(target, project, dataset,
-                                             info["bigqueryOutputTable"], location)
+            batch_io.prepare_bigquery_output(target, project, dataset, info["bigqueryOutputTable"], location)
         else:
             batch_io.prepare_gcs_output(target, info["gcsOutputDirectory"])
         self._set_stats(job_id, 0, 0, len(rows))
         if fault == "failed":
-            return "JOB_STATE_FAILED", {"error": {"code": 13, "message": (
-                "Internal error occurred while running the batch prediction job "
-                f"(simulated by the local stack: {FAULT_LABEL}=failed).")}}
+            return "JOB_STATE_FAILED", {
+                "error": {
+                    "code": 13,
+                    "message": (
+                        "Internal error occurred while running the batch prediction job "
+                        f"(simulated by the local stack: {FAULT_LABEL}=failed)."
+                    ),
+                }
+            }
         stop_at = len(rows) // 2 if fault == "expired" else len(rows)
         simulator = Simulator.from_file(self._config_source().scripted_replies)
         model = job["model"].rsplit("/", 1)[-1]
@@ -385,18 +429,22 @@ class BatchEngine:
             batch_io.write_gcs(target, info["gcsOutputDirectory"], results, knobs.output_files)
         else:
             project, dataset, _ = batch_io.parse_bq(info["bigqueryOutputDataset"], knobs.project)
-            batch_io.write_bigquery(target, project, dataset, info["bigqueryOutputTable"],
-                                    schema, results)
+            batch_io.write_bigquery(target, project, dataset, info["bigqueryOutputTable"], schema, results)
         if fault == "expired":
-            return "JOB_STATE_EXPIRED", {"error": {"code": 4, "message": (
-                f"The batch prediction job expired before it finished: {len(rows) - len(results)} "
-                f"of {len(rows)} requests were not processed (simulated by the local stack).")}}
+            return "JOB_STATE_EXPIRED", {
+                "error": {
+                    "code": 4,
+                    "message": (
+                        f"The batch prediction job expired before it finished: {len(rows) - len(results)} "
+                        f"of {len(rows)} requests were not processed (simulated by the local stack)."
+                    ),
+                }
+            }
         if fault == "partially_succeeded":
             return "JOB_STATE_PARTIALLY_SUCCEEDED", {}
         return "JOB_STATE_SUCCEEDED", {}
 
     def _pace(self, job_id: str, until: float) -> None:
         """Sleep until the simulated time of this row; tiny gaps are not worth a sleep."""
-        while job_id not in self._cancel and not self._shutdown.is_set() \
-                and until - time.time() > 0.005:
+        while job_id not in self._cancel and not self._shutdown.is_set() and until - time.time() > 0.005:
             time.sleep(min(0.05, until - time.time()))

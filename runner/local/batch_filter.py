@@ -14,9 +14,14 @@ from collections.abc import Callable
 
 _TOKEN = re.compile(r'\s*(?:(\()|(\))|"((?:[^"\\]|\\.)*)"|(<=|>=|!=|=|<|>|:)|([^\s()"<>=!:]+))')
 Predicate = Callable[[dict], bool]
-_FIELDS = {"display_name": "displayName", "displayName": "displayName", "state": "state",
-           "model_display_name": "model", "create_time": "createTime",
-           "createTime": "createTime"}
+_FIELDS = {
+    "display_name": "displayName",
+    "displayName": "displayName",
+    "state": "state",
+    "model_display_name": "model",
+    "create_time": "createTime",
+    "createTime": "createTime",
+}
 
 
 class FilterError(ValueError):
@@ -39,7 +44,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if not match or match.end() == pos:
-            raise FilterError(f"cannot parse the filter at position {pos}: {text[pos:pos + 20]!r}")
+            raise FilterError(f"cannot parse the filter at position {pos}: {text[pos : pos + 20]!r}")
         lparen, rparen, quoted, op, word = match.groups()
         if lparen:
             tokens.append(("(", "("))
@@ -88,21 +93,31 @@ def _unary(tokens):
 
 
 def _comparison(tokens):
-    if len(tokens) < 3 or tokens[0][0] != "word" or tokens[1][0] != "op" \
-            or tokens[2][0] not in ("word", "value"):
+    if (
+        len(tokens) < 3
+        or tokens[0][0] != "word"
+        or tokens[1][0] != "op"
+        or tokens[2][0] not in ("word", "value")
+    ):
         raise FilterError("expected FIELD OPERATOR VALUE in filter")
     field, op, value = tokens[0][1], tokens[1][1], tokens[2][1]
     if field.startswith("labels."):
-        key = field[len("labels."):]
+        key = field[len("labels.") :]
         if op == ":":
-            return (lambda job: key in (job.get("labels") or {}) and (
-                value == "*" or fnmatch.fnmatchcase(job["labels"][key], value))), tokens[3:]
+            return (
+                lambda job: (
+                    key in (job.get("labels") or {})
+                    and (value == "*" or fnmatch.fnmatchcase(job["labels"][key], value))
+                )
+            ), tokens[3:]
         if op in ("=", "!="):
             want = op == "="
             return (lambda job: ((job.get("labels") or {}).get(key) == value) == want), tokens[3:]
         raise FilterError(f"labels support only '=', '!=' and ':', not {op!r}")
     if field not in _FIELDS:
-        raise FilterError(f"unsupported filter field {field!r}",)
+        raise FilterError(
+            f"unsupported filter field {field!r}",
+        )
     key = _FIELDS[field]
     if op == ":" and key == "displayName":
         return (lambda job: fnmatch.fnmatchcase(job.get(key, ""), value)), tokens[3:]
@@ -117,8 +132,9 @@ def _comparison(tokens):
         value = _normal_time(value)
         return (lambda job: (_normal_time(job[key]) == value) == want), tokens[3:]
     if key == "model":
-        return (lambda job: (job.get(key, "").rsplit("/", 1)[-1] == value.rsplit("/", 1)[-1])
-                == want), tokens[3:]
+        return (
+            lambda job: (job.get(key, "").rsplit("/", 1)[-1] == value.rsplit("/", 1)[-1]) == want
+        ), tokens[3:]
     return (lambda job: (job.get(key) == value) == want), tokens[3:]
 
 
@@ -131,5 +147,5 @@ def _normal_time(value: str) -> str:
     except ValueError:
         raise FilterError(f"create_time must be RFC 3339, not {value!r}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..clients import Target
+from runner.clients import Target
 
 RESERVED_COLUMNS = ("response", "status", "processed_time")
 
@@ -38,14 +38,14 @@ class Row:
     custom_id: Any
     request: Any
     columns: dict[str, Any] = field(default_factory=dict)
-    problem: str | None = None          # why it cannot be sent (bad JSON line, ...)
+    problem: str | None = None  # why it cannot be sent (bad JSON line, ...)
 
 
 @dataclass
 class RowResult:
     row: Row
     response: dict | None
-    status: str                          # "" on success, "Bad Request: {...}" otherwise
+    status: str  # "" on success, "Bad Request: {...}" otherwise
     processed_time: str
 
     @property
@@ -79,6 +79,7 @@ def parse_bq(uri: str, default_project: str) -> tuple[str, str | None, str | Non
 
 # -- reading ------------------------------------------------------------------
 
+
 def read_gcs_rows(target: Target, uris: list[str]) -> list[Row]:
     from google.api_core.exceptions import NotFound
 
@@ -89,9 +90,12 @@ def read_gcs_rows(target: Target, uris: list[str]) -> list[Row]:
         try:
             if any(ch in path for ch in "*?["):
                 # The emulator ignores match_glob: list the literal prefix and match here.
-                prefix = path[:min(path.index(ch) for ch in "*?[" if ch in path)]
-                names = sorted(b.name for b in client.list_blobs(bucket_name, prefix=prefix)
-                               if fnmatch.fnmatchcase(b.name, path))
+                prefix = path[: min(path.index(ch) for ch in "*?[" if ch in path)]
+                names = sorted(
+                    b.name
+                    for b in client.list_blobs(bucket_name, prefix=prefix)
+                    if fnmatch.fnmatchcase(b.name, path)
+                )
                 if not names:
                     raise JobInputError(f"No files match {uri}", code=5)
             else:
@@ -101,8 +105,9 @@ def read_gcs_rows(target: Target, uris: list[str]) -> list[Row]:
                 text = bucket.blob(name).download_as_bytes().decode("utf-8", errors="replace")
                 rows += [_jsonl_row(line) for line in text.splitlines() if line.strip()]
         except NotFound:
-            raise JobInputError(f"Failed to read {uri}: the object or bucket does not exist",
-                                code=5) from None
+            raise JobInputError(
+                f"Failed to read {uri}: the object or bucket does not exist", code=5
+            ) from None
     return rows
 
 
@@ -131,15 +136,15 @@ def read_bigquery_rows(target: Target, uri: str, location: str) -> tuple[list[Ro
         check_dataset_location(client, project, dataset, location)
         table_ref = client.get_table(f"{project}.{dataset}.{table}")
     except NotFound:
-        raise JobInputError(f"BigQuery table {project}.{dataset}.{table} was not found", code=5) \
-            from None
+        raise JobInputError(f"BigQuery table {project}.{dataset}.{table} was not found", code=5) from None
     names = [f.name for f in table_ref.schema]
     if "custom_id" not in names or "request" not in names:
         raise JobInputError(f"BigQuery table {uri} must have the columns custom_id and request")
     reserved = [n for n in names if n in RESERVED_COLUMNS[:2]]
     if reserved:
-        raise JobInputError(f"BigQuery table {uri} uses the reserved column name(s) "
-                            f"{', '.join(reserved)}; rename them")
+        raise JobInputError(
+            f"BigQuery table {uri} uses the reserved column name(s) {', '.join(reserved)}; rename them"
+        )
     rows = []
     for record in client.list_rows(table_ref):
         values = dict(record.items())
@@ -159,12 +164,15 @@ def read_bigquery_rows(target: Target, uri: str, location: str) -> tuple[list[Ro
 def check_dataset_location(client, project: str, dataset: str, location: str) -> None:
     found = client.get_dataset(f"{project}.{dataset}").location or "US"
     if found.lower() != location.lower():
-        raise JobInputError(f"BigQuery dataset {project}.{dataset} is in location {found}, but "
-                            f"the batch prediction job runs in {location}; they must match",
-                            code=9)
+        raise JobInputError(
+            f"BigQuery dataset {project}.{dataset} is in location {found}, but "
+            f"the batch prediction job runs in {location}; they must match",
+            code=9,
+        )
 
 
 # -- answering ----------------------------------------------------------------
+
 
 def injected_failure(index: int, rate: float, offset: int = 0) -> bool:
     """Whether row `index` is one of the injected failures: exactly `rate` of the rows, evenly
@@ -174,18 +182,28 @@ def injected_failure(index: int, rate: float, offset: int = 0) -> bool:
 
 def answer_row(row: Row, model: str, fail: bool, simulator) -> RowResult:
     """One row's result: an injected failure, a refusal, or the simulated Claude's reply."""
-    from .faults import google_error
-    from .predict import Reject, validate_messages_body
+    from runner.local.faults import google_error
+    from runner.local.predict import Reject, validate_messages_body
 
-    processed = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    processed = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     if row.problem:
-        return RowResult(row, None, status_text(
-            400, google_error(400, "INVALID_ARGUMENT", row.problem)), processed)
+        return RowResult(
+            row, None, status_text(400, google_error(400, "INVALID_ARGUMENT", row.problem)), processed
+        )
     if fail:
-        return RowResult(row, None, status_text(400, google_error(
-            400, "FAILED_PRECONDITION",
-            "The request could not be processed (row failure simulated by the local stack).")),
-            processed)
+        return RowResult(
+            row,
+            None,
+            status_text(
+                400,
+                google_error(
+                    400,
+                    "FAILED_PRECONDITION",
+                    "The request could not be processed (row failure simulated by the local stack).",
+                ),
+            ),
+            processed,
+        )
     try:
         validate_messages_body(row.request)
     except Reject as reject:
@@ -198,10 +216,10 @@ def answer_row(row: Row, model: str, fail: bool, simulator) -> RowResult:
 
 # -- writing ------------------------------------------------------------------
 
+
 def output_order(results: list[RowResult]) -> list[RowResult]:
     """Vertex does not keep input order; a stable hash order makes that visible in tests."""
-    return sorted(results, key=lambda r: hashlib.sha1(
-        repr(r.row.custom_id).encode()).hexdigest())
+    return sorted(results, key=lambda r: hashlib.sha1(repr(r.row.custom_id).encode()).hexdigest())
 
 
 def write_gcs(target: Target, directory: str, results: list[RowResult], files: int = 1) -> None:
@@ -218,7 +236,7 @@ def write_gcs(target: Target, directory: str, results: list[RowResult], files: i
         lines.append(json.dumps(line, ensure_ascii=False))
     bucket = target.storage().bucket(bucket_name)
     for part in range(max(files, 1)):
-        chunk = lines[part::max(files, 1)]
+        chunk = lines[part :: max(files, 1)]
         data = ("\n".join(chunk) + "\n" if chunk else "").encode()
         name = "predictions.jsonl" if part == 0 else f"predictions_{part + 1:05d}.jsonl"
         bucket.blob(f"{path}/{name}").upload_from_string(data, content_type="application/jsonl")
@@ -228,12 +246,10 @@ def prepare_gcs_output(target: Target, directory: str) -> None:
     """Fail early (before rows are answered) when the output bucket is missing."""
     bucket_name, _ = parse_gs(directory)
     if target.storage().lookup_bucket(bucket_name) is None:
-        raise JobInputError(f"Cloud Storage bucket {bucket_name} for the output does not exist",
-                            code=5)
+        raise JobInputError(f"Cloud Storage bucket {bucket_name} for the output does not exist", code=5)
 
 
-def prepare_bigquery_output(target: Target, project: str, dataset: str, table: str,
-                            location: str) -> None:
+def prepare_bigquery_output(target: Target, project: str, dataset: str, table: str, location: str) -> None:
     """Fail early (before rows are answered) when the output dataset is missing or elsewhere."""
     from google.api_core.exceptions import NotFound
 
@@ -244,17 +260,28 @@ def prepare_bigquery_output(target: Target, project: str, dataset: str, table: s
         raise JobInputError(f"BigQuery dataset {project}.{dataset} was not found", code=5) from None
 
 
-def write_bigquery(target: Target, project: str, dataset: str, table: str,
-                   input_schema: list | None, results: list[RowResult]) -> None:
+def write_bigquery(
+    target: Target,
+    project: str,
+    dataset: str,
+    table: str,
+    input_schema: list | None,
+    results: list[RowResult],
+) -> None:
     from google.api_core.exceptions import Conflict
     from google.cloud import bigquery
 
     client = target.bigquery()
-    schema = list(input_schema) if input_schema else [
-        bigquery.SchemaField("custom_id", "STRING"), bigquery.SchemaField("request", "JSON")]
+    schema = (
+        list(input_schema)
+        if input_schema
+        else [bigquery.SchemaField("custom_id", "STRING"), bigquery.SchemaField("request", "JSON")]
+    )
     schema = [f for f in schema if f.name not in RESERVED_COLUMNS] + [
-        bigquery.SchemaField("response", "JSON"), bigquery.SchemaField("status", "STRING"),
-        bigquery.SchemaField("processed_time", "TIMESTAMP")]
+        bigquery.SchemaField("response", "JSON"),
+        bigquery.SchemaField("status", "STRING"),
+        bigquery.SchemaField("processed_time", "TIMESTAMP"),
+    ]
     ref = f"{project}.{dataset}.{table}"
     try:
         client.create_table(bigquery.Table(ref, schema=schema))
@@ -263,16 +290,21 @@ def write_bigquery(target: Target, project: str, dataset: str, table: str,
     types = {f.name: f.field_type for f in schema}
     rows = []
     for result in output_order(results):
-        columns = dict(result.row.columns) or {"custom_id": result.row.custom_id,
-                                               "request": result.row.request}
-        record = {name: _bq_value(value, types.get(name)) for name, value in columns.items()
-                  if name in types and name not in RESERVED_COLUMNS}
+        columns = dict(result.row.columns) or {
+            "custom_id": result.row.custom_id,
+            "request": result.row.request,
+        }
+        record = {
+            name: _bq_value(value, types.get(name))
+            for name, value in columns.items()
+            if name in types and name not in RESERVED_COLUMNS
+        }
         record["response"] = json.dumps(result.response) if result.response is not None else None
         record["status"] = result.status
         record["processed_time"] = result.processed_time
         rows.append(record)
     for start in range(0, len(rows), 1000):
-        errors = client.insert_rows_json(ref, rows[start:start + 1000])
+        errors = client.insert_rows_json(ref, rows[start : start + 1000])
         if errors:
             raise JobInputError(f"BigQuery refused output rows for {ref}: {errors[:3]}", code=13)
 

@@ -21,11 +21,11 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from .batch_engine import BatchEngine, QuotaExceeded
-from .batch_filter import FilterError
-from .batch_filter import parse as parse_filter
-from .config import ServerConfig
-from .faults import google_error
+from runner.local.batch_engine import BatchEngine, BatchQuotaExceeded
+from runner.local.batch_filter import FilterError
+from runner.local.batch_filter import parse as parse_filter
+from runner.local.config import ServerConfig
+from runner.local.faults import google_error
 
 ENGINE = web.AppKey("runner.local.batch_engine", BatchEngine)
 BASE = "/v1/projects/{project}/locations/{location}/batchPredictionJobs"
@@ -44,7 +44,7 @@ class ApiError(Exception):
 
 def setup(app: web.Application, config: ServerConfig, state_dir: Path) -> None:
     """Mount the routes; the engine starts and stops with the app."""
-    from .predict import CONFIG
+    from runner.local.predict import CONFIG
 
     engine = BatchEngine(state_dir, lambda: app[CONFIG][0] if CONFIG in app else config)
     app[ENGINE] = engine
@@ -68,16 +68,20 @@ def _json(status: int, body: dict) -> web.Response:
 def _handler(func):
     async def wrapper(request: web.Request) -> web.Response:
         try:
-            return await func(request, request.app[ENGINE], unquote(request.match_info["project"]),
-                              unquote(request.match_info["location"]))
+            return await func(
+                request,
+                request.app[ENGINE],
+                unquote(request.match_info["project"]),
+                unquote(request.match_info["location"]),
+            )
         except ApiError as exc:
             return _json(exc.code, exc.body)
+
     wrapper.__name__ = func.__name__
     return wrapper
 
 
-def _job_id(request: web.Request, engine: BatchEngine, project: str, location: str,
-            raw: str) -> str:
+def _job_id(request: web.Request, engine: BatchEngine, project: str, location: str, raw: str) -> str:
     name = f"projects/{project}/locations/{location}/batchPredictionJobs/{raw}"
     job = engine.get(raw) if raw.isdigit() else None
     if job is None or job["name"] != name:
@@ -86,6 +90,7 @@ def _job_id(request: web.Request, engine: BatchEngine, project: str, location: s
 
 
 # -- routes -------------------------------------------------------------------------
+
 
 @_handler
 async def create(request, engine: BatchEngine, project: str, location: str):
@@ -98,11 +103,15 @@ async def create(request, engine: BatchEngine, project: str, location: str):
     _validate(request, project, location, body)
     try:
         job = engine.create(project, location, body)
-    except QuotaExceeded:
+    except BatchQuotaExceeded:
         limit = engine.knobs.max_concurrent_jobs
-        raise ApiError(429, (
-            "The following quotas are exceeded: concurrent batch prediction jobs for Anthropic "
-            f"Claude models (limit {limit} per project; simulated by the local stack).")) from None
+        raise ApiError(
+            429,
+            (
+                "The following quotas are exceeded: concurrent batch prediction jobs for Anthropic "
+                f"Claude models (limit {limit} per project; simulated by the local stack)."
+            ),
+        ) from None
     return _json(200, job)
 
 
@@ -114,14 +123,17 @@ async def get(request, engine: BatchEngine, project: str, location: str):
 
 @_handler
 async def post_action(request, engine: BatchEngine, project: str, location: str):
-    raw, sep, action = unquote(request.match_info["job"]).partition(":")
+    raw, _sep, action = unquote(request.match_info["job"]).partition(":")
     if action != "cancel":
         raise ApiError(404, f"The requested URL {request.path} was not found.")
     job_id = _job_id(request, engine, project, location, raw)
     blocked = engine.cancel(job_id)
     if blocked:
-        raise ApiError(400, f"Cannot cancel BatchPredictionJob {job_id}: it is already in state "
-                            f"{blocked}.", "FAILED_PRECONDITION")
+        raise ApiError(
+            400,
+            f"Cannot cancel BatchPredictionJob {job_id}: it is already in state {blocked}.",
+            "FAILED_PRECONDITION",
+        )
     return _json(200, {})
 
 
@@ -141,7 +153,7 @@ async def list_jobs(request, engine: BatchEngine, project: str, location: str):
         raise ApiError(400, f"Invalid filter: {exc}") from None
     jobs = [job for job in engine.jobs(project, location) if predicate(job)]
     start = _decode_token(query.get("pageToken", ""))
-    page = jobs[start:start + size]
+    page = jobs[start : start + size]
     body: dict = {"batchPredictionJobs": page} if page else {}
     if start + size < len(jobs):
         body["nextPageToken"] = base64.urlsafe_b64encode(f"offset:{start + size}".encode()).decode()
@@ -162,21 +174,29 @@ def _decode_token(token: str) -> int:
 
 # -- validation of a create ---------------------------------------------------------------
 
+
 def _validate(request: web.Request, project: str, location: str, body: dict) -> None:
     if location == "global":
-        raise ApiError(400, "Batch prediction jobs are not supported in location global; use a "
-                            "regional location such as us-east5.")
+        raise ApiError(
+            400,
+            "Batch prediction jobs are not supported in location global; use a "
+            "regional location such as us-east5.",
+        )
     if not isinstance(body.get("displayName"), str) or not body["displayName"]:
         raise ApiError(400, "displayName is required.")
     model = body.get("model")
     match = MODEL_NAME.match(model) if isinstance(model, str) else None
     if not match:
-        raise ApiError(400, f"Invalid model {model!r}: Claude batch prediction needs the full "
-                            "publisher model name publishers/anthropic/models/MODEL.")
+        raise ApiError(
+            400,
+            f"Invalid model {model!r}: Claude batch prediction needs the full "
+            "publisher model name publishers/anthropic/models/MODEL.",
+        )
     _check_model(request, project, location, match.group(2))
     labels = body.get("labels", {})
-    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                               for k, v in labels.items()):
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+    ):
         raise ApiError(400, "labels must map strings to strings.")
     _check_input(body.get("inputConfig"))
     _check_output(body.get("outputConfig"))
@@ -184,8 +204,8 @@ def _validate(request: web.Request, project: str, location: str, body: dict) -> 
 
 def _check_model(request: web.Request, project: str, location: str, model: str) -> None:
     """The online routes' model check (known in this region, enabled), answered the same way."""
-    from .predict import STATE, Reject
-    from .predict import _check_model as check_online_model
+    from runner.local.predict import STATE, Reject
+    from runner.local.predict import _check_model as check_online_model
 
     state = request.app.get(STATE)
     if state is None:
@@ -193,8 +213,9 @@ def _check_model(request: web.Request, project: str, location: str, model: str) 
     try:
         check_online_model(state, project, location, model)
     except Reject as reject:
-        raise ApiError(reject.status, reject.body["error"]["message"],
-                       reject.body["error"]["status"]) from None
+        raise ApiError(
+            reject.status, reject.body["error"]["message"], reject.body["error"]["status"]
+        ) from None
 
 
 def _check_input(config) -> None:
@@ -203,18 +224,22 @@ def _check_input(config) -> None:
     fmt = config.get("instancesFormat")
     if fmt == "jsonl":
         uris = (config.get("gcsSource") or {}).get("uris")
-        if not isinstance(uris, list) or not uris or not all(
-                isinstance(u, str) and u.startswith("gs://") for u in uris):
-            raise ApiError(400, "inputConfig.gcsSource.uris must list gs:// URIs for "
-                                "instancesFormat jsonl.")
+        if (
+            not isinstance(uris, list)
+            or not uris
+            or not all(isinstance(u, str) and u.startswith("gs://") for u in uris)
+        ):
+            raise ApiError(400, "inputConfig.gcsSource.uris must list gs:// URIs for instancesFormat jsonl.")
     elif fmt == "bigquery":
         uri = (config.get("bigquerySource") or {}).get("inputUri")
         if not isinstance(uri, str) or not re.match(r"^bq://[^.]+\.[^.]+\.[^.]+$", uri):
-            raise ApiError(400, "inputConfig.bigquerySource.inputUri must be "
-                                "bq://PROJECT.DATASET.TABLE for instancesFormat bigquery.")
+            raise ApiError(
+                400,
+                "inputConfig.bigquerySource.inputUri must be "
+                "bq://PROJECT.DATASET.TABLE for instancesFormat bigquery.",
+            )
     else:
-        raise ApiError(400, f"Unsupported inputConfig.instancesFormat {fmt!r}: use jsonl or "
-                            "bigquery.")
+        raise ApiError(400, f"Unsupported inputConfig.instancesFormat {fmt!r}: use jsonl or bigquery.")
 
 
 def _check_output(config) -> None:
@@ -224,13 +249,18 @@ def _check_output(config) -> None:
     if fmt == "jsonl":
         prefix = (config.get("gcsDestination") or {}).get("outputUriPrefix")
         if not isinstance(prefix, str) or not re.match(r"^gs://[^/]+", prefix):
-            raise ApiError(400, "outputConfig.gcsDestination.outputUriPrefix must be a gs:// "
-                                "URI for predictionsFormat jsonl.")
+            raise ApiError(
+                400,
+                "outputConfig.gcsDestination.outputUriPrefix must be a gs:// "
+                "URI for predictionsFormat jsonl.",
+            )
     elif fmt == "bigquery":
         uri = (config.get("bigqueryDestination") or {}).get("outputUri")
         if not isinstance(uri, str) or not re.match(r"^bq://[^.]+(\.[^.]+){0,2}$", uri):
-            raise ApiError(400, "outputConfig.bigqueryDestination.outputUri must be "
-                                "bq://PROJECT[.DATASET[.TABLE]] for predictionsFormat bigquery.")
+            raise ApiError(
+                400,
+                "outputConfig.bigqueryDestination.outputUri must be "
+                "bq://PROJECT[.DATASET[.TABLE]] for predictionsFormat bigquery.",
+            )
     else:
-        raise ApiError(400, f"Unsupported outputConfig.predictionsFormat {fmt!r}: use jsonl or "
-                            "bigquery.")
+        raise ApiError(400, f"Unsupported outputConfig.predictionsFormat {fmt!r}: use jsonl or bigquery.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .faults import anthropic_error
+from runner.local.faults import anthropic_error
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 # anthropic[vertex] 2.x sends its API date (e.g. "2026-10-21") instead of the vertex-* value.
@@ -34,8 +34,10 @@ def check_model_limits(body: dict, input_tokens: int, entry) -> None:
     if entry is None:
         return
     if body["max_tokens"] > entry.max_output_tokens:
-        raise invalid(f"max_tokens: {body['max_tokens']} > {entry.max_output_tokens}, which is the "
-                      f"maximum allowed number of output tokens for {entry.id}")
+        raise invalid(
+            f"max_tokens: {body['max_tokens']} > {entry.max_output_tokens}, which is the "
+            f"maximum allowed number of output tokens for {entry.id}"
+        )
     if input_tokens > entry.context_window:
         raise invalid(f"prompt is too long: {input_tokens} tokens > {entry.context_window} maximum")
 
@@ -52,9 +54,11 @@ def _validate_thinking(body: dict, count_only: bool) -> None:
     if budget < 1024:
         raise invalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
     if not count_only and body["max_tokens"] <= budget:
-        raise invalid("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult "
-                      "our documentation at https://docs.claude.com/en/docs/build-with-claude/"
-                      "extended-thinking#max-tokens-and-context-window-size")
+        raise invalid(
+            "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult "
+            "our documentation at https://docs.claude.com/en/docs/build-with-claude/"
+            "extended-thinking#max-tokens-and-context-window-size"
+        )
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") in ("tool", "any"):
         raise invalid("Thinking may not be enabled when tool_choice forces tool use.")

@@ -4,7 +4,7 @@ Used by the local Vertex AI server for online calls and by the batch engine for
 every row, so `reply()` must stay cheap (tens of microseconds for short prompts).
 
 Each generated word is one output token; input tokens come from
-`runner.local.tokens.count_tokens` (re-exported here), so `count_tokens(body)`
+`runner.local.token_counts.count_tokens` (re-exported here), so `count_tokens(body)`
 and `reply(...)["usage"]["input_tokens"]` agree exactly.
 """
 
@@ -21,20 +21,172 @@ from typing import Any
 
 import orjson
 
-from .tokens import count_tokens, json_tokens, text_tokens
+from runner.local.token_counts import count_tokens, json_tokens, text_tokens
 
-WORDS = tuple("""
-the a an of to and in that it is for on with as was at by this be from or have not are
-but which you they we one all there their what so up out if about who get can more when
-make like time just know take people into year your good some could them see other than
-then now look only come its over think also back after use two how our work first well
-way even new want because any these give day most us data model result answer question
-report value table summary review detail clear simple point reason example case step
-plan review batch stream token request response system image tool input output record
-quality careful brief useful likely strong small large early later often rarely short
-long fast slow quiet bright calm steady open closed direct gentle precise broad narrow
-river stone garden window morning evening signal letter number pattern method process
-""".split())
+WORDS = tuple(
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "to",
+        "and",
+        "in",
+        "that",
+        "it",
+        "is",
+        "for",
+        "on",
+        "with",
+        "as",
+        "was",
+        "at",
+        "by",
+        "this",
+        "be",
+        "from",
+        "or",
+        "have",
+        "not",
+        "are",
+        "but",
+        "which",
+        "you",
+        "they",
+        "we",
+        "one",
+        "all",
+        "there",
+        "their",
+        "what",
+        "so",
+        "up",
+        "out",
+        "if",
+        "about",
+        "who",
+        "get",
+        "can",
+        "more",
+        "when",
+        "make",
+        "like",
+        "time",
+        "just",
+        "know",
+        "take",
+        "people",
+        "into",
+        "year",
+        "your",
+        "good",
+        "some",
+        "could",
+        "them",
+        "see",
+        "other",
+        "than",
+        "then",
+        "now",
+        "look",
+        "only",
+        "come",
+        "its",
+        "over",
+        "think",
+        "also",
+        "back",
+        "after",
+        "use",
+        "two",
+        "how",
+        "our",
+        "work",
+        "first",
+        "well",
+        "way",
+        "even",
+        "new",
+        "want",
+        "because",
+        "any",
+        "these",
+        "give",
+        "day",
+        "most",
+        "us",
+        "data",
+        "model",
+        "result",
+        "answer",
+        "question",
+        "report",
+        "value",
+        "table",
+        "summary",
+        "review",
+        "detail",
+        "clear",
+        "simple",
+        "point",
+        "reason",
+        "example",
+        "case",
+        "step",
+        "plan",
+        "review",
+        "batch",
+        "stream",
+        "token",
+        "request",
+        "response",
+        "system",
+        "image",
+        "tool",
+        "input",
+        "output",
+        "record",
+        "quality",
+        "careful",
+        "brief",
+        "useful",
+        "likely",
+        "strong",
+        "small",
+        "large",
+        "early",
+        "later",
+        "often",
+        "rarely",
+        "short",
+        "long",
+        "fast",
+        "slow",
+        "quiet",
+        "bright",
+        "calm",
+        "steady",
+        "open",
+        "closed",
+        "direct",
+        "gentle",
+        "precise",
+        "broad",
+        "narrow",
+        "river",
+        "stone",
+        "garden",
+        "window",
+        "morning",
+        "evening",
+        "signal",
+        "letter",
+        "number",
+        "pattern",
+        "method",
+        "process",
+    ]
+)
 _WORD_TABLE = tuple(WORDS[i % len(WORDS)] for i in range(256))  # indexed by one random byte
 _TOKEN_RE = re.compile(r"\S+\s*")
 
@@ -48,8 +200,9 @@ def _digest(model: str, body: dict) -> bytes:
     """The seed of a reply; transport keys are left out so a streamed call and a batch row agree."""
     if any(key in body for key in _TRANSPORT_KEYS):
         body = {k: v for k, v in body.items() if k not in _TRANSPORT_KEYS}
-    return hashlib.blake2b(model.encode() + b"\0" + orjson.dumps(body, option=orjson.OPT_SORT_KEYS),
-                           digest_size=16).digest()
+    return hashlib.blake2b(
+        model.encode() + b"\0" + orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16
+    ).digest()
 
 
 def _images(body: dict) -> list[str]:
@@ -94,8 +247,9 @@ def _schema_value(schema: Any, rng: random.Random, depth: int = 0) -> Any:
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
-        return {name: _schema_value(sub, rng, depth + 1)
-                for name, sub in (schema.get("properties") or {}).items()}
+        return {
+            name: _schema_value(sub, rng, depth + 1) for name, sub in (schema.get("properties") or {}).items()
+        }
     if kind == "array":
         n = max(int(schema.get("minItems", 1)), 1)
         return [_schema_value(schema.get("items", {}), rng, depth + 1) for _ in range(n)]
@@ -124,8 +278,7 @@ def _forced_tool(body: dict, rng: random.Random) -> dict | None:
     return None
 
 
-def _stop_point(tokens: list[str], stop_sequences: list[str],
-                rng: random.Random) -> tuple[int, str, str]:
+def _stop_point(tokens: list[str], stop_sequences: list[str], rng: random.Random) -> tuple[int, str, str]:
     """Where the model "says" a stop sequence: (tokens before it, text before it, the sequence).
 
     It says a hash-chosen one at a hash-chosen point, or stops earlier where its
@@ -149,21 +302,41 @@ def reply(body: dict, model: str) -> dict:
     """The complete Anthropic Message JSON the simulated model answers to `body`."""
     digest = _digest(model, body)
     # A Random() costs more than the rest of a short reply: build it only when needed.
-    rng = random.Random(int.from_bytes(digest[:8], "big")) if body.get("tool_choice") \
-        or body.get("stop_sequences") else None
+    rng = (
+        random.Random(int.from_bytes(digest[:8], "big"))
+        if body.get("tool_choice") or body.get("stop_sequences")
+        else None
+    )
     max_tokens = int(body.get("max_tokens") or 1)
-    usage = {"input_tokens": count_tokens(body), "output_tokens": 0,
-             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-    message = {"id": _ident("msg_vrtx_", digest), "type": "message", "role": "assistant",
-               "model": model, "content": [], "stop_reason": "end_turn", "stop_sequence": None,
-               "usage": usage}
+    usage = {
+        "input_tokens": count_tokens(body),
+        "output_tokens": 0,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+    message = {
+        "id": _ident("msg_vrtx_", digest),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": usage,
+    }
 
     tool = _forced_tool(body, rng)
     if tool is not None:
         tool_input = _schema_value(tool.get("input_schema") or {}, rng)
         tokens = json_tokens(tool_input) + 8
-        message["content"].append({"type": "tool_use", "id": _ident("toolu_vrtx_", digest[1:]),
-                                   "name": tool["name"], "input": tool_input})
+        message["content"].append(
+            {
+                "type": "tool_use",
+                "id": _ident("toolu_vrtx_", digest[1:]),
+                "name": tool["name"],
+                "input": tool_input,
+            }
+        )
         message["stop_reason"] = "tool_use" if tokens <= max_tokens else "max_tokens"
         usage["output_tokens"] = min(tokens, max_tokens)
         return message
@@ -190,7 +363,7 @@ def reply(body: dict, model: str) -> dict:
             usage["output_tokens"] = spent + cut
             return message
     if len(tokens) > max_tokens:
-        tokens = tokens[:max(max_tokens, 0)]
+        tokens = tokens[: max(max_tokens, 0)]
         message["stop_reason"] = "max_tokens"
     if tokens:
         message["content"].append({"type": "text", "text": "".join(tokens).rstrip(" ")})
@@ -211,36 +384,71 @@ def _thinking_block(body: dict, digest: bytes) -> dict | None:
 
 # -- streaming ----------------------------------------------------------------
 
+
 def _deltas(index: int, block: dict, chunk_tokens: int) -> list[tuple[str, dict, int]]:
     if block["type"] == "text":
         pieces = _TOKEN_RE.findall(block["text"]) or [block["text"]]
-        chunks = ["".join(pieces[i:i + chunk_tokens]) for i in range(0, len(pieces), chunk_tokens)]
-        return [("content_block_delta", {"type": "content_block_delta", "index": index,
-                                         "delta": {"type": "text_delta", "text": chunk}},
-                 len(_TOKEN_RE.findall(chunk)) or 1) for chunk in chunks]
+        chunks = ["".join(pieces[i : i + chunk_tokens]) for i in range(0, len(pieces), chunk_tokens)]
+        return [
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "text_delta", "text": chunk},
+                },
+                len(_TOKEN_RE.findall(chunk)) or 1,
+            )
+            for chunk in chunks
+        ]
     if block["type"] == "thinking":
         pieces = _TOKEN_RE.findall(block["thinking"])
-        return [("content_block_delta", {"type": "content_block_delta", "index": index,
-                                         "delta": {"type": "thinking_delta",
-                                                   "thinking": "".join(pieces[i:i + chunk_tokens])}},
-                 len(pieces[i:i + chunk_tokens])) for i in range(0, len(pieces), chunk_tokens)] + [
-            ("content_block_delta", {"type": "content_block_delta", "index": index,
-                                     "delta": {"type": "signature_delta", "signature": block["signature"]}}, 0)]
+        return [
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "thinking_delta", "thinking": "".join(pieces[i : i + chunk_tokens])},
+                },
+                len(pieces[i : i + chunk_tokens]),
+            )
+            for i in range(0, len(pieces), chunk_tokens)
+        ] + [
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "signature_delta", "signature": block["signature"]},
+                },
+                0,
+            )
+        ]
     if block["type"] == "tool_use":
         text = json.dumps(block["input"], ensure_ascii=False)
         step = chunk_tokens * 4
-        return [("content_block_delta", {"type": "content_block_delta", "index": index,
-                                         "delta": {"type": "input_json_delta",
-                                                   "partial_json": text[i:i + step]}},
-                 text_tokens(text[i:i + step])) for i in range(0, len(text), step)]
+        return [
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": text[i : i + step]},
+                },
+                text_tokens(text[i : i + step]),
+            )
+            for i in range(0, len(text), step)
+        ]
     return []
 
 
 def stream_events(message: dict, chunk_tokens: int = 4) -> list[tuple[str, dict, int]]:
     """The SSE events Vertex sends for `message`: (event name, data, output tokens it carries)."""
     usage = message["usage"]
-    start = dict(message, content=[], stop_reason=None, stop_sequence=None,
-                 usage=dict(usage, output_tokens=1))
+    start = dict(
+        message, content=[], stop_reason=None, stop_sequence=None, usage=dict(usage, output_tokens=1)
+    )
     events: list[tuple[str, dict, int]] = [
         ("message_start", {"type": "message_start", "message": start}, 0),
         # Vertex-only, seen early with the opening usage; clients must ignore it
@@ -248,19 +456,33 @@ def stream_events(message: dict, chunk_tokens: int = 4) -> list[tuple[str, dict,
         ("vertex_event", {"type": "vertex_event", "usage": dict(start["usage"])}, 0),
     ]
     for index, block in enumerate(message["content"]):
-        opened = {"text": {"type": "text", "text": ""},
-                  "thinking": {"type": "thinking", "thinking": "", "signature": ""},
-                  "tool_use": dict(block, input={})}.get(block["type"], block)
-        events.append(("content_block_start", {"type": "content_block_start", "index": index,
-                                               "content_block": opened}, 0))
+        opened = {
+            "text": {"type": "text", "text": ""},
+            "thinking": {"type": "thinking", "thinking": "", "signature": ""},
+            "tool_use": dict(block, input={}),
+        }.get(block["type"], block)
+        events.append(
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": opened},
+                0,
+            )
+        )
         if index == 0:
             events.append(("ping", {"type": "ping"}, 0))  # where Anthropic's own streams send it
         events += _deltas(index, block, chunk_tokens)
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}, 0))
-    events.append(("message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
-        "usage": {"output_tokens": usage["output_tokens"]}}, 0))
+    events.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+            0,
+        )
+    )
     events.append(("message_stop", {"type": "message_stop"}, 0))
     return events
 
@@ -276,6 +498,7 @@ def sse_body(message: dict) -> bytes:
 
 
 # -- scripted replies -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -315,13 +538,16 @@ class Simulator:
     def from_file(cls, path: str | Path | None) -> Simulator:
         if not path:
             return cls()
-        from ..errors import ConfigError
+        from runner.errors import ConfigError
 
         try:
             lines = Path(path).read_text().splitlines()
         except OSError as exc:
-            raise ConfigError(f"cannot read scripted replies: {exc.strerror}", where=str(path),
-                              hint="set scripted_replies to a JSONL file, or remove it") from None
+            raise ConfigError(
+                f"cannot read scripted replies: {exc.strerror}",
+                where=str(path),
+                hint="set scripted_replies to a JSONL file, or remove it",
+            ) from None
         scripts = []
         for number, line in enumerate(lines, 1):
             if not line.strip():
@@ -330,10 +556,14 @@ class Simulator:
                 entry = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"invalid JSON: {exc}", where=f"{path}:{number}") from None
-            if not isinstance(entry, dict) or not isinstance(entry.get("match"), dict) \
-                    or ("reply" in entry) == ("error" in entry):
-                raise ConfigError("each line needs `match` and exactly one of `reply`, `error`",
-                                  where=f"{path}:{number}")
+            if (
+                not isinstance(entry, dict)
+                or not isinstance(entry.get("match"), dict)
+                or ("reply" in entry) == ("error" in entry)
+            ):
+                raise ConfigError(
+                    "each line needs `match` and exactly one of `reply`, `error`", where=f"{path}:{number}"
+                )
             scripts.append(entry)
         return cls(scripts)
 

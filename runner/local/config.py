@@ -13,10 +13,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from runner.errors import ConfigError
 
-FAULT_KINDS = ("rate_limited", "overloaded", "server_error", "stream_error",
-               "dropped_connection", "stalled_stream")
+FAULT_KINDS = (
+    "rate_limited",
+    "overloaded",
+    "server_error",
+    "stream_error",
+    "dropped_connection",
+    "stalled_stream",
+)
 
 DEFAULT_BETAS = (
     "interleaved-thinking-2025-05-14",
@@ -60,16 +66,16 @@ class ServerConfig:
     models: list[str] | None = None
     # Models that exist but are "not enabled for the project": 400 FAILED_PRECONDITION.
     disabled_models: list[str] = field(default_factory=list)
-    time_to_first_token: float = 0.0      # seconds before message_start of a stream
-    tokens_per_second: float = 0.0        # stream pacing of output tokens; 0 = no pacing
+    time_to_first_token: float = 0.0  # seconds before message_start of a stream
+    tokens_per_second: float = 0.0  # stream pacing of output tokens; 0 = no pacing
     # Quota limits per model id ("*" = every model); absent: catalog default, else unlimited.
     quotas: dict[str, Quota] = field(default_factory=dict)
     use_catalog_quotas: bool = True
     faults: Faults = field(default_factory=Faults)
-    scripted_replies: str | None = None   # JSONL of {match, reply | error}
+    scripted_replies: str | None = None  # JSONL of {match, reply | error}
     supported_betas: list[str] = field(default_factory=lambda: list(DEFAULT_BETAS))
     max_body_bytes: int = 30 * 1024 * 1024
-    request_log_size: int = 10_000        # entries kept for GET /_local/requests
+    request_log_size: int = 10_000  # entries kept for GET /_local/requests
     batch: dict[str, Any] = field(default_factory=dict)  # knobs of runner.local.batch_jobs
 
     # -- building -------------------------------------------------------------
@@ -92,8 +98,11 @@ class ServerConfig:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
             reason = getattr(exc, "problem", None) or getattr(exc, "strerror", None) or exc
-            raise ConfigError(f"cannot read the local server config: {reason}", where=where,
-                              hint="pass a YAML or JSON mapping of ServerConfig keys") from None
+            raise ConfigError(
+                f"cannot read the local server config: {reason}",
+                where=where,
+                hint="pass a YAML or JSON mapping of ServerConfig keys",
+            ) from None
         if not isinstance(data, dict):
             raise ConfigError("the local server config must be a mapping", where=str(path))
         return cls.from_dict(data, where=str(path))
@@ -121,10 +130,10 @@ def catalog_or_none():
     if importlib.util.find_spec("runner.spec.catalog") is None:
         return None
     try:
-        from ..spec.catalog import catalog
+        from runner.spec.catalog import catalog
 
         return catalog()
-    except Exception:  # noqa: BLE001 - any failure means "no catalog", by design
+    except Exception:
         return None
 
 
@@ -135,8 +144,9 @@ def _build(cls, data: dict[str, Any], where: str):
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(unknown)}", where=where,
-                          hint=f"valid keys: {', '.join(known)}")
+        raise ConfigError(
+            f"unknown key(s) {', '.join(unknown)}", where=where, hint=f"valid keys: {', '.join(known)}"
+        )
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         here = f"{where}: {name}"
@@ -144,14 +154,17 @@ def _build(cls, data: dict[str, Any], where: str):
             value = _build(Faults, value or {}, here)
             bad = sorted(set(value.rates) - set(FAULT_KINDS))
             if bad:
-                raise ConfigError(f"unknown fault kind(s) {', '.join(bad)}", where=here,
-                                  hint=f"kinds: {', '.join(FAULT_KINDS)}")
+                raise ConfigError(
+                    f"unknown fault kind(s) {', '.join(bad)}",
+                    where=here,
+                    hint=f"kinds: {', '.join(FAULT_KINDS)}",
+                )
             for kind, rate in value.rates.items():
                 if not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
-                    raise ConfigError(f"fault rate {kind}={rate!r} must be between 0 and 1",
-                                      where=here)
+                    raise ConfigError(f"fault rate {kind}={rate!r} must be between 0 and 1", where=here)
         elif name == "quotas":
-            value = {str(model): _build(Quota, q or {}, f"{here}.{model}")
-                     for model, q in (value or {}).items()}
+            value = {
+                str(model): _build(Quota, q or {}, f"{here}.{model}") for model, q in (value or {}).items()
+            }
         kwargs[name] = value
     return cls(**kwargs)

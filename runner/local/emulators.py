@@ -36,20 +36,52 @@ def storage_launch(root: Path, host: str, port: int) -> Launch:
     data = root / "gcs"
     data.mkdir(parents=True, exist_ok=True)
     url = f"http://{host}:{port}"
-    argv = [str(_get_binary_path()), "-scheme", "http", "-host", host, "-port", str(port),
-            "-backend", "filesystem", "-filesystem-root", str(data), "-external-url", url,
-            "-location", "US-EAST5", "-log-level", "warn"]
+    argv = [
+        str(_get_binary_path()),
+        "-scheme",
+        "http",
+        "-host",
+        host,
+        "-port",
+        str(port),
+        "-backend",
+        "filesystem",
+        "-filesystem-root",
+        str(data),
+        "-external-url",
+        url,
+        "-location",
+        "US-EAST5",
+        "-log-level",
+        "warn",
+    ]
     return Launch("storage", argv, root / "logs" / "storage.log", f"{url}/storage/v1/b")
 
 
 def bigquery_launch(root: Path, host: str, port: int, grpc_port: int, project: str) -> Launch:
     data = root / "bigquery"
     data.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "runner.local.emulators", "bigquery",
-            "--rest-host", host, "--rest-port", str(port),
-            "--grpc-host", host, "--grpc-port", str(grpc_port),
-            "--project", project, "--persistent", "--data-dir", str(data),
-            "--log-level", "warning"]
+    argv = [
+        sys.executable,
+        "-m",
+        "runner.local.emulators",
+        "bigquery",
+        "--rest-host",
+        host,
+        "--rest-port",
+        str(port),
+        "--grpc-host",
+        host,
+        "--grpc-port",
+        str(grpc_port),
+        "--project",
+        project,
+        "--persistent",
+        "--data-dir",
+        str(data),
+        "--log-level",
+        "warning",
+    ]
     probe = f"http://{host}:{port}/bigquery/v2/projects/{project}/datasets"
     return Launch("bigquery", argv, root / "logs" / "bigquery.log", probe)
 
@@ -58,10 +90,24 @@ def vertex_launch(root: Path, host: str, port: int, config_file: Path) -> Launch
     state = root / "vertex"
     state.mkdir(parents=True, exist_ok=True)
     ready = state / "ready.json"
-    argv = [sys.executable, "-m", "runner.local.server", "--host", host, "--port", str(port),
-            "--config", str(config_file), "--state-dir", str(state), "--ready-file", str(ready)]
-    return Launch("vertex", argv, root / "logs" / "vertex.log", f"http://{host}:{port}/_local/stats",
-                  ready_file=ready)
+    argv = [
+        sys.executable,
+        "-m",
+        "runner.local.server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--config",
+        str(config_file),
+        "--state-dir",
+        str(state),
+        "--ready-file",
+        str(ready),
+    ]
+    return Launch(
+        "vertex", argv, root / "logs" / "vertex.log", f"http://{host}:{port}/_local/stats", ready_file=ready
+    )
 
 
 def ensure_duckdb_extensions() -> None:
@@ -78,8 +124,12 @@ def ensure_duckdb_extensions() -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         con = duckdb.connect()
         try:
-            installed = {name for (name,) in con.sql(
-                "SELECT extension_name FROM duckdb_extensions() WHERE installed").fetchall()}
+            installed = {
+                name
+                for (name,) in con.sql(
+                    "SELECT extension_name FROM duckdb_extensions() WHERE installed"
+                ).fetchall()
+            }
             missing = [name for name in DUCKDB_EXTENSIONS if name not in installed]
             if missing:
                 import duckdb_extensions

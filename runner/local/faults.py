@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import random
 
-from .config import FAULT_KINDS, Faults
+from runner.local.config import FAULT_KINDS, Faults
 
-QUOTA_HELP = ("Please submit a quota increase request. "
-              "https://cloud.google.com/vertex-ai/docs/generative-ai/quotas-genai.")
-UNAUTHENTICATED = ("Request had invalid authentication credentials. Expected OAuth 2 access "
-                   "token, login cookie or other valid authentication credential. See "
-                   "https://developers.google.com/identity/sign-in/web/devconsole-project.")
+QUOTA_HELP = (
+    "Please submit a quota increase request. "
+    "https://cloud.google.com/vertex-ai/docs/generative-ai/quotas-genai."
+)
+UNAUTHENTICATED = (
+    "Request had invalid authentication credentials. Expected OAuth 2 access "
+    "token, login cookie or other valid authentication credential. See "
+    "https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
 
 
 def google_error(code: int, status: str, message: str) -> dict:
@@ -28,9 +32,11 @@ def anthropic_error(kind: str, message: str) -> dict:
 
 
 def quota_error(metric: str, base_model: str) -> dict:
-    return google_error(429, "RESOURCE_EXHAUSTED",
-                        f"Quota exceeded for aiplatform.googleapis.com/{metric} with base model: "
-                        f"{base_model}. {QUOTA_HELP}")
+    return google_error(
+        429,
+        "RESOURCE_EXHAUSTED",
+        f"Quota exceeded for aiplatform.googleapis.com/{metric} with base model: {base_model}. {QUOTA_HELP}",
+    )
 
 
 def overloaded() -> dict:
@@ -58,8 +64,9 @@ class FaultPicker:
     def __init__(self, faults: Faults):
         self.faults = faults
         self._rng = random.Random(faults.seed)
-        self._kinds = [(kind, float(faults.rates.get(kind, 0.0))) for kind in FAULT_KINDS
-                       if faults.rates.get(kind)]
+        self._kinds = [
+            (kind, float(faults.rates.get(kind, 0.0))) for kind in FAULT_KINDS if faults.rates.get(kind)
+        ]
 
     def draw(self) -> str | None:
         """A fault kind or None; rates are cumulative in FAULT_KINDS order (first kinds win)."""

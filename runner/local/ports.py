@@ -5,24 +5,31 @@ from __future__ import annotations
 import os
 import socket
 
-from ..errors import StackError, UsageError
+from runner.errors import StackError, UsageError
 
 HOST = "127.0.0.1"
 DEFAULT_PORTS = {"vertex": 8790, "storage": 4443, "bigquery": 9050, "bigquery_grpc": 9060}
-PORT_ENV = {"vertex": "CLAUDE_JOBS_LOCAL_VERTEX_PORT", "storage": "CLAUDE_JOBS_LOCAL_STORAGE_PORT",
-            "bigquery": "CLAUDE_JOBS_LOCAL_BIGQUERY_PORT",
-            "bigquery_grpc": "CLAUDE_JOBS_LOCAL_BIGQUERY_GRPC_PORT"}
+PORT_ENV = {
+    "vertex": "CLAUDE_JOBS_LOCAL_VERTEX_PORT",
+    "storage": "CLAUDE_JOBS_LOCAL_STORAGE_PORT",
+    "bigquery": "CLAUDE_JOBS_LOCAL_BIGQUERY_PORT",
+    "bigquery_grpc": "CLAUDE_JOBS_LOCAL_BIGQUERY_GRPC_PORT",
+}
 
 
 def parse_port(value, where: str) -> int:
     try:
         port = int(value)
     except (TypeError, ValueError):
-        raise UsageError(f"not a port number: {value!r}", where=where,
-                         hint="a number from 1 to 65535, or 0 for a free port") from None
+        raise UsageError(
+            f"not a port number: {value!r}",
+            where=where,
+            hint="a number from 1 to 65535, or 0 for a free port",
+        ) from None
     if not 0 <= port <= 65535:
-        raise UsageError(f"port {port} out of range", where=where,
-                         hint="a number from 1 to 65535, or 0 for a free port")
+        raise UsageError(
+            f"port {port} out of range", where=where, hint="a number from 1 to 65535, or 0 for a free port"
+        )
     return port
 
 
@@ -30,7 +37,7 @@ def resolve_ports(asked: dict[str, int | None]) -> dict[str, int]:
     ports: dict[str, int] = {}
     for name, port in asked.items():
         flag = f"--{name.replace('_', '-')}-port"
-        where = flag                       # the error names what set the port: flag, variable
+        where = flag  # the error names what set the port: flag, variable
         if port is None:
             env = os.environ.get(PORT_ENV[name])
             where = PORT_ENV[name] if env else "default port"
@@ -40,8 +47,11 @@ def resolve_ports(asked: dict[str, int | None]) -> dict[str, int]:
         if port == 0:
             port = free_port(exclude=set(ports.values()))
         elif not port_free(port):
-            raise StackError(f"port {port} for {name} is already in use", where=where,
-                             hint=f"pass {flag} 0 (or set {PORT_ENV[name]}=0) for a free port")
+            raise StackError(
+                f"port {port} for {name} is already in use",
+                where=where,
+                hint=f"pass {flag} 0 (or set {PORT_ENV[name]}=0) for a free port",
+            )
         ports[name] = port
     return ports
 

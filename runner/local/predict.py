@@ -14,15 +14,21 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from . import claude_sim, faults
-from .checks import Reject, check_model_limits, invalid, validate_messages_body
-from .config import ServerConfig, catalog_or_none
-from .faults import FaultPicker
-from .quota import QuotaBook, base_model
+from runner.local import claude_sim, faults
+from runner.local.checks import Reject, check_model_limits, invalid, validate_messages_body
+from runner.local.config import ServerConfig, catalog_or_none
+from runner.local.faults import FaultPicker
+from runner.local.quota import QuotaBook, base_model
 
 PREDICT_PATH = "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{tail:.+}"
-LOGGED_HEADERS = ("authorization", "anthropic-beta", "content-type", "user-agent",
-                  "x-goog-user-project", "idempotency-key")
+LOGGED_HEADERS = (
+    "authorization",
+    "anthropic-beta",
+    "content-type",
+    "user-agent",
+    "x-goog-user-project",
+    "idempotency-key",
+)
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 _LOG_BODY_LIMIT = 16 * 1024  # bigger bodies are logged as their size only
 
@@ -78,6 +84,7 @@ def _json(status: int, body: dict) -> web.Response:
 
 # -- checks -------------------------------------------------------------------
 
+
 def _check_auth(request: web.Request) -> None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -89,24 +96,39 @@ def _check_model(state: OnlineState, project: str, location: str, model: str) ->
     if not state.known_model(model, location):
         raise Reject(404, faults.google_error(404, "NOT_FOUND", f"Publisher Model `{name}` not found."))
     if model in state.config.disabled_models:
-        raise Reject(400, faults.google_error(
-            400, "FAILED_PRECONDITION",
-            f"Project `{project}` is not allowed to use Publisher Model `{name}`"))
+        raise Reject(
+            400,
+            faults.google_error(
+                400,
+                "FAILED_PRECONDITION",
+                f"Project `{project}` is not allowed to use Publisher Model `{name}`",
+            ),
+        )
 
 
 def _check_betas(state: OnlineState, request: web.Request) -> None:
-    values = [v.strip() for header in request.headers.getall("anthropic-beta", [])
-              for v in header.split(",") if v.strip()]
+    values = [
+        v.strip()
+        for header in request.headers.getall("anthropic-beta", [])
+        for v in header.split(",")
+        if v.strip()
+    ]
     unknown = [v for v in values if v not in state.config.supported_betas]
     if unknown:
-        raise invalid(f"Unexpected value(s) `{', '.join(unknown)}` for the `anthropic-beta` "
-                      "header. Please consult our documentation at docs.anthropic.com or try "
-                      "again without the header.")
+        raise invalid(
+            f"Unexpected value(s) `{', '.join(unknown)}` for the `anthropic-beta` "
+            "header. Please consult our documentation at docs.anthropic.com or try "
+            "again without the header."
+        )
 
 
 def _too_large(limit: int) -> Reject:
-    return Reject(413, faults.google_error(
-        413, "INVALID_ARGUMENT", f"Request payload size exceeds the limit: {limit} bytes."))
+    return Reject(
+        413,
+        faults.google_error(
+            413, "INVALID_ARGUMENT", f"Request payload size exceeds the limit: {limit} bytes."
+        ),
+    )
 
 
 async def _read_body(request: web.Request, state: OnlineState) -> dict:
@@ -133,8 +155,10 @@ async def _read_body(request: web.Request, state: OnlineState) -> dict:
 
 # -- logging ------------------------------------------------------------------
 
-def _record(state: OnlineState, request: web.Request, endpoint: str, status: int,
-            fault: str | None = None) -> None:
+
+def _record(
+    state: OnlineState, request: web.Request, endpoint: str, status: int, fault: str | None = None
+) -> None:
     state.stats["requests"] += 1
     state.stats[f"endpoint.{endpoint}"] += 1
     state.stats[f"status.{status}"] += 1
@@ -143,15 +167,24 @@ def _record(state: OnlineState, request: web.Request, endpoint: str, status: int
     body = request.get("body")
     if request.get("raw_size", 0) > _LOG_BODY_LIMIT:
         body = {"_truncated_bytes": request["raw_size"]}
-    state.log.append({
-        "time": time.time(), "method": request.method, "endpoint": endpoint,
-        "raw_path": request.raw_path.split("?", 1)[0], "path": request.path,
-        "query": request.query_string,
-        "headers": {k: v for k in LOGGED_HEADERS if (v := request.headers.get(k)) is not None},
-        "body": body, "status": status, "fault": fault})
+    state.log.append(
+        {
+            "time": time.time(),
+            "method": request.method,
+            "endpoint": endpoint,
+            "raw_path": request.raw_path.split("?", 1)[0],
+            "path": request.path,
+            "query": request.query_string,
+            "headers": {k: v for k in LOGGED_HEADERS if (v := request.headers.get(k)) is not None},
+            "body": body,
+            "status": status,
+            "fault": fault,
+        }
+    )
 
 
 # -- the routes ---------------------------------------------------------------
+
 
 async def predict(request: web.Request) -> web.StreamResponse:
     """`.../models/{model}:rawPredict|streamRawPredict` and `.../models/count-tokens:rawPredict`."""
@@ -160,11 +193,11 @@ async def predict(request: web.Request) -> web.StreamResponse:
     location = request.match_info["location"]
     model, sep, action = unquote(request.match_info["tail"]).rpartition(":")
     count_only = model == "count-tokens"
-    if not sep or action not in ("rawPredict", "streamRawPredict") or \
-            (count_only and action != "rawPredict"):
+    if not sep or action not in ("rawPredict", "streamRawPredict") or (count_only and action != "rawPredict"):
         _record(state, request, "unknown", 404)
-        return _json(404, faults.google_error(404, "NOT_FOUND",
-                                              f"The requested URL {request.path} was not found."))
+        return _json(
+            404, faults.google_error(404, "NOT_FOUND", f"The requested URL {request.path} was not found.")
+        )
     endpoint = "countTokens" if count_only else action
     try:
         _check_auth(request)
@@ -202,12 +235,18 @@ async def predict(request: web.Request) -> web.StreamResponse:
     return await _respond_json(request, state, message, fault)
 
 
-async def _count_tokens(request: web.Request, state: OnlineState, project: str,
-                        location: str) -> web.Response:
+async def _count_tokens(
+    request: web.Request, state: OnlineState, project: str, location: str
+) -> web.Response:
     if location == "global":
-        raise Reject(400, faults.google_error(
-            400, "INVALID_ARGUMENT",
-            "count-tokens is not supported in location global; use a regional endpoint."))
+        raise Reject(
+            400,
+            faults.google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "count-tokens is not supported in location global; use a regional endpoint.",
+            ),
+        )
     body = await _read_body(request, state)
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -234,8 +273,9 @@ def _drop(request: web.Request) -> None:
         request.transport.abort()
 
 
-async def _respond_json(request: web.Request, state: OnlineState, message: dict,
-                        fault: str | None) -> web.StreamResponse:
+async def _respond_json(
+    request: web.Request, state: OnlineState, message: dict, fault: str | None
+) -> web.StreamResponse:
     payload = orjson.dumps(message)
     if fault == "stalled_stream":
         await _stall(request, state.config.faults.stall_seconds)
@@ -249,8 +289,9 @@ async def _respond_json(request: web.Request, state: OnlineState, message: dict,
     return web.Response(status=200, body=payload, content_type="application/json")
 
 
-async def _stream(request: web.Request, state: OnlineState, message: dict,
-                  fault: str | None) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, state: OnlineState, message: dict, fault: str | None
+) -> web.StreamResponse:
     try:
         return await _send_events(request, state.config, message, fault)
     except ConnectionResetError:  # the client left mid-stream (e.g. its timeout fired)
@@ -258,8 +299,9 @@ async def _stream(request: web.Request, state: OnlineState, message: dict,
         raise
 
 
-async def _send_events(request: web.Request, config: ServerConfig, message: dict,
-                       fault: str | None) -> web.StreamResponse:
+async def _send_events(
+    request: web.Request, config: ServerConfig, message: dict, fault: str | None
+) -> web.StreamResponse:
     # Faults strike after message_start and part of the content, like a real mid-stream failure.
     mid_stream = fault in ("stream_error", "dropped_connection", "stalled_stream")
     pace = config.tokens_per_second
@@ -293,6 +335,7 @@ async def _send_events(request: web.Request, config: ServerConfig, message: dict
 
 # -- /_local: what tests and benchmarks read and change ------------------------
 
+
 async def local_requests(request: web.Request) -> web.Response:
     state = request.app[STATE]
     try:
@@ -310,7 +353,7 @@ async def local_stats(request: web.Request) -> web.Response:
 async def local_config(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if request.method == "POST":
-        from ..errors import ConfigError
+        from runner.errors import ConfigError
 
         try:
             changes = await request.json()

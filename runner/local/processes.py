@@ -12,8 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..errors import StackError
-from .emulators import Launch
+from runner.errors import StackError
+from runner.local.emulators import Launch
 
 STOP_GRACE_SECONDS = 5.0
 
@@ -31,13 +31,21 @@ def spawn(launch: Launch) -> subprocess.Popen:
         env.pop(var, None)
     with open(launch.log, "ab") as log:
         try:
-            proc = subprocess.Popen(launch.argv, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, env=env, cwd=str(launch.log.parent),
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                launch.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=str(launch.log.parent),
+                start_new_session=True,
+            )
         except OSError as exc:
-            raise StackError(f"cannot start the {launch.service} service: {exc}",
-                             where=str(launch.log),
-                             hint="reinstall with `pip install -e .` (make install)") from None
+            raise StackError(
+                f"cannot start the {launch.service} service: {exc}",
+                where=str(launch.log),
+                hint="reinstall with `pip install -e .` (make install)",
+            ) from None
     _children[proc.pid] = proc
     return proc
 
@@ -49,8 +57,14 @@ def describe(proc: subprocess.Popen, launch: Launch) -> dict:
         created = psutil.Process(proc.pid).create_time()
     except psutil.Error:
         created = None
-    return {"pid": proc.pid, "pgid": proc.pid, "create_time": created,
-            "probe_url": launch.probe_url, "log": str(launch.log), "argv": launch.argv}
+    return {
+        "pid": proc.pid,
+        "pgid": proc.pid,
+        "create_time": created,
+        "probe_url": launch.probe_url,
+        "log": str(launch.log),
+        "argv": launch.argv,
+    }
 
 
 def alive(info: dict) -> bool:
@@ -58,8 +72,7 @@ def alive(info: dict) -> bool:
 
     try:
         proc = psutil.Process(info["pid"])
-        if info.get("create_time") is not None and \
-                abs(proc.create_time() - info["create_time"]) > 1.0:
+        if info.get("create_time") is not None and abs(proc.create_time() - info["create_time"]) > 1.0:
             return False  # the pid was reused by another process
         return proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
@@ -98,8 +111,10 @@ def stop(record: dict) -> None:
     _reap(groups, wait=True)
     left = [p.pid for pgid in groups for p in _group_members(pgid)]
     if left:
-        raise StackError(f"processes still running after SIGKILL: {left}",
-                         hint="stop them by pid, then run `claude-jobs local down` again")
+        raise StackError(
+            f"processes still running after SIGKILL: {left}",
+            hint="stop them by pid, then run `claude-jobs local down` again",
+        )
 
 
 def me() -> dict:
@@ -112,8 +127,9 @@ def me() -> dict:
 def spawn_watchdog(argv: list[str], log_path: Path) -> dict:
     """Start a detached helper process; its pid, group and start time, like a service's."""
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     _children[proc.pid] = proc
     import psutil
 

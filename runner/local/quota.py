@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .config import Quota, ServerConfig, catalog_or_none
+from runner.local.config import Quota, ServerConfig, catalog_or_none
 
 METRICS = {
     "requests_per_minute": "online_prediction_requests_per_base_model",
@@ -60,9 +60,9 @@ class _Bucket:
 
 
 @dataclass(frozen=True)
-class QuotaExceeded:
-    metric: str          # e.g. online_prediction_requests_per_base_model
-    base_model: str      # e.g. anthropic-claude-3-5-haiku
+class QuotaRefusal:
+    metric: str  # e.g. online_prediction_requests_per_base_model
+    base_model: str  # e.g. anthropic-claude-3-5-haiku
 
 
 class QuotaBook:
@@ -87,16 +87,19 @@ class QuotaBook:
             bucket = self._buckets[key] = _Bucket(per_minute, now)
         return bucket
 
-    def admit(self, model: str, location: str, input_tokens: int) -> QuotaExceeded | None:
+    def admit(self, model: str, location: str, input_tokens: int) -> QuotaRefusal | None:
         """Charge one request and its input tokens, or say which quota is exhausted."""
         now = self.clock()
-        needs = (("requests_per_minute", 1.0), ("input_tokens_per_minute", float(input_tokens)),
-                 ("output_tokens_per_minute", 1.0))
+        needs = (
+            ("requests_per_minute", 1.0),
+            ("input_tokens_per_minute", float(input_tokens)),
+            ("output_tokens_per_minute", 1.0),
+        )
         buckets = []
         for field, amount in needs:
             bucket = self._bucket(model, location, field, now)
             if bucket is not None and bucket.refill(now) < amount:
-                return QuotaExceeded(METRICS[field], base_model(model))
+                return QuotaRefusal(METRICS[field], base_model(model))
             buckets.append((bucket, amount))
         for (bucket, amount), (field, _) in zip(buckets, needs):
             if bucket is not None and field != "output_tokens_per_minute":

@@ -24,9 +24,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..errors import ConfigError, StackError
-from .config import FAULT_KINDS, Quota, ServerConfig
-from .predict import CONFIG, setup
+from runner.errors import ConfigError, StackError
+from runner.local.config import FAULT_KINDS, ServerConfig
+from runner.local.predict import CONFIG, setup
 
 STATE_DIR = web.AppKey("runner.local.state_dir", Path)
 
@@ -38,7 +38,7 @@ def create_app(config: ServerConfig, state_dir: Path) -> web.Application:
     app[STATE_DIR] = Path(state_dir)
     setup(app, config)
     if importlib.util.find_spec("runner.local.batch_jobs") is not None:
-        from . import batch_jobs
+        from runner.local import batch_jobs
 
         batch_jobs.setup(app, config, Path(state_dir))
     return app
@@ -51,9 +51,11 @@ def current_config(app: web.Application) -> ServerConfig:
 
 # -- the process ----------------------------------------------------------------
 
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m runner.local.server",
-                                     description="Local Vertex AI server with a simulated Claude.")
+    parser = argparse.ArgumentParser(
+        prog="python -m runner.local.server", description="Local Vertex AI server with a simulated Claude."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--config", help="YAML or JSON file of ServerConfig keys")
@@ -61,15 +63,26 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ready-file", help="written with {url, pid} once listening")
     parser.add_argument("--time-to-first-token", type=float, help="seconds")
     parser.add_argument("--tokens-per-second", type=float, help="stream pacing; 0 = none")
-    parser.add_argument("--fault", action="append", default=[], metavar="KIND=RATE",
-                        help=f"fault rate 0..1; kinds: {', '.join(FAULT_KINDS)}")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND=RATE",
+        help=f"fault rate 0..1; kinds: {', '.join(FAULT_KINDS)}",
+    )
     parser.add_argument("--fault-seed", type=int)
     parser.add_argument("--stall-seconds", type=float)
-    parser.add_argument("--quota", action="append", default=[], metavar="MODEL=RPM,ITPM,OTPM",
-                        help="per-minute limits for a model id or '*'; empty field = unlimited")
+    parser.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="MODEL=RPM,ITPM,OTPM",
+        help="per-minute limits for a model id or '*'; empty field = unlimited",
+    )
     parser.add_argument("--scripted-replies", help="JSONL of {match, reply | error}")
-    parser.add_argument("--exit-with-parent", action="store_true",
-                        help="stop when the process that started this one ends")
+    parser.add_argument(
+        "--exit-with-parent", action="store_true", help="stop when the process that started this one ends"
+    )
     return parser.parse_args(argv)
 
 
@@ -102,10 +115,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         try:
             values = [int(p) if p.strip() else None for p in parts]
         except ValueError:
-            raise ConfigError(f"bad quota {item!r}", where="--quota",
-                              hint="use MODEL=RPM,ITPM,OTPM (empty = unlimited)") from None
-        quotas[model] = dict(zip(("requests_per_minute", "input_tokens_per_minute",
-                                  "output_tokens_per_minute"), values))
+            raise ConfigError(
+                f"bad quota {item!r}", where="--quota", hint="use MODEL=RPM,ITPM,OTPM (empty = unlimited)"
+            ) from None
+        quotas[model] = dict(
+            zip(("requests_per_minute", "input_tokens_per_minute", "output_tokens_per_minute"), values)
+        )
     changes["quotas"] = quotas
     return config.updated(changes)
 
@@ -161,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- starting it from Python -------------------------------------------------------
 
+
 class ServerProcess:
     """A running server process; `stop()` (or leaving the `with` block) ends it."""
 
@@ -197,9 +213,14 @@ def _is_ready(url: str) -> bool:
         return False
 
 
-def start_server_process(config: str | Path | ServerConfig | dict | None, state_dir: str | Path,
-                         host: str = "127.0.0.1", port: int = 0, *,
-                         timeout: float = 30.0) -> ServerProcess:
+def start_server_process(
+    config: str | Path | ServerConfig | dict | None,
+    state_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    timeout: float = 30.0,
+) -> ServerProcess:
     """Start `python -m runner.local.server` and return once it answers; never leaves it behind.
 
     `config` is a config file path, or a ServerConfig/dict written to `state_dir` first.
@@ -215,28 +236,45 @@ def start_server_process(config: str | Path | ServerConfig | dict | None, state_
         config = config_path
     ready = state_dir / f"vertex-ready-{stamp}.json"
     log_path = state_dir / "vertex-server.log"
-    command = [sys.executable, "-m", "runner.local.server", "--host", host, "--port", str(port),
-               "--state-dir", str(state_dir), "--ready-file", str(ready), "--exit-with-parent"]
+    command = [
+        sys.executable,
+        "-m",
+        "runner.local.server",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--state-dir",
+        str(state_dir),
+        "--ready-file",
+        str(ready),
+        "--exit-with-parent",
+    ]
     if config is not None:
         command += ["--config", str(config)]
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 tail = log_path.read_text(errors="replace")[-2000:]
-                raise StackError(f"the local Vertex AI server exited with code {process.returncode}",
-                                 where=str(log_path), hint=tail.strip().splitlines()[-1] if tail.strip() else None)
+                raise StackError(
+                    f"the local Vertex AI server exited with code {process.returncode}",
+                    where=str(log_path),
+                    hint=tail.strip().splitlines()[-1] if tail.strip() else None,
+                )
             if ready.exists():
                 url = json.loads(ready.read_text())["url"]
                 if _is_ready(url):
                     ready.unlink(missing_ok=True)
                     return ServerProcess(process, url, log_path)
             time.sleep(0.05)
-        raise StackError(f"the local Vertex AI server did not become ready within {timeout:.0f} s",
-                         where=str(log_path), hint="see the log for the cause")
+        raise StackError(
+            f"the local Vertex AI server did not become ready within {timeout:.0f} s",
+            where=str(log_path),
+            hint="see the log for the cause",
+        )
     except BaseException:
         process.kill()
         process.wait()

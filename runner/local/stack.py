@@ -23,12 +23,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..clients import LOCAL_PROJECT
-from ..errors import ConfigError, StackError, UsageError
-from ..paths import state_dir
-from . import emulators, ports, processes
-from .emulators import SERVICES, Launch
-from .ports import HOST
+from runner.clients import LOCAL_PROJECT
+from runner.errors import ConfigError, StackError, UsageError
+from runner.local import emulators, ports, processes
+from runner.local.emulators import SERVICES, Launch
+from runner.local.ports import HOST
+from runner.paths import state_dir
 
 START_TIMEOUT_ENV = "CLAUDE_JOBS_LOCAL_START_TIMEOUT"
 
@@ -57,18 +57,31 @@ def stack_dir() -> Path:
 
 # -- public API ---------------------------------------------------------------
 
-def up(*, vertex_port: int | None = None, storage_port: int | None = None,
-       bigquery_port: int | None = None, bigquery_grpc_port: int | None = None,
-       config: str | Path | None = None, seed: bool = True,
-       owned: bool = False) -> StackEndpoints:
+
+def up(
+    *,
+    vertex_port: int | None = None,
+    storage_port: int | None = None,
+    bigquery_port: int | None = None,
+    bigquery_grpc_port: int | None = None,
+    config: str | Path | None = None,
+    seed: bool = True,
+    owned: bool = False,
+) -> StackEndpoints:
     """Start the stack (or return the running one) and seed it. Port None: env var or default; 0: free port.
 
     `owned`: the stack is started for this process (a test session, an
     automatic run) rather than for the user: a watchdog process stops it once
     no process that uses it (see `ensure_up`) is alive, e.g. after a crash.
     """
-    return _up(dict(vertex=vertex_port, storage=storage_port, bigquery=bigquery_port,
-                    bigquery_grpc=bigquery_grpc_port), config, seed, owned)
+    return _up(
+        dict(
+            vertex=vertex_port, storage=storage_port, bigquery=bigquery_port, bigquery_grpc=bigquery_grpc_port
+        ),
+        config,
+        seed,
+        owned,
+    )
 
 
 def _up(asked: dict[str, int | None], config, seed: bool, owned: bool = False) -> StackEndpoints:
@@ -93,43 +106,48 @@ def _up(asked: dict[str, int | None], config, seed: bool, owned: bool = False) -
         raise AssertionError("unreachable")
 
 
-def _start(root: Path, asked: dict[str, int | None], config, seed: bool,
-           owned: bool) -> StackEndpoints:
+def _start(root: Path, asked: dict[str, int | None], config, seed: bool, owned: bool) -> StackEndpoints:
     chosen = ports.resolve_ports(asked)
-    endpoints = StackEndpoints(vertex=f"http://{HOST}:{chosen['vertex']}",
-                               storage=f"http://{HOST}:{chosen['storage']}",
-                               bigquery=f"http://{HOST}:{chosen['bigquery']}",
-                               bigquery_grpc=f"{HOST}:{chosen['bigquery_grpc']}",
-                               root=str(root))
+    endpoints = StackEndpoints(
+        vertex=f"http://{HOST}:{chosen['vertex']}",
+        storage=f"http://{HOST}:{chosen['storage']}",
+        bigquery=f"http://{HOST}:{chosen['bigquery']}",
+        bigquery_grpc=f"{HOST}:{chosen['bigquery_grpc']}",
+        root=str(root),
+    )
     config_file = _write_server_config(root, config, endpoints)
     launches = [  # the slowest to boot first
-        emulators.bigquery_launch(root, HOST, chosen["bigquery"], chosen["bigquery_grpc"],
-                                  LOCAL_PROJECT),
+        emulators.bigquery_launch(root, HOST, chosen["bigquery"], chosen["bigquery_grpc"], LOCAL_PROJECT),
         emulators.vertex_launch(root, HOST, chosen["vertex"], config_file),
         emulators.storage_launch(root, HOST, chosen["storage"]),
     ]
     procs = {launch.service: processes.spawn(launch) for launch in launches}
-    record = {"endpoints": asdict(endpoints), "ports": chosen,
-              "services": {name: processes.describe(proc, launch)
-                           for (name, proc), launch in zip(procs.items(), launches)}}
+    record = {
+        "endpoints": asdict(endpoints),
+        "ports": chosen,
+        "services": {
+            name: processes.describe(proc, launch) for (name, proc), launch in zip(procs.items(), launches)
+        },
+    }
     if owned:
         record["users"] = [processes.me()]
         record["watchdog"] = processes.spawn_watchdog(
             [sys.executable, "-m", "runner.local.stack", "watchdog", str(root)],
-            root / "logs" / "watchdog.log")
+            root / "logs" / "watchdog.log",
+        )
     _write_record(root, record)
     try:
         if seed:
             # Importing the Google clients takes about a second: overlap it with the services' boot.
             import threading
 
-            from .seed import warm_imports
+            from runner.local.seed import warm_imports
 
             warming = threading.Thread(target=warm_imports, daemon=True)
             warming.start()
         _wait_ready(launches, procs)
         if seed:
-            from .seed import seed_stack
+            from runner.local.seed import seed_stack
 
             warming.join()
             seed_stack(endpoints)
@@ -143,7 +161,7 @@ def _start(root: Path, asked: dict[str, int | None], config, seed: bool,
 def down() -> bool:
     """Stop every process of the stack; True if something was running."""
     root = stack_dir()
-    if not (root / "stack.json").exists():   # nothing to stop: do not create the folder
+    if not (root / "stack.json").exists():  # nothing to stop: do not create the folder
         return False
     with _locked(root):
         record = _read_record(root)
@@ -158,9 +176,15 @@ def status() -> dict:
     """Endpoints, project, and whether each service is up (process alive and answering)."""
     root = stack_dir()
     record = _read_record(root)
-    result: dict = {"vertex": None, "storage": None, "bigquery": None, "project": LOCAL_PROJECT,
-                    "services": {name: False for name in SERVICES}, "running": False,
-                    "state_dir": str(root)}
+    result: dict = {
+        "vertex": None,
+        "storage": None,
+        "bigquery": None,
+        "project": LOCAL_PROJECT,
+        "services": {name: False for name in SERVICES},
+        "running": False,
+        "state_dir": str(root),
+    }
     if record is None:
         return result
     result.update({key: record["endpoints"][key] for key in ("vertex", "storage", "bigquery")})
@@ -189,8 +213,10 @@ def ensure_up(config: str | Path | None = None) -> Iterator[StackEndpoints]:
     users and is stopped by the last one to leave. It takes the port env vars
     if set, else free ports: an automatic run must not fail on a taken port.
     """
-    asked = {name: ports.parse_port(os.environ[env], env) if os.environ.get(env) else 0
-             for name, env in ports.PORT_ENV.items()}
+    asked = {
+        name: ports.parse_port(os.environ[env], env) if os.environ.get(env) else 0
+        for name, env in ports.PORT_ENV.items()
+    }
     endpoints = _up(asked, config, seed=True, owned=True)
     try:
         yield endpoints
@@ -253,12 +279,14 @@ def watchdog(root: Path) -> None:
 
 def log_file(service: str) -> Path:
     if service not in SERVICES:
-        raise UsageError(f"unknown service {service!r}", where="SERVICE",
-                         hint=f"one of {', '.join(SERVICES)}")
+        raise UsageError(
+            f"unknown service {service!r}", where="SERVICE", hint=f"one of {', '.join(SERVICES)}"
+        )
     return stack_dir() / "logs" / f"{service}.log"
 
 
 # -- readiness ----------------------------------------------------------------
+
 
 def _wait_ready(launches: list[Launch], procs: dict[str, subprocess.Popen]) -> None:
     timeout = float(os.environ.get(START_TIMEOUT_ENV) or 60)
@@ -270,19 +298,24 @@ def _wait_ready(launches: list[Launch], procs: dict[str, subprocess.Popen]) -> N
             if code is not None:
                 tail = _tail(launch.log)
                 error = _PortTaken if "address already in use" in tail.lower() else StackError
-                raise error(f"the {name} service exited with code {code} while starting: {tail}",
-                            where=str(launch.log),
-                            hint="read the log; a port in use or a broken install are common")
-            if (launch.ready_file is None or launch.ready_file.exists()) and \
-                    _answers(launch.probe_url, timeout=0.5):
+                raise error(
+                    f"the {name} service exited with code {code} while starting: {tail}",
+                    where=str(launch.log),
+                    hint="read the log; a port in use or a broken install are common",
+                )
+            if (launch.ready_file is None or launch.ready_file.exists()) and _answers(
+                launch.probe_url, timeout=0.5
+            ):
                 del pending[name]
         if not pending:
             return
         if time.monotonic() > deadline:
             name, launch = next(iter(pending.items()))
-            raise StackError(f"the {name} service was not ready after {timeout:.0f} s",
-                             where=str(launch.log),
-                             hint=f"read the log; raise {START_TIMEOUT_ENV} on a slow machine")
+            raise StackError(
+                f"the {name} service was not ready after {timeout:.0f} s",
+                where=str(launch.log),
+                hint=f"read the log; raise {START_TIMEOUT_ENV} on a slow machine",
+            )
         time.sleep(0.05)
 
 
@@ -299,6 +332,7 @@ def _answers(url: str, timeout: float) -> bool:
 
 # -- stack.json, config -----------------------------------------------------------
 
+
 @contextmanager
 def _locked(root: Path) -> Iterator[None]:
     """One up/down at a time per stack folder (two terminals, or a run next to `local up`)."""
@@ -314,8 +348,11 @@ def _locked(root: Path) -> Iterator[None]:
 
 def _unusable(root: Path, exc: OSError) -> StackError:
     var = "CLAUDE_JOBS_LOCAL_DIR" if os.environ.get("CLAUDE_JOBS_LOCAL_DIR") else "CLAUDE_JOBS_HOME"
-    return StackError(f"cannot use {root} for the local stack: {exc.strerror or exc}", where=var,
-                      hint=f"set {var} to a writable folder")
+    return StackError(
+        f"cannot use {root} for the local stack: {exc.strerror or exc}",
+        where=var,
+        hint=f"set {var} to a writable folder",
+    )
 
 
 def _read_record(root: Path) -> dict | None:
@@ -323,11 +360,14 @@ def _read_record(root: Path) -> dict | None:
         return json.loads((root / "stack.json").read_text())
     except FileNotFoundError:
         return None
-    except (NotADirectoryError, PermissionError) as exc:   # the folder, not the record, is wrong
+    except (NotADirectoryError, PermissionError) as exc:  # the folder, not the record, is wrong
         raise _unusable(root, exc) from None
     except (OSError, ValueError) as exc:
-        raise StackError(f"unreadable stack record: {exc}", where=str(root / "stack.json"),
-                         hint="stop stray services by pid and delete the file") from None
+        raise StackError(
+            f"unreadable stack record: {exc}",
+            where=str(root / "stack.json"),
+            hint="stop stray services by pid and delete the file",
+        ) from None
 
 
 def _write_record(root: Path, record: dict) -> None:
@@ -350,9 +390,8 @@ def _running_endpoints(root: Path) -> StackEndpoints | None:
 
 def _write_server_config(root: Path, config: str | Path | None, endpoints: StackEndpoints) -> Path:
     """The Vertex server's config: the user's file (validated) plus where the emulators answer."""
-    from .config import ServerConfig
-
-    from .batch_engine import BatchKnobs
+    from runner.local.batch_engine import BatchKnobs
+    from runner.local.config import ServerConfig
 
     server_config = ServerConfig.load(config)
     try:
@@ -376,7 +415,6 @@ def _tail(log: Path, lines: int = 5) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(text[-lines:]) or "(empty log)"
-
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["watchdog"]:

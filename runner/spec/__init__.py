@@ -1,23 +1,33 @@
 """Job specs: YAML with line marks, schema + semantic validation, the model catalog.
 
-    load_spec(path) -> JobSpec                     raises SpecErrors with every error of the file
-    validate_paths(paths, stack_outputs=None)      -> list[FileReport], one per spec file
-    catalog() -> Catalog                           the model catalog (cached)
+load_spec(path) -> JobSpec                     raises SpecErrors with every error of the file
+validate_paths(paths, stack_outputs=None)      -> list[FileReport], one per spec file
+catalog() -> Catalog                           the model catalog (cached)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import SpecErrors, UsageError
-from .catalog import Catalog, ModelInfo, catalog
-from .check import check_file, spec_files
-from .findings import FileReport, Finding
-from .model import JobSpec
-from .stack_outputs import StackOutputs, load_stack_outputs
+from runner.errors import SpecErrors, UsageError
+from runner.spec.catalog import Catalog, ModelInfo, catalog
+from runner.spec.check import check_file, spec_files
+from runner.spec.findings import FileReport, Finding
+from runner.spec.model import JobSpec
+from runner.spec.stack_outputs import StackOutputs, load_stack_outputs
 
-__all__ = ["Catalog", "FileReport", "Finding", "JobSpec", "ModelInfo", "StackOutputs", "catalog",
-           "load_spec", "load_stack_outputs", "validate_paths"]
+__all__ = [
+    "Catalog",
+    "FileReport",
+    "Finding",
+    "JobSpec",
+    "ModelInfo",
+    "StackOutputs",
+    "catalog",
+    "load_spec",
+    "load_stack_outputs",
+    "validate_paths",
+]
 
 
 def load_spec(path: str | Path, stack_outputs: StackOutputs | str | Path | None = None) -> JobSpec:
@@ -25,8 +35,7 @@ def load_spec(path: str | Path, stack_outputs: StackOutputs | str | Path | None 
     if not Path(path).exists():
         raise UsageError("no such file", where=str(path), hint="pass the path of a spec file")
     if Path(path).is_dir():
-        raise UsageError("is a folder, not a spec file", where=str(path),
-                         hint="pass one *.yaml spec file")
+        raise UsageError("is a folder, not a spec file", where=str(path), hint="pass one *.yaml spec file")
     report = check_file(path, stack=_stack(stack_outputs))
     if not report.ok:
         raise SpecErrors([f.to_error(report.path) for f in report.errors])
@@ -34,8 +43,9 @@ def load_spec(path: str | Path, stack_outputs: StackOutputs | str | Path | None 
     return report.spec
 
 
-def validate_paths(paths: list[str | Path], stack_outputs: StackOutputs | str | Path | None = None
-                   ) -> list[FileReport]:
+def validate_paths(
+    paths: list[str | Path], stack_outputs: StackOutputs | str | Path | None = None
+) -> list[FileReport]:
     """Validate files and folders (every *.yaml/*.yml below them); paths are displayed as given."""
     stack = _stack(stack_outputs)
     reports = []
@@ -49,8 +59,11 @@ def validate_paths(paths: list[str | Path], stack_outputs: StackOutputs | str | 
         elif given_path.exists():
             reports.append(check_file(given_path, stack, display=str(given)))
         else:
-            raise UsageError("no such file or folder", where=str(given),
-                             hint="pass spec files or folders; the default is jobs/")
+            raise UsageError(
+                "no such file or folder",
+                where=str(given),
+                hint="pass spec files or folders; the default is jobs/",
+            )
     _unique_names(reports)
     return reports
 
@@ -63,9 +76,15 @@ def _unique_names(reports: list[FileReport]) -> None:
             continue
         earlier = first.setdefault(report.spec.name, report)
         if earlier is not report and Path(earlier.path).resolve() != Path(report.path).resolve():
-            report.findings.append(Finding(
-                *report.name_at, ("name",), f"name {report.spec.name!r} is already used by {earlier.path}",
-                "name.duplicate", "a spec's name is its identity in job labels and ledgers: rename one"))
+            report.findings.append(
+                Finding(
+                    *report.name_at,
+                    ("name",),
+                    f"name {report.spec.name!r} is already used by {earlier.path}",
+                    "name.duplicate",
+                    "a spec's name is its identity in job labels and ledgers: rename one",
+                )
+            )
             report.spec = None
 
 

@@ -6,11 +6,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .context import DEFAULT_REGION
-from .model import (BatchOptions, Budget, InlinePrompt, JobSpec, SourceRef, StreamOptions,
-                    Template)
-from .rules import DEFAULT_MAX_TOKENS
-from .uris import classify
+from runner.spec.context import DEFAULT_REGION
+from runner.spec.model import BatchOptions, Budget, InlinePrompt, JobSpec, SourceRef, StreamOptions, Template
+from runner.spec.rules import DEFAULT_MAX_TOKENS
+from runner.spec.uris import classify
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -69,18 +68,26 @@ def source_ref(value: str | dict[str, Any], spec_dir: Path) -> SourceRef:
 def _prompts(prompts: list[dict[str, Any]] | None) -> tuple[InlinePrompt, ...] | None:
     if prompts is None:
         return None
-    return tuple(InlinePrompt(custom_id=p["custom_id"], messages=p["messages"],
-                              overrides={k: v for k, v in p.items() if k not in _PROMPT_KEYS})
-                 for p in prompts)
+    return tuple(
+        InlinePrompt(
+            custom_id=p["custom_id"],
+            messages=p["messages"],
+            overrides={k: v for k, v in p.items() if k not in _PROMPT_KEYS},
+        )
+        for p in prompts
+    )
 
 
 def _template(template: dict[str, Any] | None, spec_dir: Path) -> Template | None:
     if template is None:
         return None
-    return Template(source=source_ref(template["source"], spec_dir), messages=template["messages"],
-                    custom_id_template=template.get("custom_id"),
-                    custom_id_column=template.get("custom_id_column"),
-                    overrides={k: v for k, v in template.items() if k not in _TEMPLATE_KEYS})
+    return Template(
+        source=source_ref(template["source"], spec_dir),
+        messages=template["messages"],
+        custom_id_template=template.get("custom_id"),
+        custom_id_column=template.get("custom_id_column"),
+        overrides={k: v for k, v in template.items() if k not in _TEMPLATE_KEYS},
+    )
 
 
 def _stream(block: dict[str, Any]) -> StreamOptions:

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ConfigError
+from runner.errors import ConfigError
 
 Status = Literal["current", "deprecated", "retired"]
 CATALOG_FILE = Path(__file__).with_name("models.yaml")
@@ -52,18 +52,18 @@ class Quota(_Record):
 
 @dataclass(frozen=True)
 class ModelInfo:
-    id: str                         # as used in the URL: "claude-3-5-haiku@20241022", "claude-sonnet-4-6"
-    name: str                       # without the version: "claude-3-5-haiku"
-    version: str | None             # "20241022", or None for ids that carry none
-    family: str                     # haiku | sonnet | opus
+    id: str  # as used in the URL: "claude-3-5-haiku@20241022", "claude-sonnet-4-6"
+    name: str  # without the version: "claude-3-5-haiku"
+    version: str | None  # "20241022", or None for ids that carry none
+    family: str  # haiku | sonnet | opus
     display_name: str
     requires_version: bool
-    regions: list[str]              # online calls
-    batch_regions: list[str]        # batch prediction jobs
+    regions: list[str]  # online calls
+    batch_regions: list[str]  # batch prediction jobs
     max_output_tokens: int
     context_window: int
     prices: Prices
-    batch_discount: float           # fraction of the online price for batch rows (unconfirmed on Vertex)
+    batch_discount: float  # fraction of the online price for batch rows (unconfirmed on Vertex)
     quota: Quota
     status: Status
     deprecation_date: str | None = None
@@ -83,12 +83,22 @@ class ModelInfo:
     def supports(self, region: str, mode: str = "stream") -> bool:
         return region in (self.batch_regions if mode == "batch" else self.regions)
 
-    def cost_usd(self, input_tokens: int = 0, output_tokens: int = 0, *, cache_write_tokens: int = 0,
-                 cache_read_tokens: int = 0, batch: bool = False) -> float:
+    def cost_usd(
+        self,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        *,
+        cache_write_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        batch: bool = False,
+    ) -> float:
         """The list price of a usage; batch rows get `batch_discount`."""
-        total = (input_tokens * self.prices.input + output_tokens * self.prices.output
-                 + cache_write_tokens * self.prices.cache_write
-                 + cache_read_tokens * self.prices.cache_read) / 1_000_000
+        total = (
+            input_tokens * self.prices.input
+            + output_tokens * self.prices.output
+            + cache_write_tokens * self.prices.cache_write
+            + cache_read_tokens * self.prices.cache_read
+        ) / 1_000_000
         return total * self.batch_discount if batch else total
 
 
@@ -132,11 +142,11 @@ def catalog() -> Catalog:
 def load_catalog(path: Path) -> Catalog:
     import yaml
 
-    from .schema import validator_for
+    from runner.spec.schema import validator_for
 
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read the model catalog: {exc}", where=str(path)) from None
     problems = sorted(validator_for("catalog.schema.json").iter_errors(data), key=lambda e: list(e.path))

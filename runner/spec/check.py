@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .build import build_spec
-from .context import Context
-from .credentials import check_credentials
-from .findings import FileReport, Finding
-from .images import check_images
-from .rows import check_prepared
-from .rules import check_blocks, check_model, check_prompts, check_references
-from .schema import schema_findings
-from .templates import check_template
-from .yamlload import MAX_BYTES, load_yaml
+from runner.spec.build import build_spec
+from runner.spec.context import Context
+from runner.spec.credentials import check_credentials
+from runner.spec.findings import FileReport, Finding
+from runner.spec.image_checks import check_images
+from runner.spec.rows import check_prepared
+from runner.spec.rules import check_blocks, check_model, check_prompts, check_references
+from runner.spec.schema import schema_findings
+from runner.spec.template_checks import check_template
+from runner.spec.yamlload import MAX_BYTES, load_yaml
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -44,7 +44,7 @@ def check_file(path: str | Path, stack=None, display: str | None = None) -> File
     structural = _once_per_node(secrets, loaded.findings, schema_findings(loaded))
     if isinstance(loaded.data, dict):
         _semantics(ctx)
-    semantic = [f for f in ctx.findings[len(secrets):] if not _covered(f, structural)]
+    semantic = [f for f in ctx.findings[len(secrets) :] if not _covered(f, structural)]
     report.findings = sorted(structural + semantic, key=lambda f: (f.line, f.column, f.message))
     report.name_at = loaded.mark(("name",))
     if report.ok:
@@ -57,8 +57,7 @@ def _not_a_file(path: Path) -> Finding:
     if not path.exists():
         return Finding(1, 1, (), "no such file", "file.missing", "pass the path of a spec file")
     if path.is_dir():
-        return Finding(1, 1, (), "is a folder, not a spec file", "file.folder",
-                       "pass a *.yaml spec file")
+        return Finding(1, 1, (), "is a folder, not a spec file", "file.folder", "pass a *.yaml spec file")
     return Finding(1, 1, (), "not a regular file", "file.read", "pass a *.yaml spec file")
 
 

@@ -7,8 +7,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .findings import Finding, Path_
-from .yamlload import LoadedYaml
+from runner.spec.findings import Finding, Path_
+from runner.spec.yamlload import LoadedYaml
 
 DEFAULT_REGION = "us-east5"
 
@@ -29,8 +29,8 @@ def _git_root(folder: Path) -> Path | None:
 @dataclass
 class Context:
     loaded: LoadedYaml
-    spec_path: Path                     # absolute
-    stack: Any = None                   # StackOutputs or None
+    spec_path: Path  # absolute
+    stack: Any = None  # StackOutputs or None
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -67,10 +67,12 @@ class Context:
             node = node[part]
         return node
 
-    def error(self, path: Path_, message: str, rule: str, hint: str | None = None, *,
-              key: bool = False) -> None:
+    def error(
+        self, path: Path_, message: str, rule: str, hint: str | None = None, *, key: bool = False
+    ) -> None:
         self.findings.append(Finding(*self.loaded.mark(path, key=key), tuple(path), message, rule, hint))
 
     def warn(self, path: Path_, message: str, rule: str, hint: str | None = None) -> None:
-        self.findings.append(Finding(*self.loaded.mark(path), tuple(path), message, rule, hint,
-                                     severity="warning"))
+        self.findings.append(
+            Finding(*self.loaded.mark(path), tuple(path), message, rule, hint, severity="warning")
+        )

@@ -5,12 +5,26 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .context import Context
+from runner.spec.context import Context
 
 _SECRET_KEYS = {
-    "private_key", "private_key_id", "access_token", "refresh_token", "id_token", "api_key",
-    "apikey", "client_secret", "password", "passwd", "credentials", "credential", "auth_token",
-    "bearer_token", "secret_access_key", "aws_secret_access_key", "service_account_key",
+    "private_key",
+    "private_key_id",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "api_key",
+    "apikey",
+    "client_secret",
+    "password",
+    "passwd",
+    "credentials",
+    "credential",
+    "auth_token",
+    "bearer_token",
+    "secret_access_key",
+    "aws_secret_access_key",
+    "service_account_key",
 }
 _SECRET_VALUES = [
     ("a private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
@@ -21,8 +35,10 @@ _SECRET_VALUES = [
     ("an AWS access key", re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
     ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}")),
 ]
-HINT = ("remove it and rotate it; runs authenticate with Application Default Credentials "
-        "or Workload Identity Federation")
+HINT = (
+    "remove it and rotate it; runs authenticate with Application Default Credentials "
+    "or Workload Identity Federation"
+)
 
 
 def check_credentials(ctx: Context) -> None:
@@ -36,8 +52,13 @@ def _walk(ctx: Context, value: Any, path: tuple) -> None:
             # Only a key holding text can hold a secret: `password: {type: string}` in a tool's
             # input_schema describes a parameter, it is not one.
             if normalized in _SECRET_KEYS and isinstance(item, str | int) and str(item).strip():
-                ctx.error(path + (key,), f"{key!r} looks like a credential: credentials must never "
-                                         "be written in a spec", "credentials", HINT, key=True)
+                ctx.error(
+                    path + (key,),
+                    f"{key!r} looks like a credential: credentials must never be written in a spec",
+                    "credentials",
+                    HINT,
+                    key=True,
+                )
                 continue
             _walk(ctx, item, path + (key,))
     elif isinstance(value, list):
@@ -46,6 +67,10 @@ def _walk(ctx: Context, value: Any, path: tuple) -> None:
     elif isinstance(value, str) and len(value) >= 20:
         for what, pattern in _SECRET_VALUES:
             if pattern.search(value):
-                ctx.error(path, f"this value looks like {what}: credentials must never be written "
-                                "in a spec", "credentials", HINT)
+                ctx.error(
+                    path,
+                    f"this value looks like {what}: credentials must never be written in a spec",
+                    "credentials",
+                    HINT,
+                )
                 return

@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import SpecError
+from runner.errors import SpecError
 
 if TYPE_CHECKING:
-    from .model import JobSpec
+    from runner.spec.model import JobSpec
 
 Severity = Literal["error", "warning"]
 Path_ = tuple[str | int, ...]
@@ -58,19 +58,25 @@ class Finding:
         return SpecError(self.message, where=self.where(display), hint=self.hint)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "column": self.column, "path": self.json_path,
-                "message": self.message, "hint": self.hint, "rule": self.rule,
-                "severity": self.severity}
+        return {
+            "line": self.line,
+            "column": self.column,
+            "path": self.json_path,
+            "message": self.message,
+            "hint": self.hint,
+            "rule": self.rule,
+            "severity": self.severity,
+        }
 
 
 @dataclass
 class FileReport:
     """Everything validation found in one file; `spec` is set when the file is valid."""
 
-    path: str                                   # as displayed: the path given on the command line
+    path: str  # as displayed: the path given on the command line
     findings: list[Finding] = field(default_factory=list)
     spec: JobSpec | None = None
-    name_at: tuple[int, int] = (1, 1)           # where `name:` is written, for cross-file findings
+    name_at: tuple[int, int] = (1, 1)  # where `name:` is written, for cross-file findings
 
     @property
     def errors(self) -> list[Finding]:
@@ -88,6 +94,9 @@ class FileReport:
         return [f.format(self.path) for f in self.findings]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "valid": self.ok,
-                "errors": [f.to_dict() for f in self.errors],
-                "warnings": [f.to_dict() for f in self.warnings]}
+        return {
+            "path": self.path,
+            "valid": self.ok,
+            "errors": [f.to_dict() for f in self.errors],
+            "warnings": [f.to_dict() for f in self.warnings],
+        }

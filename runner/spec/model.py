@@ -19,8 +19,8 @@ class SourceRef:
     """Where rows (template) or prepared requests come from."""
 
     kind: SourceKind
-    uri: str                    # as written: "data/x.csv", "gs://b/o.jsonl", "bq://p.d.t", or the SQL
-    path: Path | None = None    # resolved local file (kind == "file")
+    uri: str  # as written: "data/x.csv", "gs://b/o.jsonl", "bq://p.d.t", or the SQL
+    path: Path | None = None  # resolved local file (kind == "file")
     project: str | None = None  # BigQuery project for `query`
 
     @property
@@ -44,8 +44,8 @@ class InlinePrompt:
 @dataclass(frozen=True)
 class Template:
     source: SourceRef
-    messages: list[dict[str, Any]]              # strings are Jinja2 templates
-    custom_id_template: str | None = None       # exactly one of these two
+    messages: list[dict[str, Any]]  # strings are Jinja2 templates
+    custom_id_template: str | None = None  # exactly one of these two
     custom_id_column: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # request keys, strings templated
 
@@ -53,7 +53,7 @@ class Template:
 @dataclass(frozen=True)
 class StreamOptions:
     concurrency: int = 8
-    requests_per_minute: int | None = None      # None: catalog default for the model
+    requests_per_minute: int | None = None  # None: catalog default for the model
     input_tokens_per_minute: int | None = None
     output_tokens_per_minute: int | None = None
     max_retries: int = 6
@@ -63,8 +63,8 @@ class StreamOptions:
 
 @dataclass(frozen=True)
 class BatchOptions:
-    input: str | None = None                    # gs://bucket/prefix or bq://project.dataset
-    output: str | None = None                   # defaults to input's kind/location
+    input: str | None = None  # gs://bucket/prefix or bq://project.dataset
+    output: str | None = None  # defaults to input's kind/location
     max_requests_per_job: int = 100_000
     poll_interval: float = 30.0
     pending_timeout: float = 86_400.0
@@ -79,23 +79,25 @@ class Budget:
 
 @dataclass(frozen=True)
 class JobSpec:
-    path: Path                                  # the spec file
-    text: str                                   # its exact text (part of the revision)
+    path: Path  # the spec file
+    text: str  # its exact text (part of the revision)
     name: str
-    model: str                                  # as in the URL: "claude-3-5-haiku@20241022"
+    model: str  # as in the URL: "claude-3-5-haiku@20241022"
     mode: Mode
-    destination: str                            # "results/x.jsonl" | "gs://b/prefix" | "bq://p.d.t"
+    destination: str  # "results/x.jsonl" | "gs://b/prefix" | "bq://p.d.t"
     region: str = "us-east5"
     description: str = ""
     labels: dict[str, str] = field(default_factory=dict)
-    request: dict[str, Any] = field(default_factory=dict)   # defaults, anthropic_version filled in
+    request: dict[str, Any] = field(default_factory=dict)  # defaults, anthropic_version filled in
     prompts: tuple[InlinePrompt, ...] | None = None
     template: Template | None = None
     prepared: SourceRef | None = None
     stream: StreamOptions = field(default_factory=StreamOptions)
     batch: BatchOptions = field(default_factory=BatchOptions)
     budget: Budget = field(default_factory=Budget)
-    warnings: tuple[str, ...] = field(default=(), compare=False)  # validation warnings (e.g. a deprecated model), one line each
+    warnings: tuple[str, ...] = field(
+        default=(), compare=False
+    )  # validation warnings (e.g. a deprecated model), one line each
 
     @property
     def base_dir(self) -> Path:

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .context import Context
-from .uris import REQUEST_FORMATS, classify
+from runner.spec.context import Context
+from runner.spec.uris import REQUEST_FORMATS, classify
 
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -48,26 +48,40 @@ def check_prepared(ctx: Context) -> None:
     shape = 'each line looks like {"custom_id": "a-1", "request": {"messages": [...], "max_tokens": 100}}'
     custom_id, request = row.get("custom_id"), row.get("request")
     if not isinstance(custom_id, str) or not CUSTOM_ID.match(custom_id):
-        ctx.error(("prepared",), f"the first line of {prepared} has no custom_id of 1-64 letters, "
-                                 "digits, '-' or '_'", "prepared.custom-id", shape)
+        ctx.error(
+            ("prepared",),
+            f"the first line of {prepared} has no custom_id of 1-64 letters, digits, '-' or '_'",
+            "prepared.custom-id",
+            shape,
+        )
     elif not isinstance(request, dict) or not isinstance(request.get("messages"), list):
-        ctx.error(("prepared",), f"the first line of {prepared} has no request with messages",
-                  "prepared.request", shape)
+        ctx.error(
+            ("prepared",),
+            f"the first line of {prepared} has no request with messages",
+            "prepared.request",
+            shape,
+        )
 
 
-def _csv_first_row(ctx: Context, path: tuple, source: str, resolved: Path, rule: str
-                   ) -> dict[str, Any] | None:
+def _csv_first_row(
+    ctx: Context, path: tuple, source: str, resolved: Path, rule: str
+) -> dict[str, Any] | None:
     with resolved.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
-            ctx.error(path, f"{source} has no header row", rule,
-                      "the first line of a CSV source names its columns")
+            ctx.error(
+                path, f"{source} has no header row", rule, "the first line of a CSV source names its columns"
+            )
             return None
         twice = sorted({h for h in header if header.count(h) > 1})
-        if twice:   # a row becomes a dict: the later column would silently win
-            ctx.error(path, f"column {twice[0]!r} appears more than once in the header of {source}",
-                      rule, "rename one of them: each column is one template variable")
+        if twice:  # a row becomes a dict: the later column would silently win
+            ctx.error(
+                path,
+                f"column {twice[0]!r} appears more than once in the header of {source}",
+                rule,
+                "rename one of them: each column is one template variable",
+            )
             return None
         row = next(reader, None)
         if row is None:
@@ -76,8 +90,9 @@ def _csv_first_row(ctx: Context, path: tuple, source: str, resolved: Path, rule:
     return dict(zip(header, row + [""] * (len(header) - len(row)), strict=False))
 
 
-def _jsonl_first_row(ctx: Context, path: tuple, source: str, resolved: Path, rule: str
-                     ) -> dict[str, Any] | None:
+def _jsonl_first_row(
+    ctx: Context, path: tuple, source: str, resolved: Path, rule: str
+) -> dict[str, Any] | None:
     with resolved.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -88,8 +103,12 @@ def _jsonl_first_row(ctx: Context, path: tuple, source: str, resolved: Path, rul
                 ctx.error(path, f"line {number} of {source} is not JSON: {exc.msg}", rule)
                 return None
             if not isinstance(row, dict):
-                ctx.error(path, f"line {number} of {source} is not a JSON object", rule,
-                          "each line of a JSONL file is one JSON object: {\"key\": value, ...}")
+                ctx.error(
+                    path,
+                    f"line {number} of {source} is not a JSON object",
+                    rule,
+                    'each line of a JSONL file is one JSON object: {"key": value, ...}',
+                )
                 return None
             return row
     ctx.error(path, f"{source} has no rows", rule)

@@ -8,9 +8,9 @@ import json
 from functools import cache
 from typing import Any
 
-from ..paths import schemas_dir
-from .findings import Finding
-from .yamlload import LoadedYaml
+from runner.paths import schemas_dir
+from runner.spec.findings import Finding
+from runner.spec.yamlload import LoadedYaml
 
 JOB_SCHEMA = "job.schema.json"
 # Keywords whose failure is explained better by the subschema's own `x-message`.
@@ -58,8 +58,11 @@ def schema_findings(loaded: LoadedYaml, schema_name: str = JOB_SCHEMA) -> list[F
 
 
 def _has_message(error) -> bool:
-    return (isinstance(error.schema, dict) and "x-message" in error.schema
-            and error.validator in _MESSAGE_KEYWORDS)
+    return (
+        isinstance(error.schema, dict)
+        and "x-message" in error.schema
+        and error.validator in _MESSAGE_KEYWORDS
+    )
 
 
 def _pick(error):
@@ -99,9 +102,14 @@ def _explain(error, loaded: LoadedYaml, root: dict) -> list[Finding]:
         if not present:
             return [Finding(*loaded.mark(path), path, f"one of {names} is required", "schema.one-of")]
         second = path + (present[1],)
-        return [Finding(*loaded.mark(second, key=True), second,
-                        f"{present[0]} and {present[1]} cannot be used together: give only one of {names}",
-                        "schema.one-of")]
+        return [
+            Finding(
+                *loaded.mark(second, key=True),
+                second,
+                f"{present[0]} and {present[1]} cannot be used together: give only one of {names}",
+                "schema.one-of",
+            )
+        ]
     if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(instance, dict):
         known = _known_keys(error.schema, root)
         findings = []
@@ -110,24 +118,45 @@ def _explain(error, loaded: LoadedYaml, root: dict) -> list[Finding]:
                 continue
             where = path + (key,)
             close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}?" if close else (
-                "allowed: " + ", ".join(sorted(known)) if 0 < len(known) <= 12 else None)
-            findings.append(Finding(*loaded.mark(where, key=True), where, f"unknown key {_short(key)}",
-                                    "schema.unknown-key", hint))
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else ("allowed: " + ", ".join(sorted(known)) if 0 < len(known) <= 12 else None)
+            )
+            findings.append(
+                Finding(
+                    *loaded.mark(where, key=True),
+                    where,
+                    f"unknown key {_short(key)}",
+                    "schema.unknown-key",
+                    hint,
+                )
+            )
         return findings
     if "propertyNames" in error.relative_schema_path and isinstance(instance, str):
         where = path + (instance,)
-        message = error.schema.get("x-message", error.message) if isinstance(error.schema, dict) else error.message
-        return [Finding(*loaded.mark(where, key=True), where, message.format(instance=repr(instance)),
-                        "schema.key")]
+        message = (
+            error.schema.get("x-message", error.message) if isinstance(error.schema, dict) else error.message
+        )
+        return [
+            Finding(
+                *loaded.mark(where, key=True), where, message.format(instance=repr(instance)), "schema.key"
+            )
+        ]
     message = error.message
     if _has_message(error):
         message = error.schema["x-message"].format(instance=_short(instance))
     elif error.validator == "type" and path in loaded.coerced:
         raw = loaded.coerced[path]
-        return [Finding(*loaded.mark(path), path,
-                        f"{raw} is read as {json.dumps(instance)}, which is {error.message.split(' is ', 1)[1]}",
-                        "schema.type", f'quote it: "{raw}"')]
+        return [
+            Finding(
+                *loaded.mark(path),
+                path,
+                f"{raw} is read as {json.dumps(instance)}, which is {error.message.split(' is ', 1)[1]}",
+                "schema.type",
+                f'quote it: "{raw}"',
+            )
+        ]
     elif error.validator == "const":
         message = f"{_short(instance)} is not allowed here: use {error.validator_value!r}"
     elif error.validator == "required":
@@ -141,8 +170,12 @@ def _explain(error, loaded: LoadedYaml, root: dict) -> list[Finding]:
         hint = "write a list: each item starts with '- '"
     elif error.validator == "type" and isinstance(error.schema, dict):
         hint = error.schema.get("x-hint")
-    if (error.validator == "enum" and isinstance(instance, str) and not _has_message(error)
-            and isinstance(error.validator_value, list)):
+    if (
+        error.validator == "enum"
+        and isinstance(instance, str)
+        and not _has_message(error)
+        and isinstance(error.validator_value, list)
+    ):
         options = [v for v in error.validator_value if isinstance(v, str)]
         close = difflib.get_close_matches(instance, options, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}?" if close else None
@@ -177,5 +210,5 @@ def _shorten(message: str, instance: Any) -> str:
     """jsonschema repeats whole instances ("{...} is not of type ..."): keep messages one short line."""
     full = repr(instance)
     if len(full) > 60 and message.startswith(full):
-        return _short(instance) + message[len(full):]
+        return _short(instance) + message[len(full) :]
     return message.replace("\n", " ")

@@ -1,10 +1,143 @@
-"""The platform's Pulumi stack outputs, as validate needs them.
+"""The provisioned platform as the runner sees it: the Pulumi stack outputs of `infra/`.
 
-One reader for the whole runner: `runner/platform.py` (files and CLAUDE_JOBS_* variables).
+Two sources, same shape: the JSON of `pulumi stack output --json > platform.json`
+(`load_stack_outputs`), or environment variables set by CI (`stack_outputs_from_env`).
+Specs can then name destinations relative to the platform, and
+`claude-jobs validate --stack-outputs FILE` can check that they do.
 """
 
 from __future__ import annotations
 
-from ..platform import REQUIRED, StackOutputs, load_stack_outputs
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-__all__ = ["REQUIRED", "StackOutputs", "load_stack_outputs"]
+from runner.errors import ConfigError
+
+REQUIRED = ("project", "region", "bucket", "bigquery_datasets")
+OPTIONAL = ("runner_service_account", "workload_identity_provider", "vertex_service_agent")
+
+# Stack output key -> environment variable carrying it.
+ENV_VARS = {
+    "project": "CLAUDE_JOBS_PROJECT",
+    "region": "CLAUDE_JOBS_REGION",
+    "bucket": "CLAUDE_JOBS_BUCKET",
+    "bigquery_datasets": "CLAUDE_JOBS_DATASETS",  # comma-separated dataset ids
+    "runner_service_account": "CLAUDE_JOBS_RUNNER_SERVICE_ACCOUNT",
+    "workload_identity_provider": "CLAUDE_JOBS_WORKLOAD_IDENTITY_PROVIDER",
+    "vertex_service_agent": "CLAUDE_JOBS_VERTEX_SERVICE_AGENT",
+}
+
+SAVE_HINT = "save them with `pulumi stack output --json > platform.json`"
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,220}[a-z0-9]$")
+_DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """Where the platform lives: project, region, the batch bucket and datasets, identities."""
+
+    project: str
+    region: str
+    bucket: str  # bucket name, no gs://
+    bigquery_datasets: list[str] = field(default_factory=list)  # dataset ids in `project`
+    runner_service_account: str | None = None
+    workload_identity_provider: str | None = None
+    vertex_service_agent: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "stack outputs") -> StackOutputs:
+        """Validate a decoded `pulumi stack output --json`; errors name `where` and the key."""
+        if not isinstance(data, dict):
+            raise ConfigError("stack outputs must be a JSON object", where=where, hint=SAVE_HINT)
+        return _build(lambda key: data.get(key), lambda key: f"{where}: $.{key}")
+
+
+def load_stack_outputs(path: str | Path) -> StackOutputs:
+    """Read `pulumi stack output --json` saved to a file."""
+    where = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no such stack outputs file: {path}", where="--stack-outputs", hint=SAVE_HINT
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a stack outputs file", where=where, hint=SAVE_HINT) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", where=where, hint=SAVE_HINT) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read stack outputs: {exc.strerror or exc}", where=where) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"not JSON: {exc.msg}", where=f"{where}:{exc.lineno}:{exc.colno}", hint=SAVE_HINT
+        ) from None
+    return StackOutputs.from_dict(data, where=where)
+
+
+def stack_outputs_from_env(environ: Mapping[str, str] | None = None) -> StackOutputs | None:
+    """The platform from `CLAUDE_JOBS_*` variables; None when none of them is set."""
+    environ = os.environ if environ is None else environ
+    raw = {key: environ.get(var, "").strip() for key, var in ENV_VARS.items()}
+    if not any(raw.values()):
+        return None
+
+    def get(key: str) -> Any:
+        value = raw[key]
+        if key == "bigquery_datasets":
+            return [item.strip() for item in value.split(",") if item.strip()] if value else None
+        return value or None
+
+    return _build(get, lambda key: ENV_VARS[key])
+
+
+def _build(get: Callable[[str], Any], where: Callable[[str], str]) -> StackOutputs:
+    missing = [key for key in REQUIRED if get(key) in (None, "", [])]
+    if missing:
+        raise ConfigError(
+            f"stack outputs lack {', '.join(missing)}",
+            where=where(missing[0]),
+            hint="run `pulumi up` on the platform stack (infra/), then " + SAVE_HINT,
+        )
+    text = {key: _string(get(key), key, where) for key in ("project", "region", "bucket")}
+    if not _PROJECT.match(text["project"]):
+        raise ConfigError(f"{text['project']!r} is not a Google Cloud project id", where=where("project"))
+    if not _REGION.match(text["region"]):
+        raise ConfigError(
+            f"{text['region']!r} is not a region such as us-east5",
+            where=where("region"),
+            hint="batch jobs need a regional location",
+        )
+    bucket = text["bucket"].removeprefix("gs://").rstrip("/")
+    if not _BUCKET.match(bucket):
+        raise ConfigError(f"{text['bucket']!r} is not a bucket name", where=where("bucket"))
+    datasets = get("bigquery_datasets")
+    if isinstance(datasets, str):
+        datasets = [datasets]
+    if not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets):
+        raise ConfigError("must be a list of dataset ids", where=where("bigquery_datasets"))
+    # Accept `project.dataset` / `project:dataset` as other tools print them; keep the id.
+    datasets = [d.replace(":", ".").rsplit(".", 1)[-1] for d in datasets]
+    bad = [d for d in datasets if not _DATASET.match(d)]
+    if bad:
+        raise ConfigError(f"{bad[0]!r} is not a BigQuery dataset id", where=where("bigquery_datasets"))
+    optional = {
+        key: _string(get(key), key, where) if get(key) not in (None, "") else None for key in OPTIONAL
+    }
+    return StackOutputs(
+        project=text["project"], region=text["region"], bucket=bucket, bigquery_datasets=datasets, **optional
+    )
+
+
+def _string(value: Any, key: str, where: Callable[[str], str]) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"must be a string, not {type(value).__name__}", where=where(key))
+    return value.strip()

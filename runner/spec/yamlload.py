@@ -13,16 +13,21 @@ from typing import Any
 
 import yaml
 
-from .findings import Finding, Path_
+from runner.spec.findings import Finding, Path_
 
-MAX_BYTES = 5 * 1024 * 1024       # a spec is a few KB; data belongs in a source file
-MAX_NODES = 100_000               # after expanding aliases: stops "billion laughs"
+MAX_BYTES = 5 * 1024 * 1024  # a spec is a few KB; data belongs in a source file
+MAX_NODES = 100_000  # after expanding aliases: stops "billion laughs"
 MAX_DEPTH = 64
 
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
-_SCALAR_TAGS = {_STR, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-                "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"}
+_SCALAR_TAGS = {
+    _STR,
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
 
 
 # libyaml's parser when PyYAML was built with it: about ten times faster than the pure one.
@@ -48,9 +53,9 @@ class LoadedYaml:
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     text: str = ""
-    findings: list[Finding] = field(default_factory=list)   # duplicate keys and the like
+    findings: list[Finding] = field(default_factory=list)  # duplicate keys and the like
     coerced: dict[Path_, str] = field(default_factory=dict)  # plain `yes`/`no`/`on`/`off`... read as bool
-    fatal: bool = False                                       # nothing usable was loaded
+    fatal: bool = False  # nothing usable was loaded
 
     def mark(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
         """The nearest known position for `path` (a key's own position when `key`)."""
@@ -80,22 +85,36 @@ def load_yaml(raw: bytes) -> LoadedYaml:
         return result
 
     if len(raw) > MAX_BYTES:
-        return fatal(1, 1, f"file is larger than {MAX_BYTES // 1024 // 1024} MB, the limit for a spec",
-                     "yaml.size",
-                     "keep rows in a data file and point template.source at it")
+        return fatal(
+            1,
+            1,
+            f"file is larger than {MAX_BYTES // 1024 // 1024} MB, the limit for a spec",
+            "yaml.size",
+            "keep rows in a data file and point template.source at it",
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return fatal(line, column, f"not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded",
-                     "yaml.encoding", "save the file as UTF-8")
+        return fatal(
+            line,
+            column,
+            f"not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded",
+            "yaml.encoding",
+            "save the file as UTF-8",
+        )
     result.text = text
     try:
         deep = _too_deep(text)
         if deep is not None:
-            return fatal(deep.line + 1, deep.column + 1, f"YAML nesting deeper than {MAX_DEPTH} levels",
-                         "yaml.depth", "a spec needs a few levels of nesting")
+            return fatal(
+                deep.line + 1,
+                deep.column + 1,
+                f"YAML nesting deeper than {MAX_DEPTH} levels",
+                "yaml.depth",
+                "a spec needs a few levels of nesting",
+            )
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -106,20 +125,35 @@ def load_yaml(raw: bytes) -> LoadedYaml:
         elif exc.context and exc.problem:
             problem = f"{problem} ({exc.context})"
         tab = mark is not None and _char_at(text, line, column) == "\t"
-        return fatal(line, column, f"YAML syntax error: {problem}", "yaml.syntax",
-                     "indent with spaces, not tabs" if tab else None)
+        return fatal(
+            line,
+            column,
+            f"YAML syntax error: {problem}",
+            "yaml.syntax",
+            "indent with spaces, not tabs" if tab else None,
+        )
     except yaml.reader.ReaderError as exc:
         line, column = _position(text, exc.position)
         code = exc.character if isinstance(exc.character, int) else ord(exc.character)
-        return fatal(line, column, f"YAML syntax error: control character #x{code:02x} is not allowed",
-                     "yaml.syntax", "remove control characters from the file")
+        return fatal(
+            line,
+            column,
+            f"YAML syntax error: control character #x{code:02x} is not allowed",
+            "yaml.syntax",
+            "remove control characters from the file",
+        )
     except yaml.YAMLError as exc:
         return fatal(1, 1, f"YAML syntax error: {exc}", "yaml.syntax")
     except RecursionError:
         return fatal(1, 1, "YAML nesting is too deep", "yaml.depth")
     if node is None:
-        return fatal(1, 1, "empty spec: the file holds no YAML document", "yaml.empty",
-                     "start from an example in jobs/examples/")
+        return fatal(
+            1,
+            1,
+            "empty spec: the file holds no YAML document",
+            "yaml.empty",
+            "start from an example in jobs/examples/",
+        )
     counter = [0]
     try:
         result.data = _convert(node, (), result, counter, 0)
@@ -159,17 +193,24 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 def _convert(node: yaml.Node, path: Path_, result: LoadedYaml, counter: list[int], depth: int) -> Any:
     counter[0] += 1
     if counter[0] > MAX_NODES:
-        raise _TooBig(f"more than {MAX_NODES} YAML nodes once aliases are expanded", node.start_mark,
-                      "yaml.aliases", "do not nest anchors and aliases")
+        raise _TooBig(
+            f"more than {MAX_NODES} YAML nodes once aliases are expanded",
+            node.start_mark,
+            "yaml.aliases",
+            "do not nest anchors and aliases",
+        )
     if depth > MAX_DEPTH:
-        raise _TooBig(f"YAML nesting deeper than {MAX_DEPTH} levels", node.start_mark, "yaml.depth",
-                      "a spec needs a few levels; a self-referencing alias nests forever")
+        raise _TooBig(
+            f"YAML nesting deeper than {MAX_DEPTH} levels",
+            node.start_mark,
+            "yaml.depth",
+            "a spec needs a few levels; a self-referencing alias nests forever",
+        )
     result.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         return _mapping(node, path, result, counter, depth)
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, path + (i,), result, counter, depth + 1)
-                for i, item in enumerate(node.value)]
+        return [_convert(item, path + (i,), result, counter, depth + 1) for i, item in enumerate(node.value)]
     return _scalar(node, path, result)
 
 
@@ -183,14 +224,19 @@ def _mapping(node: yaml.MappingNode, path: Path_, result: LoadedYaml, counter, d
             merged.append(value_node)
             continue
         if not isinstance(key_node, yaml.ScalarNode):
-            result.findings.append(Finding(*where, path, "mapping keys must be plain strings",
-                                           "yaml.key"))
+            result.findings.append(Finding(*where, path, "mapping keys must be plain strings", "yaml.key"))
             continue
         key = key_node.value
         if key in seen:
-            result.findings.append(Finding(
-                *where, path + (key,), f"duplicate key {key!r} (first defined at line {seen[key][0]})",
-                "yaml.duplicate-key", "remove one of them"))
+            result.findings.append(
+                Finding(
+                    *where,
+                    path + (key,),
+                    f"duplicate key {key!r} (first defined at line {seen[key][0]})",
+                    "yaml.duplicate-key",
+                    "remove one of them",
+                )
+            )
             continue
         seen[key] = where
         result.keys[path + (key,)] = where
@@ -201,8 +247,7 @@ def _mapping(node: yaml.MappingNode, path: Path_, result: LoadedYaml, counter, d
             data = _convert(source, path, result, counter, depth + 1)
             if not isinstance(data, dict):
                 line, column = source.start_mark.line + 1, source.start_mark.column + 1
-                result.findings.append(Finding(line, column, path, "'<<' must merge a mapping",
-                                               "yaml.merge"))
+                result.findings.append(Finding(line, column, path, "'<<' must merge a mapping", "yaml.merge"))
                 continue
             for key, value in data.items():
                 out.setdefault(key, value)
@@ -214,11 +259,22 @@ def _scalar(node: yaml.ScalarNode, path: Path_, result: LoadedYaml) -> Any:
     if node.tag not in _SCALAR_TAGS:
         line, column = node.start_mark.line + 1, node.start_mark.column + 1
         tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-        result.findings.append(Finding(line, column, path, f"unsupported YAML tag {tag}",
-                                       "yaml.tag", "write plain strings, numbers and booleans"))
+        result.findings.append(
+            Finding(
+                line,
+                column,
+                path,
+                f"unsupported YAML tag {tag}",
+                "yaml.tag",
+                "write plain strings, numbers and booleans",
+            )
+        )
         return node.value
-    if not node.style and node.tag in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null") \
-            and node.value.lower() not in ("true", "false", "null", "~", ""):
+    if (
+        not node.style
+        and node.tag in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null")
+        and node.value.lower() not in ("true", "false", "null", "~", "")
+    ):
         result.coerced[path] = node.value
     try:  # the plain constructors, not construct_object(): it caches every node it sees
         return _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)

@@ -12,12 +12,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import SpecError
-from ..execute import RunOptions, RunSummary
-from ..paths import state_dir
-from ..records import ResultRow
+from runner.errors import SpecError
+from runner.paths import state_dir
+from runner.records import ResultRow, RunOptions, RunSummary
 
-__all__ = ["run_stream", "stream_status", "iter_results", "ledger_path", "ledger_project"]
+__all__ = ["iter_results", "ledger_path", "ledger_project", "run_stream", "stream_status"]
 
 
 def ledger_path(spec, project: str) -> Path:
@@ -29,52 +28,62 @@ def ledger_path(spec, project: str) -> Path:
 def ledger_project(project_flag: str | None = None, force_local: bool = False) -> str:
     """The project whose ledgers `status`/`results` read: the one `open_target` would pick,
     resolved without starting the local stack."""
-    from ..clients import LOCAL_PROJECT, configured_project
+    from runner.clients import LOCAL_PROJECT, configured_project
 
     return (None if force_local else configured_project(project_flag)) or LOCAL_PROJECT
 
 
 def run_stream(spec, target, options: RunOptions) -> RunSummary:
     """Send every unfinished row of `spec`; results go to the ledger, then to the destination."""
-    from ..render import render_requests
-    from ..revision import spec_revision
-    from ..sinks import open_sink, refuse_foreign_data
-    from .executor import StreamRun
-    from .ledger import Ledger
-    from .limiter import Limiter
-    from .progress import LiveProgress, RunStats
+    from runner.dataio.sinks import open_sink, refuse_foreign_data
+    from runner.render.requests import render_requests
+    from runner.render.revision import spec_revision
+    from runner.stream.executor import StreamRun
+    from runner.stream.ledger import Ledger
+    from runner.stream.limiter import Limiter
+    from runner.stream.live_progress import LiveProgress, RunStats
 
     started = time.monotonic()
     total, estimated_input = _count_and_check_budget(spec, render_requests(spec, target))
     # The sink first: a destination that cannot be written fails before the ledger starts.
     sink = open_sink(spec.destination, spec, target)
     path = ledger_path(spec, target.project)
-    path.parent.mkdir(parents=True, exist_ok=True)   # a bad CLAUDE_JOBS_HOME is named first
+    path.parent.mkdir(parents=True, exist_ok=True)  # a bad CLAUDE_JOBS_HOME is named first
     if not options.restart and not _started(path):
         refuse_foreign_data(spec, sink)
-    ledger = Ledger.open(path, spec_name=spec.name,
-                         revision=spec_revision(spec, target), restart=options.restart)
+    ledger = Ledger.open(
+        path, spec_name=spec.name, revision=spec_revision(spec, target), restart=options.restart
+    )
     try:
         before = ledger.counts()
         again = before["errored"] if options.retry_failed else 0
         stats = RunStats(to_send=max(0, total - before["succeeded"] - before["errored"] + again))
         limiter = Limiter(stream_limits(spec), spec.stream.concurrency)
-        run = StreamRun(spec, target, options, ledger, sink, limiter,
-                        render_requests(spec, target), stats)
+        run = StreamRun(spec, target, options, ledger, sink, limiter, render_requests(spec, target), stats)
         with LiveProgress(stats, spec.name, options.progress) as progress:
             asyncio.run(run.run(progress))
         after = ledger.counts()
         sink.close()
     finally:
         ledger.close()
-    return _summary(spec, target, sink, stats, after, total, total - stats.to_send,
-                    time.monotonic() - started, estimated_input, limiter)
+    return _summary(
+        spec,
+        target,
+        sink,
+        stats,
+        after,
+        total,
+        total - stats.to_send,
+        time.monotonic() - started,
+        estimated_input,
+        limiter,
+    )
 
 
 def _started(path: Path) -> bool:
     """Whether a run of this spec on this target ever opened its ledger (and so owns the
     destination: it cleared it on that first run)."""
-    from .ledger import Ledger
+    from runner.stream.ledger import Ledger
 
     ledger = Ledger.read_only(path)
     if ledger is None:
@@ -87,19 +96,20 @@ def _started(path: Path) -> bool:
 
 def stream_limits(spec):
     """The spec's `stream` limits, each defaulting to the catalog's quota for the model."""
-    from ..spec.catalog import catalog
-    from .limiter import Limits
+    from runner.spec.catalog import catalog
+    from runner.stream.limiter import Limits
 
     info = catalog().get(spec.model)
     quota = info.quota if info is not None else None
     pick = lambda name: getattr(spec.stream, name) or (getattr(quota, name) if quota else None)  # noqa: E731
-    return Limits(pick("requests_per_minute"), pick("input_tokens_per_minute"),
-                  pick("output_tokens_per_minute"))
+    return Limits(
+        pick("requests_per_minute"), pick("input_tokens_per_minute"), pick("output_tokens_per_minute")
+    )
 
 
 def _count_and_check_budget(spec, requests) -> tuple[int, int]:
     """One pass over the rendered requests before anything is sent: count, estimate, guard."""
-    from ..tokens import estimate_input_tokens
+    from runner.render.token_estimates import estimate_input_tokens
 
     budget = spec.budget
     total = tokens = 0
@@ -108,61 +118,102 @@ def _count_and_check_budget(spec, requests) -> tuple[int, int]:
         if budget.max_input_tokens is not None:
             tokens += estimate_input_tokens(request.body)
     if budget.max_requests is not None and total > budget.max_requests:
-        raise SpecError(f"the spec renders {total} requests, over its budget of "
-                        f"{budget.max_requests}; nothing was sent",
-                        where=f"{spec.path}: $.budget.max_requests",
-                        hint="raise the budget or narrow the source")
+        raise SpecError(
+            f"the spec renders {total} requests, over its budget of {budget.max_requests}; nothing was sent",
+            where=f"{spec.path}: $.budget.max_requests",
+            hint="raise the budget or narrow the source",
+        )
     if budget.max_input_tokens is not None and tokens > budget.max_input_tokens:
-        raise SpecError(f"the spec's requests hold about {tokens} input tokens, over its budget "
-                        f"of {budget.max_input_tokens}; nothing was sent",
-                        where=f"{spec.path}: $.budget.max_input_tokens",
-                        hint="raise the budget or narrow the source")
+        raise SpecError(
+            f"the spec's requests hold about {tokens} input tokens, over its budget "
+            f"of {budget.max_input_tokens}; nothing was sent",
+            where=f"{spec.path}: $.budget.max_input_tokens",
+            hint="raise the budget or narrow the source",
+        )
     return total, tokens
 
 
-def _summary(spec, target, sink, stats, counts, total, skipped, elapsed, estimated_input,
-             limiter) -> RunSummary:
-    from ..spec.catalog import catalog
+def _summary(
+    spec, target, sink, stats, counts, total, skipped, elapsed, estimated_input, limiter
+) -> RunSummary:
+    from runner.spec.catalog import catalog
 
     info = catalog().get(spec.model)
     rates = stats.per_minute()
-    cost = info.cost_usd(stats.input_tokens, stats.output_tokens,
-                         cache_write_tokens=stats.cache_write_tokens,
-                         cache_read_tokens=stats.cache_read_tokens) if info else 0.0
+    cost = (
+        info.cost_usd(
+            stats.input_tokens,
+            stats.output_tokens,
+            cache_write_tokens=stats.cache_write_tokens,
+            cache_read_tokens=stats.cache_read_tokens,
+        )
+        if info
+        else 0.0
+    )
     return RunSummary(
-        spec=spec.name, mode="stream", target=target.description, total=total,
-        succeeded=counts["succeeded"], errored=counts["errored"], skipped=skipped,
-        input_tokens=stats.input_tokens, output_tokens=stats.output_tokens,
-        cost_usd=round(cost, 6), destination=sink.destination, state="done",
+        spec=spec.name,
+        mode="stream",
+        target=target.description,
+        total=total,
+        succeeded=counts["succeeded"],
+        errored=counts["errored"],
+        skipped=skipped,
+        input_tokens=stats.input_tokens,
+        output_tokens=stats.output_tokens,
+        cost_usd=round(cost, 6),
+        destination=sink.destination,
+        state="done",
         elapsed_s=round(elapsed, 3),
-        details={"sent": stats.done, "attempts": stats.attempts, "failures": dict(stats.failures),
-                 "limits": vars(limiter.limits), "rates": rates,
-                 "quota_use": {k: round(v / limit, 4) for k, v in rates.items()
-                               if (limit := getattr(limiter.limits, k))},
-                 "ledger": str(ledger_path(spec, target.project))})
+        details={
+            "sent": stats.done,
+            "attempts": stats.attempts,
+            "failures": dict(stats.failures),
+            "limits": vars(limiter.limits),
+            "rates": rates,
+            "quota_use": {
+                k: round(v / limit, 4) for k, v in rates.items() if (limit := getattr(limiter.limits, k))
+            },
+            "ledger": str(ledger_path(spec, target.project)),
+        },
+    )
 
 
 def stream_status(spec, target=None, *, project: str | None = None) -> dict:
     """What the spec's ledger on `target` (or on `project`) holds, no calls made; `changed`
     needs `target`."""
-    from .ledger import Ledger
+    from runner.stream.ledger import Ledger
 
     path = ledger_path(spec, project or target.project)
     ledger = Ledger.read_only(path)
     if ledger is None:
-        return {"spec": spec.name, "mode": "stream", "state": "never run", "ledger": str(path),
-                "succeeded": 0, "errored": 0, "destination": spec.destination}
+        return {
+            "spec": spec.name,
+            "mode": "stream",
+            "state": "never run",
+            "ledger": str(path),
+            "succeeded": 0,
+            "errored": 0,
+            "destination": spec.destination,
+        }
     try:
         meta, counts = ledger.meta(), ledger.counts()
     finally:
         ledger.close()
-    status = {"spec": spec.name, "mode": "stream", "state": "has results", "ledger": str(path),
-              "revision": meta.get("revision"), "started": meta.get("created"),
-              "succeeded": counts["succeeded"], "errored": counts["errored"],
-              "input_tokens": counts["input_tokens"], "output_tokens": counts["output_tokens"],
-              "destination": spec.destination}
+    status = {
+        "spec": spec.name,
+        "mode": "stream",
+        "state": "has results",
+        "ledger": str(path),
+        "revision": meta.get("revision"),
+        "started": meta.get("created"),
+        "succeeded": counts["succeeded"],
+        "errored": counts["errored"],
+        "input_tokens": counts["input_tokens"],
+        "output_tokens": counts["output_tokens"],
+        "destination": spec.destination,
+    }
     if target is not None and meta.get("revision"):
-        from ..revision import spec_revision
+        from runner.render.revision import spec_revision
 
         status["changed"] = spec_revision(spec, target) != meta["revision"]
     return status
@@ -171,7 +222,7 @@ def stream_status(spec, target=None, *, project: str | None = None) -> dict:
 def iter_results(spec, project: str) -> Iterator[ResultRow]:
     """Every result in the spec's ledger on `project`, one per custom_id, in the order they
     finished."""
-    from .ledger import Ledger
+    from runner.stream.ledger import Ledger
 
     ledger = Ledger.read_only(ledger_path(spec, project))
     if ledger is None:

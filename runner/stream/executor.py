@@ -20,13 +20,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
-from ..errors import Interrupted, RemoteError
-from ..records import Request
-from . import calls
-from .ledger import DIRTY, SEALED, WRITTEN, Ledger
-from .limiter import Cost, Limiter
-from .progress import LiveProgress, RunStats
-from .retry import Backoff, classify
+from runner.errors import Interrupted, RemoteError
+from runner.records import Request
+from runner.stream import calls
+from runner.stream.ledger import DIRTY, SEALED, WRITTEN, Ledger
+from runner.stream.limiter import Cost, Limiter
+from runner.stream.live_progress import LiveProgress, RunStats
+from runner.stream.retry import Backoff, classify
 
 RENDER_CHUNK = 256
 BACKOFF = Backoff()
@@ -40,20 +40,32 @@ UNREACHABLE_AFTER = 3
 class StreamRun:
     """One run of one spec; `run()` returns when every row is recorded or the run is stopped."""
 
-    def __init__(self, spec, target, options, ledger: Ledger, sink, limiter: Limiter,
-                 requests, stats: RunStats, *, backoff: Backoff | None = None, client=None):
+    def __init__(
+        self,
+        spec,
+        target,
+        options,
+        ledger: Ledger,
+        sink,
+        limiter: Limiter,
+        requests,
+        stats: RunStats,
+        *,
+        backoff: Backoff | None = None,
+        client=None,
+    ):
         self.spec = spec
         self.options = options
         self.ledger = ledger
         self.sink = sink
         self.limiter = limiter
-        self.requests = requests            # the lazy render iterator (second pass)
+        self.requests = requests  # the lazy render iterator (second pass)
         self.stats = stats
         self.backoff = backoff or BACKOFF
         # target.region is `run --region`, else the spec's region (open_target is given both).
         self.client = client or target.anthropic(target.region)
         self.rng = random.Random()
-        self._connection_streak = 0        # connection failures since the last answer
+        self._connection_streak = 0  # connection failures since the last answer
         # One thread owns the SQLite connection: commits never interleave.
         self._ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger")
 
@@ -73,7 +85,7 @@ class StreamRun:
 
         def on_signal() -> None:
             interrupted.set()
-            loop.remove_signal_handler(signal.SIGINT)   # a second Ctrl-C stops at once
+            loop.remove_signal_handler(signal.SIGINT)  # a second Ctrl-C stops at once
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
@@ -87,8 +99,7 @@ class StreamRun:
             pending = set(feeders) | {writer, flusher}
             failed = False
             while pending & set(feeders) and not stop.done() and not failed:
-                done, pending = await asyncio.wait(pending | {stop},
-                                                   return_when=asyncio.FIRST_COMPLETED)
+                done, pending = await asyncio.wait(pending | {stop}, return_when=asyncio.FIRST_COMPLETED)
                 pending.discard(stop)
                 # A bug, a worker's unknown error or a sink failure: stop, keep what is done.
                 failed = any(t.exception() is not None for t in done - {stop})
@@ -109,8 +120,7 @@ class StreamRun:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()
             if interrupted.is_set():
-                raise Interrupted("interrupted: finished rows are saved; re-run the same "
-                                  "command to resume")
+                raise Interrupted("interrupted: finished rows are saved; re-run the same command to resume")
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
@@ -148,8 +158,9 @@ class StreamRun:
         def next_chunk() -> tuple[list[Request], bool]:
             chunk = list(islice(self.requests, RENDER_CHUNK))
             finished = Ledger.statuses(reader, [r.custom_id for r in chunk])
-            return [r for r in chunk if r.custom_id not in finished
-                    or finished[r.custom_id] in wanted_again], not chunk
+            return [
+                r for r in chunk if r.custom_id not in finished or finished[r.custom_id] in wanted_again
+            ], not chunk
 
         while True:
             chunk, exhausted = await asyncio.to_thread(next_chunk)
@@ -173,7 +184,7 @@ class StreamRun:
     async def _process(self, request: Request):
         stream = self.spec.stream
         body = request.body
-        from ..tokens import estimate_input_tokens
+        from runner.render.token_estimates import estimate_input_tokens
 
         cost = Cost(1, estimate_input_tokens(body), int(body.get("max_tokens") or 0))
         attempt = 0
@@ -185,13 +196,17 @@ class StreamRun:
                 self.stats.first_sent = time.monotonic()
             started = time.monotonic()
             try:
-                message = await calls.call_once(self.client, self.spec.model, request,
-                                                streaming=stream.streaming,
-                                                timeout=stream.request_timeout)
+                message = await calls.call_once(
+                    self.client,
+                    self.spec.model,
+                    request,
+                    streaming=stream.streaming,
+                    timeout=stream.request_timeout,
+                )
             except asyncio.CancelledError:
                 self.limiter.fail(reservation, time.monotonic())
                 raise
-            except Exception as exc:  # noqa: BLE001 - classify() re-raises what it does not know
+            except Exception as exc:
                 failure = classify(exc)
                 latency = time.monotonic() - started
                 self.limiter.fail(reservation, time.monotonic(), failure.kind)
@@ -204,25 +219,30 @@ class StreamRun:
             self._connection_streak = 0
             latency = time.monotonic() - started
             usage = calls.usage_of(message)
-            used_in = (usage.get("input_tokens", 0) + usage.get("cache_creation_input_tokens", 0)
-                       + usage.get("cache_read_input_tokens", 0))
-            self.limiter.settle(reservation, Cost(1, used_in, usage.get("output_tokens", 0)),
-                                time.monotonic())
+            used_in = (
+                usage.get("input_tokens", 0)
+                + usage.get("cache_creation_input_tokens", 0)
+                + usage.get("cache_read_input_tokens", 0)
+            )
+            self.limiter.settle(
+                reservation, Cost(1, used_in, usage.get("output_tokens", 0)), time.monotonic()
+            )
             return calls.succeeded(request, message, attempt, latency)
 
     def _check_reachable(self, failure) -> None:
         """Circuit breaker: stop sending once the endpoint looks gone, rather than wearing every
         row's retries out against it. The raise ends the run; rows not finished stay pending."""
         if failure.kind != "connection":
-            if failure.code is not None:            # an HTTP answer: the endpoint is there
+            if failure.code is not None:  # an HTTP answer: the endpoint is there
                 self._connection_streak = 0
             return
         self._connection_streak += 1
         if self._connection_streak >= UNREACHABLE_AFTER * max(1, int(self.limiter.concurrency)):
             endpoint = getattr(self.client, "base_url", None) or "its endpoint"
-            raise RemoteError(f"cannot reach Vertex AI at {endpoint}: {failure.message}",
-                              hint="check the network or `claude-jobs local status`; "
-                                   "re-run to resume")
+            raise RemoteError(
+                f"cannot reach Vertex AI at {endpoint}: {failure.message}",
+                hint="check the network or `claude-jobs local status`; re-run to resume",
+            )
 
     # -- writer: group commit to the ledger, seal parts -------------------------------
 
@@ -233,15 +253,18 @@ class StreamRun:
             finishing = None in batch
             rows = [row for row in batch if row is not None]
             if rows:
-                await self._in_ledger(self.ledger.record, rows)   # fsynced: now they count
+                await self._in_ledger(self.ledger.record, rows)  # fsynced: now they count
                 for row in rows:
                     self.stats.record_row(row)
                 self._progress.update()
                 if not in_part:
                     part_started = time.monotonic()
                 in_part += len(rows)
-            if in_part and (finishing or in_part >= self.sink.part_rows
-                            or time.monotonic() - part_started >= self.sink.part_seconds):
+            if in_part and (
+                finishing
+                or in_part >= self.sink.part_rows
+                or time.monotonic() - part_started >= self.sink.part_seconds
+            ):
                 part = await self._in_ledger(self.ledger.seal)
                 if part is not None:
                     await self._parts.put(part)
@@ -251,7 +274,7 @@ class StreamRun:
         """Everything finished so far (one group commit), waiting at most a part's age for it."""
         try:
             batch = [await asyncio.wait_for(self._results.get(), timeout=self.sink.part_seconds)]
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             return []
         while len(batch) < 2000 and not self._results.empty():
             batch.append(self._results.get_nowait())

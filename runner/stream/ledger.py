@@ -24,8 +24,8 @@ from pathlib import Path
 
 import orjson
 
-from ..errors import StateError
-from ..records import ResultRow
+from runner.errors import StateError
+from runner.records import ResultRow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,7 +56,7 @@ class Ledger:
 
     def __init__(self, path: Path, conn: sqlite3.Connection, fresh: bool = False):
         self.path = path
-        self.fresh = fresh          # just created or emptied: the destination holds nothing of ours
+        self.fresh = fresh  # just created or emptied: the destination holds nothing of ours
         self._lock_fd: int | None = None
         self._conn = conn
         self._seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM results").fetchone()[0]
@@ -96,15 +96,18 @@ class Ledger:
                     "its ledger holds results of the old revision",
                     where=str(path),
                     hint="re-run with --restart to discard them and start over, "
-                         "or restore the spec and its inputs")
+                    "or restore the spec and its inputs",
+                )
         fresh = restart or stored.get("revision") != revision
         if fresh:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute("DELETE FROM results")
             conn.execute("DELETE FROM parts")
             conn.execute("DELETE FROM meta")
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-                ("spec", spec_name), ("revision", revision), ("created", _now())])
+            conn.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [("spec", spec_name), ("revision", revision), ("created", _now())],
+            )
             conn.execute("COMMIT")
         return cls(path, conn, fresh)
 
@@ -136,17 +139,18 @@ class Ledger:
         """status of each custom_id already in the ledger (absent: never finished)."""
         found: dict[str, str] = {}
         for i in range(0, len(custom_ids), 500):
-            chunk = custom_ids[i:i + 500]
+            chunk = custom_ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            found.update(conn.execute(
-                f"SELECT custom_id, status FROM results WHERE custom_id IN ({marks})", chunk))
+            found.update(
+                conn.execute(f"SELECT custom_id, status FROM results WHERE custom_id IN ({marks})", chunk)
+            )
         return found
 
     def counts(self) -> dict[str, int]:
         out = {"succeeded": 0, "errored": 0, "input_tokens": 0, "output_tokens": 0}
         for status, n, tin, tout in self._conn.execute(
-                "SELECT status, COUNT(*), SUM(input_tokens), SUM(output_tokens) "
-                "FROM results GROUP BY status"):
+            "SELECT status, COUNT(*), SUM(input_tokens), SUM(output_tokens) FROM results GROUP BY status"
+        ):
             out[status] = n
             out["input_tokens"] += tin or 0
             out["output_tokens"] += tout or 0
@@ -154,13 +158,14 @@ class Ledger:
 
     def rows(self, *states: str) -> Iterator[ResultRow]:
         """Committed results in part then commit order; only parts in `states` if any are given."""
-        conn = self.reader()    # its own connection: callers may iterate while we commit
+        conn = self.reader()  # its own connection: callers may iterate while we commit
         try:
             if states:
                 cursor = conn.execute(
                     "SELECT r.row FROM results r JOIN parts p ON p.part = r.part "
                     f"WHERE p.state IN ({','.join('?' * len(states))}) ORDER BY r.part, r.seq",
-                    states)
+                    states,
+                )
             else:
                 cursor = conn.execute("SELECT row FROM results ORDER BY part, seq")
             for (blob,) in cursor:
@@ -169,20 +174,27 @@ class Ledger:
             conn.close()
 
     def part_rows(self, part: int) -> list[ResultRow]:
-        return [ResultRow.from_dict(orjson.loads(blob)) for (blob,) in self._conn.execute(
-            "SELECT row FROM results WHERE part = ? ORDER BY seq", (part,))]
+        return [
+            ResultRow.from_dict(orjson.loads(blob))
+            for (blob,) in self._conn.execute("SELECT row FROM results WHERE part = ? ORDER BY seq", (part,))
+        ]
 
     def parts(self, *states: str) -> list[int]:
         marks = ",".join("?" * len(states))
-        return [p for (p,) in self._conn.execute(
-            f"SELECT part FROM parts WHERE state IN ({marks}) ORDER BY part", states)]
+        return [
+            p
+            for (p,) in self._conn.execute(
+                f"SELECT part FROM parts WHERE state IN ({marks}) ORDER BY part", states
+            )
+        ]
 
     @property
     def open_part_size(self) -> int:
         if self._open_part is None:
             return 0
-        return self._conn.execute("SELECT COUNT(*) FROM results WHERE part = ?",
-                                  (self._open_part,)).fetchone()[0]
+        return self._conn.execute(
+            "SELECT COUNT(*) FROM results WHERE part = ?", (self._open_part,)
+        ).fetchone()[0]
 
     # -- writes (one transaction each, fsynced) ----------------------------------
 
@@ -197,21 +209,34 @@ class Ledger:
                 last = conn.execute("SELECT COALESCE(MAX(part), 0) FROM parts").fetchone()[0]
                 self._open_part = last + 1
                 conn.execute("INSERT INTO parts VALUES (?, ?)", (self._open_part, OPEN))
-            olds = {cid: part for cid, part in conn.execute(
-                f"SELECT custom_id, part FROM results WHERE custom_id IN "
-                f"({','.join('?' * len(rows))})", [r.custom_id for r in rows])}
+            olds = {
+                cid: part
+                for cid, part in conn.execute(
+                    f"SELECT custom_id, part FROM results WHERE custom_id IN ({','.join('?' * len(rows))})",
+                    [r.custom_id for r in rows],
+                )
+            }
             stale = {p for p in olds.values() if p != self._open_part}
             if stale:
-                conn.executemany("UPDATE parts SET state = ? WHERE part = ? AND state != ?",
-                                 [(DIRTY, p, OPEN) for p in stale])
+                conn.executemany(
+                    "UPDATE parts SET state = ? WHERE part = ? AND state != ?",
+                    [(DIRTY, p, OPEN) for p in stale],
+                )
             values = []
             for row in rows:
                 self._seq += 1
                 usage = row.usage or {}
-                values.append((row.custom_id, self._seq, self._open_part, row.status,
-                               int(usage.get("input_tokens") or 0),
-                               int(usage.get("output_tokens") or 0),
-                               orjson.dumps(row.to_dict())))
+                values.append(
+                    (
+                        row.custom_id,
+                        self._seq,
+                        self._open_part,
+                        row.status,
+                        int(usage.get("input_tokens") or 0),
+                        int(usage.get("output_tokens") or 0),
+                        orjson.dumps(row.to_dict()),
+                    )
+                )
             conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", values)
             conn.execute("COMMIT")
         except BaseException:
@@ -228,8 +253,7 @@ class Ledger:
 
     def mark_written(self, parts: Iterable[int]) -> None:
         self._conn.execute("BEGIN IMMEDIATE")
-        self._conn.executemany("UPDATE parts SET state = ? WHERE part = ?",
-                               [(WRITTEN, p) for p in parts])
+        self._conn.executemany("UPDATE parts SET state = ? WHERE part = ?", [(WRITTEN, p) for p in parts])
         self._conn.execute("COMMIT")
 
     def _set_state(self, part: int, state: str) -> None:
@@ -242,9 +266,11 @@ def _lock(path: Path, spec_name: str) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise StateError(f"another run of spec {spec_name!r} is in progress on this machine",
-                         where=str(path), hint="wait for it to finish, or stop it (Ctrl-C); "
-                         "a re-run then resumes where it stopped") from None
+        raise StateError(
+            f"another run of spec {spec_name!r} is in progress on this machine",
+            where=str(path),
+            hint="wait for it to finish, or stop it (Ctrl-C); a re-run then resumes where it stopped",
+        ) from None
     return fd
 
 

@@ -47,9 +47,10 @@ class Limits:
         """(name, requests per minute it allows) for the tightest quota at this cost per request."""
         candidates = []
         for name, limit, per_request in (
-                ("requests_per_minute", self.requests_per_minute, cost.requests),
-                ("input_tokens_per_minute", self.input_tokens_per_minute, cost.input_tokens),
-                ("output_tokens_per_minute", self.output_tokens_per_minute, cost.output_tokens)):
+            ("requests_per_minute", self.requests_per_minute, cost.requests),
+            ("input_tokens_per_minute", self.input_tokens_per_minute, cost.input_tokens),
+            ("output_tokens_per_minute", self.output_tokens_per_minute, cost.output_tokens),
+        ):
             if limit and per_request:
                 candidates.append((name, limit / per_request))
         return min(candidates, key=lambda c: c[1]) if candidates else None
@@ -61,7 +62,7 @@ class TokenBucket:
     def __init__(self, rate_per_minute: float, capacity: float, now: float):
         self.rate = rate_per_minute / 60.0
         self.capacity = max(1.0, capacity)
-        self.level = 0.0    # start empty: another run may just have used the server's window
+        self.level = 0.0  # start empty: another run may just have used the server's window
         self._last = now
 
     def refill(self, now: float, scale: float = 1.0) -> None:
@@ -90,9 +91,19 @@ class Reservation:
 
 
 class Limiter:
-    def __init__(self, limits: Limits, max_concurrency: int, *, clock=time.monotonic,
-                 headroom: float = 0.98, burst_seconds: float = 1.0, cooldown: float = 2.0,
-                 decrease: float = 0.85, recovery_seconds: float = 10.0, min_scale: float = 0.05):
+    def __init__(
+        self,
+        limits: Limits,
+        max_concurrency: int,
+        *,
+        clock=time.monotonic,
+        headroom: float = 0.98,
+        burst_seconds: float = 1.0,
+        cooldown: float = 2.0,
+        decrease: float = 0.85,
+        recovery_seconds: float = 10.0,
+        min_scale: float = 0.05,
+    ):
         now = clock()
         self.clock = clock
         self.limits = limits
@@ -102,17 +113,19 @@ class Limiter:
         self.recovery_seconds = recovery_seconds
         self.min_scale = min_scale
         self.buckets: dict[str, TokenBucket] = {}
-        for name, limit in (("requests", limits.requests_per_minute),
-                            ("input_tokens", limits.input_tokens_per_minute),
-                            ("output_tokens", limits.output_tokens_per_minute)):
+        for name, limit in (
+            ("requests", limits.requests_per_minute),
+            ("input_tokens", limits.input_tokens_per_minute),
+            ("output_tokens", limits.output_tokens_per_minute),
+        ):
             if limit:
                 rate = limit * headroom
                 self.buckets[name] = TokenBucket(rate, rate * burst_seconds / 60.0, now)
         self.concurrency = float(min(self.max_concurrency, 4))
         self.slow_start = True
         self.in_flight = 0
-        self._scale_floor = 1.0         # rate scale right after the last back-off
-        self._backed_off_at: float | None = None      # last back-off of any kind
+        self._scale_floor = 1.0  # rate scale right after the last back-off
+        self._backed_off_at: float | None = None  # last back-off of any kind
         self._rate_backed_off_at = 0.0
         self._changed: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
@@ -135,7 +148,7 @@ class Limiter:
             bucket.refill(now, scale)
         wait = max((b.wait_time(scale) for b in self.buckets.values()), default=0.0)
         if wait > 0:
-            return max(wait, 1e-3)   # float dust must not turn into a busy loop
+            return max(wait, 1e-3)  # float dust must not turn into a busy loop
         for name, bucket in self.buckets.items():
             bucket.take(getattr(cost, name))
         self.in_flight += 1
@@ -148,8 +161,7 @@ class Limiter:
         if self.slow_start:
             self.concurrency = min(self.max_concurrency, self.concurrency + 1.0)
         else:
-            self.concurrency = min(self.max_concurrency,
-                                   self.concurrency + 1.0 / max(1.0, self.concurrency))
+            self.concurrency = min(self.max_concurrency, self.concurrency + 1.0 / max(1.0, self.concurrency))
 
     def fail(self, reservation: Reservation, now: float, kind: str | None = None) -> None:
         """The call failed; tokens it never used go back.
@@ -164,7 +176,7 @@ class Limiter:
             return
         self.slow_start = False
         if self._backed_off_at is not None and now - self._backed_off_at < self.cooldown:
-            return      # the same burst of rejections: back off once
+            return  # the same burst of rejections: back off once
         self._backed_off_at = now
         self.concurrency = max(1.0, self.concurrency * 0.5)
         if kind == "rate_limited":
@@ -200,7 +212,6 @@ class Limiter:
                     return got
                 # Woken early by any finishing call: its refund may be what we wait for.
                 try:
-                    await asyncio.wait_for(self._changed.wait(),
-                                           timeout=None if got == float("inf") else got)
-                except (asyncio.TimeoutError, TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout=None if got == float("inf") else got)
+                except TimeoutError:
                     pass

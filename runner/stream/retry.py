@@ -16,63 +16,67 @@ from typing import Any
 # HTTP statuses that fail the row at once: the request itself is wrong, or access is.
 FATAL_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
 # Anthropic error types that mean "try again later" when they arrive as an SSE `error` event.
-RETRYABLE_ERROR_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error",
-                                   "timeout_error", "internal_server_error"})
+RETRYABLE_ERROR_TYPES = frozenset(
+    {"overloaded_error", "api_error", "rate_limit_error", "timeout_error", "internal_server_error"}
+)
 
 
 @dataclass(frozen=True)
-class Failure:
+class CallFailure:
     """One failed attempt, classified."""
 
-    kind: str                   # rate_limited | overloaded | server_error | stream_error | connection | timeout | fatal
+    kind: str  # rate_limited | overloaded | server_error | stream_error | connection | timeout | fatal
     retryable: bool
     message: str
-    code: int | None = None     # HTTP status when there was one
+    code: int | None = None  # HTTP status when there was one
     error_type: str | None = None
-    retry_after: float | None = None   # seconds the server asked us to wait
+    retry_after: float | None = None  # seconds the server asked us to wait
 
     def to_error(self) -> dict[str, Any]:
         """The `error` of an errored ResultRow."""
         return {"type": self.error_type or self.kind, "message": self.message, "code": self.code}
 
 
-def classify(exc: BaseException) -> Failure:
-    """Map an exception raised by one SDK call to a Failure; unknown exceptions are re-raised."""
+def classify(exc: BaseException) -> CallFailure:
+    """Map an exception raised by one SDK call to a CallFailure; unknown exceptions are re-raised."""
     import anthropic
 
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError, anthropic.APITimeoutError)):
-        return Failure("timeout", True, "the call timed out (no response or a stalled stream)")
+        return CallFailure("timeout", True, "the call timed out (no response or a stalled stream)")
     if isinstance(exc, anthropic.APIStatusError):
         return _classify_status(exc)
     if isinstance(exc, anthropic.APIConnectionError) or _is_transport_error(exc):
-        return Failure("connection", True, f"connection failed: {type(exc).__name__}: {exc}".strip())
+        return CallFailure("connection", True, f"connection failed: {type(exc).__name__}: {exc}".strip())
     raise exc
 
 
-def _classify_status(exc) -> Failure:
+def _classify_status(exc) -> CallFailure:
     status = exc.status_code
     error_type, message = _error_fields(exc.body, str(exc))
     retry_after = parse_retry_after(exc.response.headers if exc.response is not None else {})
     if status == 200:
         # An SSE `error` event after the stream started: Vertex's overload/internal errors.
         retryable = error_type in RETRYABLE_ERROR_TYPES or error_type is None
-        return Failure("stream_error" if retryable else "fatal", retryable, message, status,
-                       error_type, retry_after)
+        return CallFailure(
+            "stream_error" if retryable else "fatal", retryable, message, status, error_type, retry_after
+        )
     if status == 429:
-        return Failure("rate_limited", True, message, status, error_type or "rate_limited",
-                       retry_after)
+        return CallFailure("rate_limited", True, message, status, error_type or "rate_limited", retry_after)
     if status == 529 or error_type == "overloaded_error":
-        return Failure("overloaded", True, message, status, error_type or "overloaded_error",
-                       retry_after)
+        return CallFailure("overloaded", True, message, status, error_type or "overloaded_error", retry_after)
     if status >= 500 or status in (408, 409):
-        return Failure("server_error", True, message, status, error_type or "api_error",
-                       retry_after)
-    return Failure("fatal", False, message, status, error_type or _fatal_type(status))
+        return CallFailure("server_error", True, message, status, error_type or "api_error", retry_after)
+    return CallFailure("fatal", False, message, status, error_type or _fatal_type(status))
 
 
 def _fatal_type(status: int) -> str:
-    return {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-            404: "not_found_error", 413: "request_too_large"}.get(status, "invalid_request_error")
+    return {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        403: "permission_error",
+        404: "not_found_error",
+        413: "request_too_large",
+    }.get(status, "invalid_request_error")
 
 
 def _error_fields(body: Any, fallback: str) -> tuple[str | None, str]:
@@ -90,7 +94,11 @@ def _is_transport_error(exc: BaseException) -> bool:
     """httpx(2) transport and stream errors raised while a streamed body is being read."""
     for cls in type(exc).__mro__:
         if cls.__module__.startswith("httpx") and cls.__name__ in (
-                "TransportError", "StreamError", "RemoteProtocolError", "ReadError"):
+            "TransportError",
+            "StreamError",
+            "RemoteProtocolError",
+            "ReadError",
+        ):
             return True
     return False
 
@@ -114,7 +122,7 @@ def parse_retry_after(headers) -> float | None:
         import datetime as dt
 
         when = parsedate_to_datetime(value)
-        return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+        return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
 
@@ -131,7 +139,7 @@ class Backoff:
     base: float = 1.0
     cap: float = 60.0
 
-    def delay(self, retry_number: int, failure: Failure, rng: random.Random = random) -> float:
+    def delay(self, retry_number: int, failure: CallFailure, rng: random.Random = random) -> float:
         window = min(self.cap, self.base * (2 ** max(0, retry_number - 1)))
         delay = rng.uniform(0.0, window)
         if failure.retry_after is not None:

@@ -5,18 +5,18 @@ from __future__ import annotations
 TICKETS = "gs://claude-jobs-local/examples/tickets.jsonl"
 TICKET_TABLE = "bq://claude-jobs-local.claude_jobs.example_tickets"
 DATASET = "bq://claude-jobs-local.claude_jobs"
-FAST = {"speed": 20.0}          # simulated batch durations / 20: a job takes well under a second
+FAST = {"speed": 20.0}  # simulated batch durations / 20: a job takes well under a second
 
 
 def run(spec, target, **options):
     from runner.batch import run_batch
-    from runner.execute import RunOptions
+    from runner.records import RunOptions
 
     return run_batch(spec, target, RunOptions(progress=False, **options))
 
 
 def destination_rows(spec, target) -> list[dict]:
-    from runner.sinks import open_sink, read_destination
+    from runner.dataio.sinks import open_sink, read_destination
 
     return list(read_destination(open_sink(spec.destination, spec, target)))
 

@@ -8,8 +8,8 @@ import urllib.request
 import uuid
 
 import pytest
-
 from batch_harness import FAST, TICKETS
+
 _names = itertools.count()
 
 
@@ -32,15 +32,23 @@ class Server:
 
     def batch(self, **knobs) -> None:
         body = json.dumps({"batch": {**self.original, **FAST, **knobs}}).encode()
-        request = urllib.request.Request(f"{self.url}/_local/config", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/_local/config",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
 
     def restore(self) -> None:
         body = json.dumps({"batch": self.original}).encode()
-        request = urllib.request.Request(f"{self.url}/_local/config", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/_local/config",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         urllib.request.urlopen(request, timeout=10).close()
 
 
@@ -57,19 +65,42 @@ def make_spec(tmp_path):
     """Write a batch spec YAML and load it; every call gets a unique name (hence revision)."""
     from runner.spec import load_spec
 
-    def make(*, source: str = TICKETS, custom_id: str = "t-{{ id }}",
-             destination: str | None = None, input: str = "gs://claude-jobs-local/batch-tests",
-             output: str | None = None, labels: dict | None = None, batch: dict | None = None,
-             extra: str = "", region: str = "us-east5"):
+    def make(
+        *,
+        source: str = TICKETS,
+        custom_id: str = "t-{{ id }}",
+        destination: str | None = None,
+        input: str = "gs://claude-jobs-local/batch-tests",
+        output: str | None = None,
+        labels: dict | None = None,
+        batch: dict | None = None,
+        extra: str = "",
+        region: str = "us-east5",
+    ):
         name = f"bt-{next(_names)}-{uuid.uuid4().hex[:6]}"
         destination = destination or f"gs://claude-jobs-local/batch-results/{name}"
-        batch_keys = {"input": input, "poll_interval": 1, **({"output": output} if output else {}),
-                      **(batch or {})}
-        lines = [f"name: {name}", "model: claude-haiku-4-5@20251001", "mode: batch",
-                 f"region: {region}", "request:", "  max_tokens: 32", "template:",
-                 f"  source: {source}", f'  custom_id: "{custom_id}"', "  messages:",
-                 "    - role: user", '      content: "{{ body }}"',
-                 f"destination: {destination}", "batch:"]
+        batch_keys = {
+            "input": input,
+            "poll_interval": 1,
+            **({"output": output} if output else {}),
+            **(batch or {}),
+        }
+        lines = [
+            f"name: {name}",
+            "model: claude-haiku-4-5@20251001",
+            "mode: batch",
+            f"region: {region}",
+            "request:",
+            "  max_tokens: 32",
+            "template:",
+            f"  source: {source}",
+            f'  custom_id: "{custom_id}"',
+            "  messages:",
+            "    - role: user",
+            '      content: "{{ body }}"',
+            f"destination: {destination}",
+            "batch:",
+        ]
         lines += [f"  {k}: {v}" for k, v in batch_keys.items()]
         if labels:
             lines.append("labels:")
@@ -83,7 +114,7 @@ def make_spec(tmp_path):
 
 @pytest.fixture
 def source_ids(local_stack):
-    from runner.sources import split_gs
+    from runner.dataio.sources import split_gs
 
     bucket, name = split_gs(TICKETS)
     data = local_stack.storage().bucket(bucket).blob(name).download_as_bytes()

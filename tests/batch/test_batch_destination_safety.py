@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from batch_harness import jobs_of, run
+
 from runner.errors import StateError
 
 pytestmark = pytest.mark.usefixtures("server")
@@ -16,15 +16,15 @@ def _repository(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def test_first_run_refuses_a_destination_holding_data_and_submits_nothing(local_stack, make_spec,
-                                                                           tmp_path):
+def test_first_run_refuses_a_destination_holding_data_and_submits_nothing(local_stack, make_spec, tmp_path):
     (tmp_path / "kept.jsonl").write_text('{"someone": "else"}\n')
     spec = make_spec(destination="kept.jsonl")
     with pytest.raises(StateError) as caught:
         run(spec, local_stack)
     assert str(caught.value).endswith(
         "$.destination: kept.jsonl already holds results this spec's runs did not write; nothing "
-        "was sent (choose a new destination, or pass --restart to replace it)")
+        "was sent (choose a new destination, or pass --restart to replace it)"
+    )
     assert (tmp_path / "kept.jsonl").read_text() == '{"someone": "else"}\n'
     assert jobs_of(spec, local_stack) == []
 

@@ -15,8 +15,7 @@ EXAMPLES = sorted((Path(__file__).parents[2] / "jobs" / "examples").glob("batch-
 
 @pytest.mark.usefixtures("server")
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_a_batch_example_succeeds_and_a_second_run_submits_nothing(local_stack, path, tmp_path,
-                                                                   monkeypatch):
+def test_a_batch_example_succeeds_and_a_second_run_submits_nothing(local_stack, path, tmp_path, monkeypatch):
     # A copy, so results left in the working tree by earlier runs are not this run's destination.
     examples = tmp_path / "examples"
     shutil.copytree(path.parent, examples, ignore=shutil.ignore_patterns("results"))

@@ -9,7 +9,8 @@ from runner.batch.collect import JoinStats
 
 
 def test_rows_that_fail_are_reported_with_their_code_and_the_run_is_not_ok(
-        local_stack, make_spec, server, source_ids):
+    local_stack, make_spec, server, source_ids
+):
     spec = make_spec(labels={"local-fault": "row-failures-40"})
     summary = run(spec, local_stack)
     assert not summary.ok and 0 < summary.errored < summary.total == len(source_ids)
@@ -21,15 +22,18 @@ def test_rows_that_fail_are_reported_with_their_code_and_the_run_is_not_ok(
     assert len(errored) == summary.errored and all(r["error"]["code"] == 400 for r in errored)
 
 
-@pytest.mark.parametrize("fault, state", [("failed", "FAILED"), ("expired", "EXPIRED"),
-                                          ("partially-succeeded", "PARTIALLY_SUCCEEDED")])
+@pytest.mark.parametrize(
+    "fault, state",
+    [("failed", "FAILED"), ("expired", "EXPIRED"), ("partially-succeeded", "PARTIALLY_SUCCEEDED")],
+)
 def test_a_job_that_ends_unsuccessfully_fails_the_run_and_keeps_what_it_wrote(
-        local_stack, make_spec, server, source_ids, fault, state):
+    local_stack, make_spec, server, source_ids, fault, state
+):
     spec = make_spec(labels={"local-fault": fault})
     summary = run(spec, local_stack)
     assert (summary.state, summary.ok) == ("failed", False)
     assert list(summary.details["job_states"].values()) == [state]
-    assert summary.total == len(source_ids)        # every input row has exactly one result
+    assert summary.total == len(source_ids)  # every input row has exactly one result
     assert summary.succeeded + summary.errored == summary.total
     assert any(state in line for line in summary.details["report"])
     if state == "FAILED":
@@ -37,7 +41,8 @@ def test_a_job_that_ends_unsuccessfully_fails_the_run_and_keeps_what_it_wrote(
 
 
 def test_a_job_stuck_pending_past_the_pending_timeout_is_reported_and_left_alone(
-        local_stack, make_spec, server):
+    local_stack, make_spec, server
+):
     from runner.batch import cancel
 
     spec = make_spec(labels={"local-fault": "stuck-pending"}, batch={"pending_timeout": 1})
@@ -48,23 +53,23 @@ def test_a_job_stuck_pending_past_the_pending_timeout_is_reported_and_left_alone
         assert stuck["state"] in ("QUEUED", "PENDING") and stuck["waited_s"] >= 1
         assert any("pending_timeout" in line for line in summary.details["report"])
         (job,) = jobs_of(spec, local_stack)
-        assert not job.terminal                    # left for the user to cancel or wait on
+        assert not job.terminal  # left for the user to cancel or wait on
     finally:
-        cancel(local_stack, spec=spec)             # it would hold a quota slot for later tests
+        cancel(local_stack, spec=spec)  # it would hold a quota slot for later tests
 
 
 def test_retry_failed_submits_exactly_the_failed_rows_and_merges_them(
-        local_stack, make_spec, server, source_ids):
+    local_stack, make_spec, server, source_ids
+):
     spec = make_spec()
     server.batch(row_failure_rate=0.4)
     first = run(spec, local_stack)
-    failed = {r["custom_id"] for r in destination_rows(spec, local_stack)
-              if r["status"] == "errored"}
+    failed = {r["custom_id"] for r in destination_rows(spec, local_stack) if r["status"] == "errored"}
     assert failed and first.errored == len(failed)
 
     server.batch(row_failure_rate=0.0)
     plain_rerun = run(spec, local_stack)
-    assert plain_rerun.details["created"] == []    # without the flag nothing is re-sent
+    assert plain_rerun.details["created"] == []  # without the flag nothing is re-sent
 
     retried = run(spec, local_stack, retry_failed=True)
     assert (retried.state, retried.ok, retried.errored) == ("done", True, 0)

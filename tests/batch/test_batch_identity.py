@@ -25,8 +25,7 @@ def test_display_names_are_deterministic_and_name_part_and_round():
 
 
 def test_the_revision_filter_selects_spec_and_revision_labels():
-    assert revision_filter("s", "r") == \
-        'labels.claude-jobs-spec="s" AND labels.claude-jobs-rev="r"'
+    assert revision_filter("s", "r") == 'labels.claude-jobs-spec="s" AND labels.claude-jobs-rev="r"'
 
 
 def test_a_spec_cannot_override_our_labels():
@@ -34,8 +33,7 @@ def test_a_spec_cannot_override_our_labels():
 
 
 def test_the_model_is_always_the_full_publisher_name():
-    assert model_name("claude-haiku-4-5@20251001") == \
-        "publishers/anthropic/models/claude-haiku-4-5@20251001"
+    assert model_name("claude-haiku-4-5@20251001") == "publishers/anthropic/models/claude-haiku-4-5@20251001"
 
 
 class _Spec:
@@ -47,16 +45,23 @@ class _Spec:
 def test_a_job_body_for_gcs_lists_every_segment_and_the_output_prefix():
     layout = Layout("gs://b/in", "gs://b/out", "s", "r")
     key = JobKey(0, 1, 2)
-    part = StagedPart(key, ("gs://b/in/s/r/part00001/seg-00000.jsonl",
-                            "gs://b/in/s/r/part00001/seg-00001.jsonl"), 7)
+    part = StagedPart(
+        key, ("gs://b/in/s/r/part00001/seg-00000.jsonl", "gs://b/in/s/r/part00001/seg-00001.jsonl"), 7
+    )
     body = job_body(_Spec, layout, part, "r")
-    assert body["input_config"] == {"instances_format": "jsonl",
-                                    "gcs_source": {"uris": list(part.input_uris)}}
-    assert body["output_config"]["gcs_destination"]["output_uri_prefix"] == \
-        "gs://b/out/s/r/out/part00001"
-    assert body["labels"] == {"team": "support", "claude-jobs-spec": "s", "claude-jobs-rev": "r",
-                              "claude-jobs-part": "1", "claude-jobs-parts": "2",
-                              "claude-jobs-rows": "7"}
+    assert body["input_config"] == {
+        "instances_format": "jsonl",
+        "gcs_source": {"uris": list(part.input_uris)},
+    }
+    assert body["output_config"]["gcs_destination"]["output_uri_prefix"] == "gs://b/out/s/r/out/part00001"
+    assert body["labels"] == {
+        "team": "support",
+        "claude-jobs-spec": "s",
+        "claude-jobs-rev": "r",
+        "claude-jobs-part": "1",
+        "claude-jobs-parts": "2",
+        "claude-jobs-rows": "7",
+    }
 
 
 def test_a_job_body_for_bigquery_names_input_and_output_tables():
@@ -64,8 +69,7 @@ def test_a_job_body_for_bigquery_names_input_and_output_tables():
     part = StagedPart(JobKey(0, 0, 1), ("bq://p.d.cj_s_r_part00000",), 3)
     body = job_body(_Spec, layout, part, "r")
     assert body["input_config"]["bigquery_source"] == {"input_uri": "bq://p.d.cj_s_r_part00000"}
-    assert body["output_config"]["bigquery_destination"] == {
-        "output_uri": "bq://p.o.cj_s_r_part00000_out"}
+    assert body["output_config"]["bigquery_destination"] == {"output_uri": "bq://p.o.cj_s_r_part00000_out"}
 
 
 def test_polls_start_fast_and_back_off_to_four_times_the_interval():

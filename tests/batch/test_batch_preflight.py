@@ -31,8 +31,7 @@ def test_a_region_where_the_model_has_no_batch_is_refused(local_stack, make_spec
     from runner.batch.preflight import static_problems
 
     problems = static_problems(make_spec(), "asia-northeast1")
-    assert any("does not serve batch prediction" in p.message and "us-east5" in p.hint
-               for p in problems)
+    assert any("does not serve batch prediction" in p.message and "us-east5" in p.hint for p in problems)
 
 
 def test_a_dataset_outside_the_job_region_is_refused(local_stack, make_spec):
@@ -47,30 +46,32 @@ def test_a_dataset_outside_the_job_region_is_refused(local_stack, make_spec):
 
 
 def test_a_missing_bucket_and_a_missing_source_are_both_reported(local_stack, make_spec):
-    message = refused(make_spec(input="gs://no-such-bucket-for-batch",
-                                source="gs://claude-jobs-local/no/such.jsonl"), local_stack)
+    message = refused(
+        make_spec(input="gs://no-such-bucket-for-batch", source="gs://claude-jobs-local/no/such.jsonl"),
+        local_stack,
+    )
     assert "gs://no-such-bucket-for-batch does not exist" in message
     assert "no such Cloud Storage object: gs://claude-jobs-local/no/such.jsonl" in message
 
 
 def test_a_source_in_a_missing_bucket_is_refused_naming_the_bucket(local_stack, make_spec):
     message = refused(make_spec(source="gs://no-such-bucket-for-sources/in.jsonl"), local_stack)
-    assert ("no such Cloud Storage bucket: gs://no-such-bucket-for-sources "
-            "(create it, or fix the bucket name)") in message
+    assert (
+        "no such Cloud Storage bucket: gs://no-such-bucket-for-sources (create it, or fix the bucket name)"
+    ) in message
     assert "no such Cloud Storage object" not in message
 
 
 def test_an_existing_output_table_is_refused(local_stack, make_spec):
     from google.cloud import bigquery
 
-    from runner.revision import revision_label, spec_revision
+    from runner.render.revision import revision_label, spec_revision
 
     spec = make_spec(output=DATASET)
     rev = revision_label(spec_revision(spec, local_stack))
     table = f"claude-jobs-local.claude_jobs.cj_{spec.name}_{rev}_part00000_out".replace("-", "_")
     table = table.replace("claude_jobs_local", "claude-jobs-local", 1)
-    local_stack.bigquery().create_table(bigquery.Table(
-        table, schema=[bigquery.SchemaField("x", "STRING")]))
+    local_stack.bigquery().create_table(bigquery.Table(table, schema=[bigquery.SchemaField("x", "STRING")]))
     assert "already exists" in refused(spec, local_stack)
 
 

@@ -12,13 +12,19 @@ from runner.batch.jobs import JobApi, QuotaExhausted
 
 def overlapping_at_creation(jobs) -> list[int]:
     """For each job, how many other jobs were still unfinished when it was created."""
-    return [sum(1 for other in jobs if other is not job and other.create_time < job.create_time
-                and (other.end_time is None or other.end_time > job.create_time))
-            for job in jobs]
+    return [
+        sum(
+            1
+            for other in jobs
+            if other is not job
+            and other.create_time < job.create_time
+            and (other.end_time is None or other.end_time > job.create_time)
+        )
+        for job in jobs
+    ]
 
 
-def test_parts_beyond_the_quota_wait_for_a_free_slot(local_stack, make_spec, server,
-                                                     monkeypatch):
+def test_parts_beyond_the_quota_wait_for_a_free_slot(local_stack, make_spec, server, monkeypatch):
     monkeypatch.setenv("CLAUDE_JOBS_BATCH_CONCURRENCY", "2")
     server.batch(max_concurrent_jobs=2)
     spec = make_spec(batch={"max_requests_per_job": 5})
@@ -28,13 +34,21 @@ def test_parts_beyond_the_quota_wait_for_a_free_slot(local_stack, make_spec, ser
 
 
 def someone_elses_stuck_job(api):
-    return api.create({
-        "display_name": "someone-elses-job", "model": "publishers/anthropic/models/"
-        "claude-haiku-4-5@20251001", "labels": {"local-fault": "stuck-pending"},
-        "input_config": {"instances_format": "jsonl",
-                         "gcs_source": {"uris": ["gs://claude-jobs-local/examples/tickets.jsonl"]}},
-        "output_config": {"predictions_format": "jsonl",
-                          "gcs_destination": {"output_uri_prefix": "gs://claude-jobs-local/x"}}})
+    return api.create(
+        {
+            "display_name": "someone-elses-job",
+            "model": "publishers/anthropic/models/claude-haiku-4-5@20251001",
+            "labels": {"local-fault": "stuck-pending"},
+            "input_config": {
+                "instances_format": "jsonl",
+                "gcs_source": {"uris": ["gs://claude-jobs-local/examples/tickets.jsonl"]},
+            },
+            "output_config": {
+                "predictions_format": "jsonl",
+                "gcs_destination": {"output_uri_prefix": "gs://claude-jobs-local/x"},
+            },
+        }
+    )
 
 
 def wait_until_started(api, job):
@@ -71,7 +85,7 @@ def test_a_429_on_create_is_waited_out_and_retried(local_stack, make_spec, serve
         try:
             return create(self, body)
         except QuotaExhausted:
-            api.cancel(other.name)          # the other job ends; the slot frees up
+            api.cancel(other.name)  # the other job ends; the slot frees up
             raise
 
     monkeypatch.setattr(JobApi, "create", create_then_free_the_slot)
@@ -84,11 +98,10 @@ def test_a_429_on_create_is_waited_out_and_retried(local_stack, make_spec, serve
         api.cancel(other.name)
 
 
-def test_ctrl_c_leaves_the_job_running_and_says_how_to_reattach(local_stack, make_spec, server,
-                                                                monkeypatch):
+def test_ctrl_c_leaves_the_job_running_and_says_how_to_reattach(local_stack, make_spec, server, monkeypatch):
     import pytest
 
-    from runner.batch import progress
+    from runner.batch import wait_display as progress
     from runner.errors import Interrupted
 
     def interrupt(self, result, queue):
@@ -107,15 +120,15 @@ def test_ctrl_c_leaves_the_job_running_and_says_how_to_reattach(local_stack, mak
         cancel(local_stack, spec=spec)
 
 
-def test_ctrl_c_with_cancel_on_interrupt_cancels_the_job(local_stack, make_spec, server,
-                                                         monkeypatch):
+def test_ctrl_c_with_cancel_on_interrupt_cancels_the_job(local_stack, make_spec, server, monkeypatch):
     import pytest
 
-    from runner.batch import progress
+    from runner.batch import wait_display as progress
     from runner.errors import Interrupted
 
-    monkeypatch.setattr(progress.Progress, "update",
-                        lambda self, result, queue: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(
+        progress.Progress, "update", lambda self, result, queue: (_ for _ in ()).throw(KeyboardInterrupt)
+    )
     spec = make_spec(labels={"local-fault": "stuck-pending"})
     with pytest.raises(Interrupted, match="cancelled 1"):
         run(spec, local_stack, cancel_on_interrupt=True)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from batch_harness import DATASET, TICKET_TABLE, destination_rows, jobs_of, run
 
 pytestmark = pytest.mark.usefixtures("server")
 
 
-def test_gcs_to_gcs_runs_to_succeeded_with_one_result_per_source_row(local_stack, make_spec,
-                                                                     source_ids):
+def test_gcs_to_gcs_runs_to_succeeded_with_one_result_per_source_row(local_stack, make_spec, source_ids):
     spec = make_spec(output="gs://claude-jobs-local/batch-tests-out")
     summary = run(spec, local_stack)
     assert (summary.state, summary.ok) == ("done", True)
@@ -40,16 +38,14 @@ def test_gcs_to_bigquery(local_stack, make_spec, source_ids):
 
 
 def test_bigquery_to_gcs(local_stack, make_spec, source_ids, tmp_path):
-    spec = make_spec(source=TICKET_TABLE, input=DATASET,
-                     output="gs://claude-jobs-local/batch-tests-out")
+    spec = make_spec(source=TICKET_TABLE, input=DATASET, output="gs://claude-jobs-local/batch-tests-out")
     summary = run(spec, local_stack)
     assert summary.state == "done" and summary.succeeded == len(source_ids)
     (job,) = jobs_of(spec, local_stack)
     assert job.output_dir.startswith("gs://claude-jobs-local/batch-tests-out/")
 
 
-def test_running_an_unchanged_spec_again_submits_nothing(local_stack, make_spec, tmp_path,
-                                                         monkeypatch):
+def test_running_an_unchanged_spec_again_submits_nothing(local_stack, make_spec, tmp_path, monkeypatch):
     spec = make_spec()
     first = run(spec, local_stack)
     assert len(first.details["created"]) == 1
@@ -70,8 +66,7 @@ def test_no_wait_returns_after_submitting_and_a_rerun_attaches(local_stack, make
     assert finished.state == "done"
 
 
-def test_a_large_input_is_split_into_labelled_jobs_and_joined_back(local_stack, make_spec,
-                                                                   source_ids):
+def test_a_large_input_is_split_into_labelled_jobs_and_joined_back(local_stack, make_spec, source_ids):
     spec = make_spec(batch={"max_requests_per_job": 8})
     summary = run(spec, local_stack)
     jobs = jobs_of(spec, local_stack)
@@ -99,19 +94,29 @@ def test_a_prepared_jsonl_object_is_used_in_place(local_stack, make_spec, tmp_pa
 
     name = make_spec().name + "-prep"
     uri = f"gs://claude-jobs-local/batch-tests/prepared/{name}.jsonl"
-    rows = [{"custom_id": f"p-{i}", "request": {
-        "anthropic_version": "vertex-2023-10-16", "max_tokens": 16,
-        "messages": [{"role": "user", "content": f"Say {i}."}]}} for i in range(6)]
-    local_stack.storage().bucket("claude-jobs-local").blob(uri.split("/", 3)[3]) \
-        .upload_from_string(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    rows = [
+        {
+            "custom_id": f"p-{i}",
+            "request": {
+                "anthropic_version": "vertex-2023-10-16",
+                "max_tokens": 16,
+                "messages": [{"role": "user", "content": f"Say {i}."}],
+            },
+        }
+        for i in range(6)
+    ]
+    local_stack.storage().bucket("claude-jobs-local").blob(uri.split("/", 3)[3]).upload_from_string(
+        b"\n".join(orjson.dumps(r) for r in rows) + b"\n"
+    )
     path = tmp_path / f"{name}.yaml"
-    path.write_text(f"name: {name}\nmodel: claude-haiku-4-5@20251001\nmode: batch\n"
-                    f"prepared: {uri}\ndestination: gs://claude-jobs-local/batch-results/{name}\n"
-                    "batch:\n  input: gs://claude-jobs-local/batch-tests\n  poll_interval: 1\n")
+    path.write_text(
+        f"name: {name}\nmodel: claude-haiku-4-5@20251001\nmode: batch\n"
+        f"prepared: {uri}\ndestination: gs://claude-jobs-local/batch-results/{name}\n"
+        "batch:\n  input: gs://claude-jobs-local/batch-tests\n  poll_interval: 1\n"
+    )
     spec = load_spec(str(path))
     summary = run(spec, local_stack)
     (job,) = jobs_of(spec, local_stack)
     assert job.input_uris == (uri,)
     assert summary.state == "done" and summary.succeeded == 6
-    assert sorted(r["custom_id"] for r in destination_rows(spec, local_stack)) == \
-        [f"p-{i}" for i in range(6)]
+    assert sorted(r["custom_id"] for r in destination_rows(spec, local_stack)) == [f"p-{i}" for i in range(6)]

@@ -29,21 +29,20 @@ def claims(local_stack, name):
 
 def setup(local_stack, tmp_path, name):
     spec = _Spec(name)
-    layout = Layout("gs://claude-jobs-local/examples", "gs://claude-jobs-local/sub-out",
-                    name, "r1")
+    layout = Layout("gs://claude-jobs-local/examples", "gs://claude-jobs-local/sub-out", name, "r1")
     key = JobKey(0, 0, 1)
-    body = job_body(spec, layout, StagedPart(
-        key, ("gs://claude-jobs-local/examples/tickets.jsonl",), 20), "r1")
+    body = job_body(
+        spec, layout, StagedPart(key, ("gs://claude-jobs-local/examples/tickets.jsonl",), 20), "r1"
+    )
     api = JobApi.for_target(local_stack, "us-east5")
     record = SubmissionRecord(name, "r1", root=tmp_path)
     return api, record, key, body
 
 
-def test_a_job_created_just_before_a_crash_is_found_and_not_created_again(local_stack,
-                                                                          tmp_path):
+def test_a_job_created_just_before_a_crash_is_found_and_not_created_again(local_stack, tmp_path):
     api, record, key, body = setup(local_stack, tmp_path, "crash-after-create")
-    record.sending(body["display_name"])          # the crashed run sent a create...
-    created = api.create(body)                    # ...which reached Vertex
+    record.sending(body["display_name"])  # the crashed run sent a create...
+    created = api.create(body)  # ...which reached Vertex
     sleeps: list[float] = []
     submitter = Submitter(api, record, "crash-after-create", "r1", sleep=sleeps.append)
     job = submitter.submit(body, key)
@@ -51,10 +50,9 @@ def test_a_job_created_just_before_a_crash_is_found_and_not_created_again(local_
     assert record.job(body["display_name"]) == created.name
 
 
-def test_an_unanswered_create_waits_for_the_job_to_show_before_creating(local_stack,
-                                                                        tmp_path):
+def test_an_unanswered_create_waits_for_the_job_to_show_before_creating(local_stack, tmp_path):
     api, record, key, body = setup(local_stack, tmp_path, "crash-before-create")
-    record.sending(body["display_name"])          # the create never reached Vertex
+    record.sending(body["display_name"])  # the create never reached Vertex
     sleeps: list[float] = []
     submitter = Submitter(api, record, "crash-before-create", "r1", sleep=sleeps.append)
     job = submitter.submit(body, key)
@@ -93,8 +91,7 @@ def test_two_runners_at_once_create_one_job_and_both_attach_to_it(local_stack, t
 
     def runner(machine: str):
         record = SubmissionRecord("two-runners", "r1", root=tmp_path / machine)
-        submitter = Racing(api, record, "two-runners", "r1",
-                           claims=claims(local_stack, "two-runners"))
+        submitter = Racing(api, record, "two-runners", "r1", claims=claims(local_stack, "two-runners"))
         results[machine] = submitter.submit(body, key).name
 
     threads = [threading.Thread(target=runner, args=(m,)) for m in ("ci-a", "ci-b")]
@@ -109,8 +106,8 @@ def test_two_runners_at_once_create_one_job_and_both_attach_to_it(local_stack, t
 def test_a_claim_left_by_our_own_crashed_run_is_taken_over(local_stack, tmp_path):
     api, record, key, body = setup(local_stack, tmp_path, "own-claim")
     held = claims(local_stack, "own-claim")
-    record.sending(body["display_name"])             # the crashed run noted its intent...
-    assert held.take(body["display_name"])           # ...and claimed, then died
+    record.sending(body["display_name"])  # the crashed run noted its intent...
+    assert held.take(body["display_name"])  # ...and claimed, then died
     sleeps: list[float] = []
     submitter = Submitter(api, record, "own-claim", "r1", sleep=sleeps.append, claims=held)
     job = submitter.submit(body, key)
@@ -121,9 +118,10 @@ def test_a_live_claim_of_another_machine_is_respected(local_stack, tmp_path):
     from runner.errors import StateError
 
     api, record, key, body = setup(local_stack, tmp_path, "their-claim")
-    assert claims(local_stack, "their-claim").take(body["display_name"])   # someone else's
-    submitter = Submitter(api, record, "their-claim", "r1", sleep=lambda s: None,
-                          claims=claims(local_stack, "their-claim"))
+    assert claims(local_stack, "their-claim").take(body["display_name"])  # someone else's
+    submitter = Submitter(
+        api, record, "their-claim", "r1", sleep=lambda s: None, claims=claims(local_stack, "their-claim")
+    )
     with pytest.raises(StateError, match="another claude-jobs run"):
         submitter.submit(body, key)
     assert api.list(f'display_name="{body["display_name"]}"') == []

@@ -10,8 +10,12 @@ from runner.batch.jobs import BatchJob
 from runner.batch.poll import Waiter
 from runner.errors import RemoteError
 
-JOB = BatchJob(name="projects/p/locations/us-east5/batchPredictionJobs/1", display_name="j",
-               model="publishers/anthropic/models/m", state="QUEUED")
+JOB = BatchJob(
+    name="projects/p/locations/us-east5/batchPredictionJobs/1",
+    display_name="j",
+    model="publishers/anthropic/models/m",
+    state="QUEUED",
+)
 
 
 class ScriptedJobs:
@@ -45,8 +49,7 @@ def waiter(api, clock, **kw):
 
 def test_transient_failures_while_polling_are_waited_through():
     clock = Clock()
-    api = ScriptedJobs("RUNNING", RemoteError("503", status=503), RemoteError("reset"),
-                       "SUCCEEDED")
+    api = ScriptedJobs("RUNNING", RemoteError("503", status=503), RemoteError("reset"), "SUCCEEDED")
     result = waiter(api, clock).wait([JOB])
     assert result.finished and result.jobs[JOB.name].state == "SUCCEEDED"
 
@@ -60,7 +63,7 @@ def test_a_non_transient_failure_while_polling_is_raised():
 def test_a_job_waiting_longer_than_the_pending_timeout_is_stuck():
     clock = Clock()
     result = waiter(ScriptedJobs("PENDING"), clock, pending_timeout=60).wait([JOB])
-    (job, waited), = result.stuck
+    ((job, waited),) = result.stuck
     assert job.state == "PENDING" and 60 < waited < 200 and not result.timed_out
 
 

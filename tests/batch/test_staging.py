@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from runner.batch import staging
 from runner.batch.identity import JobKey
 from runner.batch.jobs import BatchJob
 from runner.batch.readback import JobFiles
-from runner.batch import staging
 from runner.batch.staging import Layout, ids_uri, input_line, stage
 from runner.errors import SpecError
 from runner.records import Request
@@ -16,8 +16,14 @@ from runner.records import Request
 
 def requests(n: int, prefix: str = "r"):
     for i in range(n):
-        yield Request(f"{prefix}-{i}", {"anthropic_version": "vertex-2023-10-16", "max_tokens": 8,
-                                         "messages": [{"role": "user", "content": f"hi {i}"}]})
+        yield Request(
+            f"{prefix}-{i}",
+            {
+                "anthropic_version": "vertex-2023-10-16",
+                "max_tokens": 8,
+                "messages": [{"role": "user", "content": f"hi {i}"}],
+            },
+        )
 
 
 def test_an_input_line_is_custom_id_and_request():
@@ -29,15 +35,19 @@ def test_an_input_line_is_custom_id_and_request():
 def test_the_layout_keeps_each_revision_and_part_apart():
     layout = Layout("gs://b/staging/", "bq://p.d", "spec-a", "0123abcd")
     key = JobKey(retry=2, part=1, parts=3)
-    assert layout.input_uri(key, 3) == \
-        "gs://b/staging/spec-a/0123abcd/retry2-part00001/seg-00003.jsonl"
+    assert layout.input_uri(key, 3) == "gs://b/staging/spec-a/0123abcd/retry2-part00001/seg-00003.jsonl"
     assert layout.output_uri(key) == "bq://p.d.cj_spec_a_0123abcd_retry2_part00001_out"
     assert ids_uri(layout.input_uri(key)).endswith("retry2-part00001/seg-00000.ids")
 
 
 def job_reading(uris: tuple[str, ...]) -> BatchJob:
-    return BatchJob(name="projects/p/locations/l/batchPredictionJobs/1", display_name="x",
-                    model="publishers/anthropic/models/m", state="SUCCEEDED", input_uris=uris)
+    return BatchJob(
+        name="projects/p/locations/l/batchPredictionJobs/1",
+        display_name="x",
+        model="publishers/anthropic/models/m",
+        state="SUCCEEDED",
+        input_uris=uris,
+    )
 
 
 def test_gcs_staging_splits_at_the_limit_and_reads_back(local_stack, tmp_path):
@@ -53,8 +63,9 @@ def test_gcs_staging_splits_at_the_limit_and_reads_back(local_stack, tmp_path):
 
 
 def test_bigquery_staging_loads_custom_id_and_request_columns(local_stack, tmp_path):
-    layout = Layout("bq://claude-jobs-local.claude_jobs", "bq://x.y", "s",
-                    tmp_path.name[-12:].lower().replace("-", "_"))
+    layout = Layout(
+        "bq://claude-jobs-local.claude_jobs", "bq://x.y", "s", tmp_path.name[-12:].lower().replace("-", "_")
+    )
     staged = stage(requests(5), local_stack, layout, max_per_job=100)
     (part,) = staged.parts
     table = local_stack.bigquery().get_table(part.input_uris[0].removeprefix("bq://"))
@@ -62,8 +73,7 @@ def test_bigquery_staging_loads_custom_id_and_request_columns(local_stack, tmp_p
     files = JobFiles(local_stack)
     got = list(files.input_requests(job_reading(part.input_uris), {"r-3"}))
     assert got[0].body["messages"][0]["content"] == "hi 3"
-    assert sorted(files.input_ids(job_reading(part.input_uris))) == [
-        f"r-{i}".encode() for i in range(5)]
+    assert sorted(files.input_ids(job_reading(part.input_uris))) == [f"r-{i}".encode() for i in range(5)]
 
 
 def test_the_request_budget_stops_staging_before_any_job(local_stack, tmp_path):
@@ -74,18 +84,17 @@ def test_the_request_budget_stops_staging_before_any_job(local_stack, tmp_path):
 
 def test_parts_whose_job_exists_are_counted_but_not_written(local_stack, tmp_path):
     layout = Layout(f"gs://claude-jobs-local/test-staging/{tmp_path.name}", "gs://x", "s", "r3")
-    staged = stage(requests(20), local_stack, layout, max_per_job=10,
-                   parts_needed=lambda part: part == 1)
+    staged = stage(requests(20), local_stack, layout, max_per_job=10, parts_needed=lambda part: part == 1)
     assert staged.total == 20
     bucket = local_stack.storage().bucket("claude-jobs-local")
     assert staged.parts[0].input_uris == ()
     names = {b.name for b in bucket.list_blobs(prefix=f"test-staging/{tmp_path.name}/")}
-    assert names == {f"test-staging/{tmp_path.name}/s/r3/part00001/seg-00000.{ext}"
-                     for ext in ("jsonl", "ids")}
+    assert names == {
+        f"test-staging/{tmp_path.name}/s/r3/part00001/seg-00000.{ext}" for ext in ("jsonl", "ids")
+    }
 
 
-def test_a_large_part_is_cut_into_segments_that_all_read_back(local_stack, tmp_path,
-                                                              monkeypatch):
+def test_a_large_part_is_cut_into_segments_that_all_read_back(local_stack, tmp_path, monkeypatch):
     monkeypatch.setattr(staging, "SEGMENT_BYTES", 2_000)
     layout = Layout(f"gs://claude-jobs-local/test-staging/{tmp_path.name}", "gs://x", "s", "r4")
     (part,) = stage(requests(60), local_stack, layout, max_per_job=100).parts

@@ -75,17 +75,28 @@ def _service_account(tmp_path, token_uri: str) -> Path:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     path = tmp_path / "adc.json"
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": "p", "private_key_id": "k", "private_key": pem,
-        "client_email": "runner@p.iam.gserviceaccount.com", "client_id": "1",
-        "token_uri": token_uri}))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "p",
+                "private_key_id": "k",
+                "private_key": pem,
+                "client_email": "runner@p.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": token_uri,
+            }
+        )
+    )
     return path
 
 
 # -- flags and arguments ---------------------------------------------------------------------
+
 
 def test_an_unknown_format_is_one_usage_line_naming_the_flag(cli):
     code, _, errors = cli("run", STREAM_SPEC, "--format", "xml")
@@ -140,6 +151,7 @@ def test_local_logs_refuses_a_negative_line_count(cli):
 
 # -- spec paths ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("command", ["run", "status", "results", "cancel"])
 def test_a_missing_spec_file_is_a_usage_error_before_any_target(cli, no_stack, command):
     code, _, errors = cli(command, "nope.yaml")
@@ -148,8 +160,7 @@ def test_a_missing_spec_file_is_a_usage_error_before_any_target(cli, no_stack, c
 
 
 @pytest.mark.parametrize("command", ["status", "cancel"])
-def test_a_folder_given_as_a_spec_is_a_usage_error_before_any_target(cli, no_stack, tmp_path,
-                                                                       command):
+def test_a_folder_given_as_a_spec_is_a_usage_error_before_any_target(cli, no_stack, tmp_path, command):
     folder = tmp_path / "specs.yaml"
     folder.mkdir()
     code, _, errors = cli(command, folder)
@@ -170,8 +181,9 @@ def test_several_spec_errors_are_one_error_line_each(cli, no_stack, tmp_path):
 def test_a_destination_below_a_file_is_a_located_spec_error(cli, no_stack, repo):
     (repo / "results").write_text("a file where a folder is needed\n")
     spec = repo / "spec.yaml"
-    spec.write_text(spec.read_text().replace("destination: results/stream-inline.jsonl",
-                                             "destination: results/out.jsonl"))
+    spec.write_text(
+        spec.read_text().replace("destination: results/stream-inline.jsonl", "destination: results/out.jsonl")
+    )
     code, _, errors = cli("run", spec)
     assert code == EXIT_INVALID
     assert len(errors) == 1
@@ -180,8 +192,7 @@ def test_a_destination_below_a_file_is_a_located_spec_error(cli, no_stack, repo)
 
 
 def test_plan_keeps_each_error_on_one_line_in_a_pipe(cli, tmp_path):
-    spec = tmp_path / ("a-rather-long-file-name-so-the-error-line-is-wider-than-eighty-columns"
-                       ".yaml")
+    spec = tmp_path / ("a-rather-long-file-name-so-the-error-line-is-wider-than-eighty-columns.yaml")
     spec.write_bytes(b"name: \xff\xfe\n")
     code, out, _ = cli("plan", spec)
     assert code == EXIT_INVALID
@@ -190,6 +201,7 @@ def test_plan_keeps_each_error_on_one_line_in_a_pipe(cli, tmp_path):
 
 
 # -- environment -----------------------------------------------------------------------------
+
 
 def test_a_blank_project_variable_is_a_usage_error_not_the_local_stack(cli, no_stack, monkeypatch):
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", " ")
@@ -208,27 +220,29 @@ def test_a_project_without_credentials_is_exit_3_with_the_fix(cli, monkeypatch, 
     assert "gcloud auth application-default login" in errors[0]
 
 
-def test_credentials_that_cannot_reach_the_token_endpoint_are_exit_3_up_front(cli, monkeypatch,
-                                                                               tmp_path):
-    with socket.socket() as sock:        # a loopback port with nothing listening
+def test_credentials_that_cannot_reach_the_token_endpoint_are_exit_3_up_front(cli, monkeypatch, tmp_path):
+    with socket.socket() as sock:  # a loopback port with nothing listening
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     _no_adc(monkeypatch, tmp_path)
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS",
-                       str(_service_account(tmp_path, f"http://127.0.0.1:{port}/token")))
+    monkeypatch.setenv(
+        "GOOGLE_APPLICATION_CREDENTIALS", str(_service_account(tmp_path, f"http://127.0.0.1:{port}/token"))
+    )
     code, _, errors = cli("plan", STREAM_SPEC, "--project", "p")
     assert code == EXIT_CONFIG
     assert len(errors) == 1
-    assert errors[0].startswith("error: GOOGLE_APPLICATION_CREDENTIALS: cannot reach Google to get "
-                                "an access token")
-    assert f"port={port}" in errors[0]          # it asked the key's own (loopback) endpoint
+    assert errors[0].startswith(
+        "error: GOOGLE_APPLICATION_CREDENTIALS: cannot reach Google to get an access token"
+    )
+    assert f"port={port}" in errors[0]  # it asked the key's own (loopback) endpoint
 
 
 class _RevokedGrant(BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.dumps({"error": "invalid_grant",
-                           "error_description": "Token has been expired or revoked."}).encode()
+        body = json.dumps(
+            {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+        ).encode()
         self.send_response(400)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -254,8 +268,9 @@ def test_revoked_credentials_are_exit_3_with_the_login_fix(cli, monkeypatch, tmp
         thread.join(timeout=10)
     assert code == EXIT_CONFIG
     assert len(errors) == 1
-    assert errors[0].startswith("error: GOOGLE_APPLICATION_CREDENTIALS: Google credentials were "
-                                "refused: ('invalid_grant")
+    assert errors[0].startswith(
+        "error: GOOGLE_APPLICATION_CREDENTIALS: Google credentials were refused: ('invalid_grant"
+    )
     assert "gcloud auth application-default login" in errors[0]
 
 
@@ -264,8 +279,10 @@ def test_a_port_variable_that_is_not_a_number_is_a_usage_error(cli, monkeypatch,
     monkeypatch.setenv("CLAUDE_JOBS_LOCAL_VERTEX_PORT", "abc")
     code, _, errors = cli("local", "up")
     assert code == EXIT_USAGE
-    assert errors == ["error: CLAUDE_JOBS_LOCAL_VERTEX_PORT: not a port number: 'abc' "
-                      "(a number from 1 to 65535, or 0 for a free port)"]
+    assert errors == [
+        "error: CLAUDE_JOBS_LOCAL_VERTEX_PORT: not a port number: 'abc' "
+        "(a number from 1 to 65535, or 0 for a free port)"
+    ]
 
 
 def test_a_busy_port_from_a_variable_names_the_variable(cli, monkeypatch, tmp_path):
@@ -274,8 +291,9 @@ def test_a_busy_port_from_a_variable_names_the_variable(cli, monkeypatch, tmp_pa
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         monkeypatch.setenv("CLAUDE_JOBS_LOCAL_VERTEX_PORT", str(busy.getsockname()[1]))
-        code, _, errors = cli("local", "up", "--storage-port", "0", "--bigquery-port", "0",
-                              "--bigquery-grpc-port", "0")
+        code, _, errors = cli(
+            "local", "up", "--storage-port", "0", "--bigquery-port", "0", "--bigquery-grpc-port", "0"
+        )
     assert code == EXIT_CONFIG
     assert len(errors) == 1
     assert errors[0].startswith("error: CLAUDE_JOBS_LOCAL_VERTEX_PORT: port ")
@@ -305,14 +323,27 @@ def test_a_bad_local_config_file_is_one_located_line(cli, monkeypatch, tmp_path)
     monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path / "stack"))
     config = tmp_path / "knobs.yaml"
     config.write_text("latency: [\n")
-    code, _, errors = cli("local", "up", "--config", config, "--vertex-port", "0",
-                          "--storage-port", "0", "--bigquery-port", "0", "--bigquery-grpc-port", "0")
+    code, _, errors = cli(
+        "local",
+        "up",
+        "--config",
+        config,
+        "--vertex-port",
+        "0",
+        "--storage-port",
+        "0",
+        "--bigquery-port",
+        "0",
+        "--bigquery-grpc-port",
+        "0",
+    )
     assert code == EXIT_CONFIG
     assert len(errors) == 1
     assert errors[0].startswith(f"error: {config}:2:1: cannot read the local server config")
 
 
 # -- failures that escape from libraries and the OS ------------------------------------------
+
 
 def test_a_state_folder_below_a_file_during_a_run_is_exit_3(cli, monkeypatch, tmp_path, local_stack):
     blocker = tmp_path / "not-a-folder"
@@ -344,8 +375,7 @@ def test_an_unknown_exception_is_still_a_bug():
 
 
 @pytest.mark.parametrize("command", ["status", "cancel"])
-def test_a_ref_that_is_neither_a_spec_nor_a_job_is_refused_before_any_target(cli, no_stack,
-                                                                             command):
+def test_a_ref_that_is_neither_a_spec_nor_a_job_is_refused_before_any_target(cli, no_stack, command):
     code, _, errors = cli(command, "a b c")
     assert code == EXIT_USAGE
     assert len(errors) == 1
@@ -363,15 +393,17 @@ def test_apply_prints_one_error_line_per_invalid_spec_and_nothing_more(cli, no_s
 def test_a_folder_given_as_stack_outputs_is_one_located_line(cli, tmp_path):
     code, _, errors = cli("validate", STREAM_SPEC, "--stack-outputs", tmp_path)
     assert code == EXIT_CONFIG
-    assert errors == [f"error: {tmp_path}: is a folder, not a stack outputs file "
-                      "(save them with `pulumi stack output --json > platform.json`)"]
+    assert errors == [
+        f"error: {tmp_path}: is a folder, not a stack outputs file "
+        "(save them with `pulumi stack output --json > platform.json`)"
+    ]
 
 
 def test_ctrl_c_outside_a_run_loop_is_exit_130_with_the_resume_hint(cli, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("runner.spec.load_spec", interrupted)   # e.g. while the stack starts
+    monkeypatch.setattr("runner.spec.load_spec", interrupted)  # e.g. while the stack starts
     code, _, errors = cli("run", STREAM_SPEC)
     assert code == 130
     assert errors == ["error: interrupted; state is saved, re-run the same command to resume"]
@@ -387,8 +419,9 @@ def test_a_damaged_state_database_is_a_state_error_naming_the_state_folder(monke
         sqlite3.connect(damaged).execute("select * from sqlite_master").fetchall()
     error = translate(caught.value)
     assert error is not None and error.exit_code == EXIT_INVALID
-    assert str(error).startswith(f"CLAUDE_JOBS_HOME: a state database in {tmp_path} cannot be used: "
-                                 "file is not a database")
+    assert str(error).startswith(
+        f"CLAUDE_JOBS_HOME: a state database in {tmp_path} cannot be used: file is not a database"
+    )
 
 
 def test_a_reader_that_stops_early_is_not_a_failure(tmp_path):
@@ -400,11 +433,23 @@ def test_a_reader_that_stops_early_is_not_a_failure(tmp_path):
     logs.mkdir(parents=True)
     (logs / "vertex.log").write_text("a log line long enough to fill the pipe quickly\n" * 50_000)
     env = {**os.environ, "CLAUDE_JOBS_LOCAL_DIR": str(tmp_path / "stack")}
-    process = subprocess.Popen([sys.executable, "-c", "from runner.cli import main; main()",
-                                "local", "logs", "vertex", "-n", "50000"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from runner.cli import main; main()",
+            "local",
+            "logs",
+            "vertex",
+            "-n",
+            "50000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     assert process.stdout.readline().startswith(b"==> ")
-    process.stdout.close()                      # like `| head -1`
+    process.stdout.close()  # like `| head -1`
     err = process.stderr.read().decode()
     assert process.wait(timeout=60) == 0
     assert "error:" not in err and "Traceback" not in err
@@ -416,8 +461,10 @@ def test_local_status_on_a_stack_folder_below_a_file_names_the_variable(cli, mon
     monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(blocker))
     code, _, errors = cli("local", "status")
     assert code == EXIT_CONFIG
-    assert errors == [f"error: CLAUDE_JOBS_LOCAL_DIR: cannot use {blocker} for the local stack: "
-                      "Not a directory (set CLAUDE_JOBS_LOCAL_DIR to a writable folder)"]
+    assert errors == [
+        f"error: CLAUDE_JOBS_LOCAL_DIR: cannot use {blocker} for the local stack: "
+        "Not a directory (set CLAUDE_JOBS_LOCAL_DIR to a writable folder)"
+    ]
 
 
 @pytest.mark.parametrize("command", ["plan", "apply"])
@@ -425,17 +472,20 @@ def test_plan_and_apply_refuse_a_region_a_spec_cannot_move_to(cli, no_stack, com
     code, _, errors = cli(command, BATCH_SPEC, "--region", "global")
     assert code == EXIT_USAGE
     assert len(errors) == 1
-    assert errors[0].startswith(f"error: --region: {BATCH_SPEC}: claude-haiku-4-5@20251001 does not "
-                                "run batch requests in global")
+    assert errors[0].startswith(
+        f"error: --region: {BATCH_SPEC}: claude-haiku-4-5@20251001 does not run batch requests in global"
+    )
 
 
 def _csv_spec(repo: Path, csv_text: str) -> Path:
     (repo / "rows.csv").write_text(csv_text)
     spec = repo / "csv.yaml"
-    spec.write_text("name: csv\nmodel: claude-haiku-4-5@20251001\nmode: stream\n"
-                    "request: {max_tokens: 50}\ntemplate:\n  source: rows.csv\n"
-                    "  custom_id: \"t-{{ id }}\"\n  messages:\n    - role: user\n"
-                    "      content: \"{{ body }}\"\ndestination: out.jsonl\n")
+    spec.write_text(
+        "name: csv\nmodel: claude-haiku-4-5@20251001\nmode: stream\n"
+        "request: {max_tokens: 50}\ntemplate:\n  source: rows.csv\n"
+        '  custom_id: "t-{{ id }}"\n  messages:\n    - role: user\n'
+        '      content: "{{ body }}"\ndestination: out.jsonl\n'
+    )
     return spec
 
 
@@ -443,17 +493,20 @@ def test_run_refuses_a_csv_with_a_repeated_column(cli, no_stack, repo):
     spec = _csv_spec(repo, "id,body,id\n1,a,2\n")
     code, _, errors = cli("run", spec)
     assert code == EXIT_INVALID
-    assert errors == [f"error: {spec}:6:11: $.template.source: column 'id' appears more than once "
-                      "in the header of rows.csv (rename one of them: each column is one template "
-                      "variable)"]
+    assert errors == [
+        f"error: {spec}:6:11: $.template.source: column 'id' appears more than once "
+        "in the header of rows.csv (rename one of them: each column is one template "
+        "variable)"
+    ]
 
 
 def test_run_refuses_a_csv_with_only_a_header(cli, no_stack, repo):
     spec = _csv_spec(repo, "id,body\n")
     code, _, errors = cli("run", spec)
     assert code == EXIT_INVALID
-    assert errors == [f"error: {spec}:6:11: $.template.source: rows.csv has no rows "
-                      "(add rows below the header line)"]
+    assert errors == [
+        f"error: {spec}:6:11: $.template.source: rows.csv has no rows (add rows below the header line)"
+    ]
 
 
 def test_an_unreachable_vertex_endpoint_is_a_remote_error():
@@ -479,7 +532,7 @@ def test_a_bug_raised_while_handling_an_os_error_is_still_a_bug():
 @pytest.mark.parametrize("args", [[], ["local"]])
 def test_a_group_without_a_command_shows_its_help_not_an_error_line(cli, capsys, args):
     code = invoke(args)
-    out, err = capsys.readouterr()
+    _out, err = capsys.readouterr()
     assert code == EXIT_USAGE
     assert err.startswith("Usage: claude-jobs") and "Commands:" in err
     assert "error:" not in err and "Traceback" not in err

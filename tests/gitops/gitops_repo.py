@@ -67,8 +67,9 @@ class Repo:
         try:
             return done.code, json.loads(done.stdout)
         except json.JSONDecodeError:
-            raise AssertionError(f"exit {done.code}\nstdout:\n{done.stdout}\n"
-                                 f"stderr:\n{done.stderr}") from None
+            raise AssertionError(
+                f"exit {done.code}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+            ) from None
 
     def specs_by_name(self, plan: dict) -> dict[str, dict]:
         return {s["name"]: s for s in plan["specs"]}
@@ -77,7 +78,7 @@ class Repo:
 def make_repo(root: Path, examples: tuple[str, ...] | None = None) -> Repo:
     """Copy jobs/examples (or only `examples`) into `root`, a fresh repository folder."""
     suffix = uuid.uuid4().hex[:6]
-    (root / ".git").mkdir(parents=True)          # the repository root for relative paths
+    (root / ".git").mkdir(parents=True)  # the repository root for relative paths
     target = root / "jobs" / "examples"
     # Not results/: outputs of runs made in the working tree are not part of a fresh repository.
     shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns("results"))

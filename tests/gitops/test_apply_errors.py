@@ -7,17 +7,24 @@ from pathlib import Path
 
 import pytest
 
-import runner.apply as apply_module
+import runner.gitops.apply as apply_module
 from runner.clients import Target
-from runner.execute import RunOptions, RunSummary
-from runner.plan import SpecPlan
+from runner.gitops.plan import SpecPlan
+from runner.records import RunOptions, RunSummary
 from runner.spec.model import InlinePrompt, JobSpec
 
 
 def _spec(name: str) -> JobSpec:
     prompt = InlinePrompt(custom_id="a", messages=[{"role": "user", "content": "hi"}])
-    return JobSpec(path=Path(f"jobs/{name}.yaml"), text=name, name=name, model="claude-x",
-                   mode="stream", destination=f"{name}.jsonl", prompts=(prompt,))
+    return JobSpec(
+        path=Path(f"jobs/{name}.yaml"),
+        text=name,
+        name=name,
+        model="claude-x",
+        mode="stream",
+        destination=f"{name}.jsonl",
+        prompts=(prompt,),
+    )
 
 
 @pytest.fixture
@@ -27,8 +34,15 @@ def fake_runs(monkeypatch):
     ran: list[str] = []
 
     async def plan_spec(spec, target, options):
-        return SpecPlan(name=spec.name, path=str(spec.path), mode=spec.mode, model=spec.model,
-                        region=spec.region, destination=spec.destination, state="new")
+        return SpecPlan(
+            name=spec.name,
+            path=str(spec.path),
+            mode=spec.mode,
+            model=spec.model,
+            region=spec.region,
+            destination=spec.destination,
+            state="new",
+        )
 
     def execute(spec, target, options):
         ran.append(spec.name)
@@ -42,8 +56,7 @@ def fake_runs(monkeypatch):
 
 
 def _apply(names):
-    return apply_module.apply([_spec(n) for n in names], Target(project="p"),
-                              RunOptions(progress=False))
+    return apply_module.apply([_spec(n) for n in names], Target(project="p"), RunOptions(progress=False))
 
 
 def test_an_os_error_in_one_spec_is_its_located_error_and_the_next_spec_still_runs(fake_runs):

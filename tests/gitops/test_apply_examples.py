@@ -7,10 +7,9 @@ the expensive step, so it happens once and each test checks one consequence.
 from __future__ import annotations
 
 import pytest
+from gitops_repo import EXAMPLES, make_repo
 
 from runner.spec.catalog import catalog
-
-from gitops_repo import EXAMPLES, make_repo
 
 EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
 
@@ -21,7 +20,7 @@ def applied(tmp_path_factory, local_stack):
     repo = make_repo(tmp_path_factory.mktemp("examples") / "repo")
     before = repo.json("plan", "jobs/", "--local")
     first = repo.json("apply", "jobs/", "--local", "--no-progress")
-    second = repo.cli("apply", "jobs/", "--local", "--no-progress")      # the text output
+    second = repo.cli("apply", "jobs/", "--local", "--no-progress")  # the text output
     after = repo.json("plan", "jobs/", "--local", "--detailed-exitcode")
     return repo, before, first, second, after
 
@@ -38,14 +37,15 @@ def test_plan_prices_each_spec_from_the_catalog_with_the_batch_discount_for_batc
     _, (_, plan), *_ = applied
     for spec in plan["specs"]:
         info = catalog().get(spec["model"])
-        expected = info.cost_usd(spec["input_tokens"], spec["output_tokens_max"],
-                                 batch=spec["mode"] == "batch")
+        expected = info.cost_usd(
+            spec["input_tokens"], spec["output_tokens_max"], batch=spec["mode"] == "batch"
+        )
         assert spec["cost_usd"] == pytest.approx(expected), spec["name"]
     assert plan["total_cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in plan["specs"]))
 
 
 def test_apply_runs_each_example_once_and_every_row_succeeds(applied):
-    repo, _, (code, first), *_ = applied
+    _repo, _, (code, first), *_ = applied
     assert code == 0, first
     assert first["ran"] == len(EXAMPLE_FILES)
     for spec in first["specs"]:
@@ -60,12 +60,14 @@ def test_a_second_apply_runs_nothing(applied):
     lines = second.stdout.splitlines()
     assert lines[-1] == f"Apply: 0 spec(s) run, {len(EXAMPLE_FILES)} up to date."
     for example in EXAMPLE_FILES:
-        assert any(line.startswith(f"{repo.name(example)}: up to date (") and
-                   line.endswith("), nothing to run") for line in lines), example
+        assert any(
+            line.startswith(f"{repo.name(example)}: up to date (") and line.endswith("), nothing to run")
+            for line in lines
+        ), example
 
 
 def test_plan_after_apply_shows_every_spec_up_to_date_with_exit_code_0(applied):
     *_, (code, after) = applied
-    assert code == 0, after                       # --detailed-exitcode: no changes
+    assert code == 0, after  # --detailed-exitcode: no changes
     assert {s["state"] for s in after["specs"]} == {"up-to-date"}
     assert after["has_changes"] is False

@@ -45,7 +45,7 @@ def test_changing_a_data_file_a_template_reads_makes_that_spec_changed(applied_s
     repo = applied_streams
     csv = repo.jobs / "data" / "tickets.csv"
     lines = csv.read_text().splitlines()
-    csv.write_text("\n".join(lines[:-1]) + "\n")          # drop the last row
+    csv.write_text("\n".join(lines[:-1]) + "\n")  # drop the last row
     code, plan = repo.json("plan", "jobs/", "--local")
     assert code == 0
     states = {s["name"]: s["state"] for s in plan["specs"]}

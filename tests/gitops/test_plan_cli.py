@@ -12,7 +12,7 @@ import pytest
 from gitops_repo import STREAM_EXAMPLES, make_repo
 
 from runner.clients import Target
-from runner.execute import RunOptions, RunSummary
+from runner.records import RunOptions, RunSummary
 
 BAD_SPEC = """\
 name: broken
@@ -33,12 +33,13 @@ def repo(tmp_path):
 @pytest.fixture
 def no_network(monkeypatch):
     """Any connection attempt or target/stack start fails the test."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("plan --offline tried to reach the network or start the stack")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr("runner.clients.open_target", refuse)
+    monkeypatch.setattr("runner.cli.targets.open_target", refuse)
     monkeypatch.setattr("runner.local.stack.ensure_up", refuse)
 
 
@@ -82,12 +83,20 @@ def test_plan_of_a_missing_path_is_a_usage_error(repo, no_network):
     assert done.code == 2 and "nowhere" in done.stderr
 
 
-@pytest.mark.parametrize("command, lines", [
-    ("plan", ["Exit codes:", "1  at least one spec is invalid",
-              "6  valid specs and something to run"]),
-    ("apply", ["Exit codes:", "1  at least one spec is invalid: nothing was run",
-               "5  a run ended with failed rows"]),
-])
+@pytest.mark.parametrize(
+    "command, lines",
+    [
+        ("plan", ["Exit codes:", "1  at least one spec is invalid", "6  valid specs and something to run"]),
+        (
+            "apply",
+            [
+                "Exit codes:",
+                "1  at least one spec is invalid: nothing was run",
+                "5  a run ended with failed rows",
+            ],
+        ),
+    ],
+)
 def test_help_documents_the_exit_codes(command, lines):
     cli = Path(sys.executable).parent / "claude-jobs"
     done = subprocess.run([str(cli), command, "--help"], capture_output=True, text=True, timeout=60)
@@ -96,19 +105,18 @@ def test_help_documents_the_exit_codes(command, lines):
         assert line in done.stdout
 
 
-def test_token_counting_is_bounded_by_the_sample_size_and_extrapolated(tmp_path, local_stack,
-                                                                       monkeypatch):
-    import runner.tokens
+def test_token_counting_is_bounded_by_the_sample_size_and_extrapolated(tmp_path, local_stack, monkeypatch):
+    import runner.render.token_estimates
 
     repo = make_repo(tmp_path / "repo", STREAM_EXAMPLES)
-    exact = runner.tokens.count_tokens
+    exact = runner.render.token_estimates.count_tokens
     calls = []
 
     async def counting(client, model, body):
         calls.append(body)
         return await exact(client, model, body)
 
-    monkeypatch.setattr(runner.tokens, "count_tokens", counting)
+    monkeypatch.setattr(runner.render.token_estimates, "count_tokens", counting)
     name = repo.name("stream-template-csv-image")
     _, full = repo.json("plan", "jobs/", "--local")
     all_calls = len(calls)
@@ -117,37 +125,48 @@ def test_token_counting_is_bounded_by_the_sample_size_and_extrapolated(tmp_path,
 
     counted, estimated = repo.specs_by_name(full)[name], repo.specs_by_name(sampled)[name]
     assert counted["token_method"] == "counted" and all_calls == 5 + counted["requests"]
-    assert len(calls) == 4 + 4                    # 4 per spec (stream-inline has 5 requests)
+    assert len(calls) == 4 + 4  # 4 per spec (stream-inline has 5 requests)
     assert estimated["token_method"] == "sampled" and estimated["sampled"] == 4
     assert f"extrapolated from 4 of {counted['requests']} requests" in estimated["notes"][-1]
     assert estimated["input_tokens"] == pytest.approx(counted["input_tokens"], rel=0.25)
 
 
 def test_an_interrupted_stream_run_is_incomplete_and_apply_resumes_it(repo, monkeypatch):
-    from runner.plan import PlanOptions, plan_spec
-    from runner.revision import spec_revision
+    from runner.gitops.plan import PlanOptions, plan_spec
+    from runner.render.revision import spec_revision
     from runner.spec import load_spec
 
     spec = load_spec(repo.jobs / "stream-inline.yaml")
-    monkeypatch.setattr("runner.stream.stream_status", lambda spec, target=None: {
-        "revision": spec_revision(spec, None), "succeeded": 2, "errored": 1})
+    monkeypatch.setattr(
+        "runner.stream.stream_status",
+        lambda spec, target=None: {"revision": spec_revision(spec, None), "succeeded": 2, "errored": 1},
+    )
     line = asyncio.run(plan_spec(spec, Target(project="p"), PlanOptions(count_tokens=False)))
     assert (line.state, line.requests, line.will_run) == ("incomplete", 5, True)
     assert "3 of 5 rows finished" in line.detail
 
 
 def test_apply_restarts_changed_specs_and_resumes_new_and_incomplete_ones(repo, monkeypatch):
-    import runner.apply
-    from runner.plan import SpecPlan
+    import runner.gitops.apply
+    from runner.gitops.plan import SpecPlan
     from runner.spec import load_spec
 
-    specs = [load_spec(repo.jobs / f) for f in
-             ("stream-inline.yaml", "stream-template-csv-image.yaml", "batch-gcs-to-gcs.yaml")]
+    specs = [
+        load_spec(repo.jobs / f)
+        for f in ("stream-inline.yaml", "stream-template-csv-image.yaml", "batch-gcs-to-gcs.yaml")
+    ]
     states = dict(zip((s.name for s in specs), ("changed", "incomplete", "up-to-date")))
 
     async def fake_plan(s, target, options):
-        return SpecPlan(name=s.name, path="", mode=s.mode, model=s.model, region=s.region,
-                        destination=s.destination, state=states[s.name])
+        return SpecPlan(
+            name=s.name,
+            path="",
+            mode=s.mode,
+            model=s.model,
+            region=s.region,
+            destination=s.destination,
+            state=states[s.name],
+        )
 
     ran = {}
 
@@ -155,51 +174,66 @@ def test_apply_restarts_changed_specs_and_resumes_new_and_incomplete_ones(repo, 
         ran[spec.name] = options.restart
         return RunSummary(spec=spec.name, mode=spec.mode, target="t", total=1, succeeded=1)
 
-    monkeypatch.setattr(runner.apply, "plan_spec", fake_plan)
-    monkeypatch.setattr(runner.apply, "execute", fake_execute)
-    result = runner.apply.apply(specs, Target(project="p"), RunOptions())
+    monkeypatch.setattr(runner.gitops.apply, "plan_spec", fake_plan)
+    monkeypatch.setattr(runner.gitops.apply, "execute", fake_execute)
+    result = runner.gitops.apply.apply(specs, Target(project="p"), RunOptions())
     assert ran == {specs[0].name: True, specs[1].name: False}
     assert result.exit_code == 0 and [a.ran for a in result.applied] == [True, True, False]
 
 
 def test_apply_keeps_going_after_a_failed_spec_and_exits_with_its_code(repo, monkeypatch):
-    import runner.apply
+    import runner.gitops.apply
     from runner.errors import EXIT_JOB_FAILED, RemoteError
-    from runner.plan import SpecPlan
+    from runner.gitops.plan import SpecPlan
     from runner.spec import load_spec
 
-    specs = [load_spec(repo.jobs / f) for f in ("stream-inline.yaml", "batch-gcs-to-gcs.yaml",
-                                                "stream-template-csv-image.yaml")]
+    specs = [
+        load_spec(repo.jobs / f)
+        for f in ("stream-inline.yaml", "batch-gcs-to-gcs.yaml", "stream-template-csv-image.yaml")
+    ]
 
     async def all_new(s, target, options):
-        return SpecPlan(name=s.name, path="", mode=s.mode, model=s.model, region=s.region,
-                        destination=s.destination, state="new")
+        return SpecPlan(
+            name=s.name,
+            path="",
+            mode=s.mode,
+            model=s.model,
+            region=s.region,
+            destination=s.destination,
+            state="new",
+        )
 
     def execute(spec, target, options):
         if spec.mode == "batch":
             raise RemoteError("Vertex said no", status=500)
         failed = "template" in spec.name
-        return RunSummary(spec=spec.name, mode=spec.mode, target="t", total=2,
-                          succeeded=1 if failed else 2, errored=1 if failed else 0)
+        return RunSummary(
+            spec=spec.name,
+            mode=spec.mode,
+            target="t",
+            total=2,
+            succeeded=1 if failed else 2,
+            errored=1 if failed else 0,
+        )
 
-    monkeypatch.setattr(runner.apply, "plan_spec", all_new)
-    monkeypatch.setattr(runner.apply, "execute", execute)
-    result = runner.apply.apply(specs, Target(project="p"), RunOptions())
+    monkeypatch.setattr(runner.gitops.apply, "plan_spec", all_new)
+    monkeypatch.setattr(runner.gitops.apply, "execute", execute)
+    result = runner.gitops.apply.apply(specs, Target(project="p"), RunOptions())
     assert [a.exit_code for a in result.applied] == [0, RemoteError.exit_code, EXIT_JOB_FAILED]
     assert result.exit_code == RemoteError.exit_code
 
 
 def test_a_failing_count_tokens_call_falls_back_to_the_estimate_and_says_why(repo, monkeypatch):
-    import runner.tokens
+    import runner.render.token_estimates
     from runner.errors import RemoteError
-    from runner.plan import PlanOptions, plan_spec
+    from runner.gitops.plan import PlanOptions, plan_spec
     from runner.spec import load_spec
 
     async def refused(client, model, body):
         raise RemoteError("count-tokens failed for m: model not enabled", status=400)
 
-    monkeypatch.setattr(runner.tokens, "count_tokens", refused)
-    monkeypatch.setattr("runner.plan.read_state", lambda spec, target, line: None)
+    monkeypatch.setattr(runner.render.token_estimates, "count_tokens", refused)
+    monkeypatch.setattr("runner.gitops.plan.read_state", lambda spec, target, line: None)
     spec = load_spec(repo.jobs / "stream-inline.yaml")
     target = Target(project="p", local=True, vertex_url="http://127.0.0.1:9")
     line = asyncio.run(plan_spec(spec, target, PlanOptions()))
@@ -215,11 +249,12 @@ def test_a_row_that_fails_to_render_is_an_error_of_its_spec_and_the_others_are_p
     code, plan = repo.json("plan", "jobs/", "--offline")
     assert code == 1
     assert len(plan["errors"]) == 1
-    assert plan["errors"][0].startswith("jobs/examples/stream-template-csv-image.yaml:27:38: "
-                                        "$.template.messages[0].content[1].source.path: "
-                                        "cannot read image jobs/examples/")
-    assert ("missing.png: No such file or directory in jobs/examples/data/tickets.csv:3 "
-            in plan["errors"][0])
+    assert plan["errors"][0].startswith(
+        "jobs/examples/stream-template-csv-image.yaml:27:38: "
+        "$.template.messages[0].content[1].source.path: "
+        "cannot read image jobs/examples/"
+    )
+    assert "missing.png: No such file or directory in jobs/examples/data/tickets.csv:3 " in plan["errors"][0]
     assert repo.name("stream-template-csv-image") not in repo.specs_by_name(plan)
     assert repo.name("stream-inline") in repo.specs_by_name(plan)
 

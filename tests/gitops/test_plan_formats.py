@@ -7,30 +7,66 @@ import json
 
 from rich.console import Console
 
-from runner.plan import Plan, SpecPlan
-from runner.plan_render import MARKDOWN_MARKER, markdown, print_table, render, summary_line
+from runner.gitops.plan import Plan, SpecPlan
+from runner.gitops.plan_format import MARKDOWN_MARKER, markdown, print_table, render, summary_line
 
 
 def _plan() -> Plan:
-    common = dict(mode="stream", model="claude-haiku-4-5@20251001", region="us-east5",
-                  requests=3, output_tokens_max=3072, token_method="counted", sampled=3)
-    return Plan(target="local stack", specs=[
-        SpecPlan(name="fresh", path="jobs/fresh.yaml", destination="results/fresh.jsonl",
-                 state="new", revision="aaaa", input_tokens=120, cost_usd=0.0124, **common),
-        SpecPlan(name="edited", path="jobs/edited.yaml", destination="gs://b/out",
-                 state="changed", revision="bbbb", previous_revision="cccc", input_tokens=90,
-                 cost_usd=0.5, **common),
-        SpecPlan(name="done", path="jobs/done.yaml", destination="bq://p.d.t",
-                 state="up-to-date", revision="dddd", input_tokens=30, cost_usd=2.0, **common),
-    ])
+    common = dict(
+        mode="stream",
+        model="claude-haiku-4-5@20251001",
+        region="us-east5",
+        requests=3,
+        output_tokens_max=3072,
+        token_method="counted",
+        sampled=3,
+    )
+    return Plan(
+        target="local stack",
+        specs=[
+            SpecPlan(
+                name="fresh",
+                path="jobs/fresh.yaml",
+                destination="results/fresh.jsonl",
+                state="new",
+                revision="aaaa",
+                input_tokens=120,
+                cost_usd=0.0124,
+                **common,
+            ),
+            SpecPlan(
+                name="edited",
+                path="jobs/edited.yaml",
+                destination="gs://b/out",
+                state="changed",
+                revision="bbbb",
+                previous_revision="cccc",
+                input_tokens=90,
+                cost_usd=0.5,
+                **common,
+            ),
+            SpecPlan(
+                name="done",
+                path="jobs/done.yaml",
+                destination="bq://p.d.t",
+                state="up-to-date",
+                revision="dddd",
+                input_tokens=30,
+                cost_usd=2.0,
+                **common,
+            ),
+        ],
+    )
 
 
 def test_json_lists_every_spec_with_its_state_and_numbers():
     data = json.loads(render(_plan(), "json"))
     assert [(s["name"], s["state"], s["will_run"]) for s in data["specs"]] == [
-        ("fresh", "new", True), ("edited", "changed", True), ("done", "up-to-date", False)]
-    assert data["summary"] == {"new": 1, "changed": 1, "incomplete": 0, "up-to-date": 1,
-                               "unknown": 0}
+        ("fresh", "new", True),
+        ("edited", "changed", True),
+        ("done", "up-to-date", False),
+    ]
+    assert data["summary"] == {"new": 1, "changed": 1, "incomplete": 0, "up-to-date": 1, "unknown": 0}
     assert data["has_changes"] is True and data["valid"] is True
     assert data["specs"][0]["input_tokens"] == 120
     assert data["specs"][0]["output_tokens_max"] == 3072
@@ -47,8 +83,9 @@ def test_an_offline_plan_totals_the_cost_of_every_spec_and_counts_those_of_unkno
     for spec in plan.specs:
         spec.state = "unknown"
     plan.specs[2].cost_usd = None
-    assert summary_line(plan) == ("Plan (offline, state not read): 3 spec(s); max cost if all run "
-                                  "$0.5124 + 1 spec(s) of unknown cost.")
+    assert summary_line(plan) == (
+        "Plan (offline, state not read): 3 spec(s); max cost if all run $0.5124 + 1 spec(s) of unknown cost."
+    )
 
 
 def test_a_plan_where_everything_is_up_to_date_has_no_changes():
@@ -70,7 +107,7 @@ def test_markdown_is_a_marked_comment_with_a_summary_and_one_table_row_per_spec(
     assert lines[0] == MARKDOWN_MARKER
     assert "Plan: 2 to run (1 new, 1 changed), 1 up to date; max cost of the runs $0.5124." in lines
     rows = [line for line in lines if line.startswith("| ")]
-    assert len(rows) == 1 + 3           # header + specs
+    assert len(rows) == 1 + 3  # header + specs
     assert "| + | `fresh` | **new** | stream |" in rows[1]
     assert "| = | `done` | up-to-date |" in rows[3]
     assert "edited: revision cccc -> bbbb" in text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.plan import extrapolate
+from runner.gitops.plan import extrapolate
 
 
 def test_extrapolation_scales_every_estimate_by_the_counted_to_estimated_ratio_of_the_sample():
@@ -14,15 +14,14 @@ def test_extrapolation_falls_back_to_the_sample_mean_when_estimates_are_zero():
     assert extrapolate(0, 0, 70, 7, 100) == 1000
 
 
-def test_the_sample_is_the_same_on_every_plan_so_pull_request_comments_are_stable(tmp_path,
-                                                                                  monkeypatch):
+def test_the_sample_is_the_same_on_every_plan_so_pull_request_comments_are_stable(tmp_path, monkeypatch):
     import asyncio
 
-    import runner.plan
     from gitops_repo import make_repo
 
+    import runner.gitops.plan
     from runner.clients import Target
-    from runner.plan import PlanOptions, SpecPlan, count_spec
+    from runner.gitops.plan import PlanOptions, SpecPlan, count_spec
     from runner.spec import load_spec
 
     seen = []
@@ -31,13 +30,19 @@ def test_the_sample_is_the_same_on_every_plan_so_pull_request_comments_are_stabl
         seen.append([len(str(b)) for b in bodies])
         return [len(str(b)) // 3 for b in bodies]
 
-    monkeypatch.setattr(runner.plan, "_count_sample", count_by_length)
+    monkeypatch.setattr(runner.gitops.plan, "_count_sample", count_by_length)
     repo = make_repo(tmp_path / "repo", ("stream-template-csv-image.yaml",))
     spec = load_spec(repo.jobs / "stream-template-csv-image.yaml")
     lines = []
     for _ in range(2):
-        line = SpecPlan(name=spec.name, path="", mode=spec.mode, model=spec.model,
-                        region=spec.region, destination=spec.destination)
+        line = SpecPlan(
+            name=spec.name,
+            path="",
+            mode=spec.mode,
+            model=spec.model,
+            region=spec.region,
+            destination=spec.destination,
+        )
         asyncio.run(count_spec(spec, Target(project="p"), PlanOptions(sample_size=5), line))
         lines.append(line)
     assert seen[0] == seen[1] and len(seen[0]) == 5

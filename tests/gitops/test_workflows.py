@@ -48,7 +48,7 @@ def _command_invocations(line: str):
     for i, word in enumerate(words):
         if word.rsplit("/", 1)[-1] == "claude-jobs" and i + 1 < len(words):
             args = []
-            for arg in words[i + 2:]:
+            for arg in words[i + 2 :]:
                 if arg in SHELL_OPERATORS or arg.startswith((">", "|")):
                     break
                 args.append(arg)
@@ -68,8 +68,9 @@ def test_there_are_workflows_for_pull_requests_and_for_main():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_every_claude_jobs_command_in_a_workflow_exists_with_its_flags(path):
-    calls = [(job, cmd, args) for job, line in _run_lines(_load(path))
-             for cmd, args in _command_invocations(line)]
+    calls = [
+        (job, cmd, args) for job, line in _run_lines(_load(path)) for cmd, args in _command_invocations(line)
+    ]
     for job, cmd, args in calls:
         command = cli.get_command(None, cmd)
         assert command is not None, f"{path.name} job {job}: `claude-jobs {cmd}` does not exist"
@@ -101,15 +102,17 @@ def test_the_pull_request_workflow_tests_validates_and_comments_the_markdown_pla
 
 def test_merges_to_main_authenticate_with_workload_identity_and_never_with_keys():
     flow = _load(ROOT / ".github/workflows/deploy.yml")
-    auth = [(job, s) for job, s in _steps(flow)
-            if s.get("uses", "").startswith("google-github-actions/auth@")]
+    auth = [
+        (job, s) for job, s in _steps(flow) if s.get("uses", "").startswith("google-github-actions/auth@")
+    ]
     # pulumi up runs as the deployer; jobs run as the runner, which cannot change the platform.
-    accounts = {"infra": "${{ vars.GCP_DEPLOYER_SERVICE_ACCOUNT }}",
-                "apply": "${{ vars.GCP_SERVICE_ACCOUNT }}"}
+    accounts = {
+        "infra": "${{ vars.GCP_DEPLOYER_SERVICE_ACCOUNT }}",
+        "apply": "${{ vars.GCP_SERVICE_ACCOUNT }}",
+    }
     assert {job for job, _ in auth} == set(accounts)
     for job, step in auth:
-        assert step["with"]["workload_identity_provider"] == \
-            "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}"
+        assert step["with"]["workload_identity_provider"] == "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}"
         assert step["with"]["service_account"] == accounts[job]
         assert "credentials_json" not in step["with"]
         assert flow["jobs"][job]["permissions"]["id-token"] == "write"
@@ -118,9 +121,11 @@ def test_merges_to_main_authenticate_with_workload_identity_and_never_with_keys(
 
 def test_merges_to_main_run_pulumi_up_only_for_infra_changes_and_apply_for_spec_changes():
     flow = _load(ROOT / ".github/workflows/deploy.yml")
-    filters = yaml.safe_load(next(s for _, s in _steps(flow)
-                                  if s.get("uses", "").startswith("dorny/paths-filter@"))
-                             ["with"]["filters"])
+    filters = yaml.safe_load(
+        next(s for _, s in _steps(flow) if s.get("uses", "").startswith("dorny/paths-filter@"))["with"][
+            "filters"
+        ]
+    )
     assert set(filters["infra"]) == {"infra/**", "Pulumi*.yaml"}
     assert "jobs/**" in filters["jobs"]
     assert "outputs.infra == 'true'" in flow["jobs"]["infra"]["if"]
@@ -138,7 +143,7 @@ def test_two_merges_never_apply_at_the_same_time():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_every_action_is_pinned_to_a_version(path):
-    for job, step in _steps(_load(path)):
+    for _job, step in _steps(_load(path)):
         if "uses" in step:
             assert re.search(r"@(v\d+|[0-9a-f]{40})$", step["uses"]), f"{path.name}: {step['uses']}"
 
@@ -174,8 +179,11 @@ def test_stream_ledgers_are_restored_before_apply_and_saved_after_it_even_when_i
 
 def test_the_pre_commit_hook_entry_passes_valid_specs_and_fails_an_invalid_one(tmp_path):
     """pre-commit runs `entry` with the matching staged files appended."""
-    hook = next(h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
-                if h["id"] == "claude-jobs-validate")
+    hook = next(
+        h
+        for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+        if h["id"] == "claude-jobs-validate"
+    )
     files = re.compile(hook["files"])
     specs = [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "jobs").rglob("*.y*ml"))]
     staged = [p for p in specs if files.search(p)]
@@ -187,6 +195,5 @@ def test_the_pre_commit_hook_entry_passes_valid_specs_and_fails_an_invalid_one(t
     bad = tmp_path / "jobs" / "bad.yaml"
     bad.parent.mkdir()
     bad.write_text("name: Bad Name\n")
-    failed = subprocess.run([*entry, str(bad)], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)
+    failed = subprocess.run([*entry, str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1 and "bad.yaml:1:" in failed.stdout + failed.stderr

@@ -17,10 +17,14 @@ def pinned_platform() -> PlatformRun:
     """The program with numeric GitHub ids, CMEK, labels and table expiration set."""
     return run_program(
         **BASE_CONFIG,
-        githubRepositoryId="700000001", githubRepositoryOwnerId="800000002",
+        githubRepositoryId="700000001",
+        githubRepositoryOwnerId="800000002",
         kmsKeyName=f"projects/{PROJECT}-kms/locations/us-east5/keyRings/claude/cryptoKeys/batch",
-        labels='["team=ml-platform","env=prod"]', tableExpirationDays="14",
-        retentionDays="10", noncurrentRetentionDays="3")
+        labels='["team=ml-platform","env=prod"]',
+        tableExpirationDays="14",
+        retentionDays="10",
+        noncurrentRetentionDays="3",
+    )
 
 
 @pytest.fixture(autouse=True)

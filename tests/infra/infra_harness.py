@@ -8,7 +8,6 @@ parent, dependencies and inputs, for the unit and policy tests.
 from __future__ import annotations
 
 import asyncio
-
 import runpy
 import sys
 from dataclasses import dataclass, field
@@ -57,9 +56,14 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.registrations[response.urn] = Registration(
-                urn=response.urn, type=request.type, name=request.name, parent=request.parent,
-                custom=request.custom, dependencies=list(request.dependencies),
-                inputs=rpc.deserialize_properties(request.object))
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=request.custom,
+                dependencies=list(request.dependencies),
+                inputs=rpc.deserialize_properties(request.object),
+            )
         return response
 
     def RegisterResourceOutputs(self, request):
@@ -80,27 +84,37 @@ class GoogleCloudMocks(pulumi.runtime.Mocks):
         resource_id = f"{args.name}-id"
         if args.typ == "gcp:storage/bucket:Bucket":
             resource_id = inputs["name"]
-            computed = {"url": f"gs://{inputs['name']}",
-                        "selfLink": f"https://www.googleapis.com/storage/v1/b/{inputs['name']}"}
+            computed = {
+                "url": f"gs://{inputs['name']}",
+                "selfLink": f"https://www.googleapis.com/storage/v1/b/{inputs['name']}",
+            }
         elif args.typ == "gcp:bigquery/dataset:Dataset":
             resource_id = f"projects/{project}/datasets/{inputs['datasetId']}"
         elif args.typ == "gcp:serviceaccount/account:Account":
             email = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
             resource_id = f"projects/{project}/serviceAccounts/{email}"
-            computed = {"email": email, "member": f"serviceAccount:{email}",
-                        "name": resource_id, "uniqueId": "104729104729104729104"}
+            computed = {
+                "email": email,
+                "member": f"serviceAccount:{email}",
+                "name": resource_id,
+                "uniqueId": "104729104729104729104",
+            }
         elif args.typ == "gcp:projects/serviceIdentity:ServiceIdentity":
             agent = inputs["service"].split(".")[0]
             email = f"service-{PROJECT_NUMBER}@gcp-sa-{agent}.iam.gserviceaccount.com"
             computed = {"email": email, "member": f"serviceAccount:{email}"}
         elif args.typ == "gcp:iam/workloadIdentityPool:WorkloadIdentityPool":
-            resource_id = (f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/"
-                           f"{inputs['workloadIdentityPoolId']}")
+            resource_id = (
+                f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/"
+                f"{inputs['workloadIdentityPoolId']}"
+            )
             computed = {"name": resource_id, "state": "ACTIVE"}
         elif args.typ == "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider":
-            resource_id = (f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/"
-                           f"{inputs['workloadIdentityPoolId']}/providers/"
-                           f"{inputs['workloadIdentityPoolProviderId']}")
+            resource_id = (
+                f"projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/"
+                f"{inputs['workloadIdentityPoolId']}/providers/"
+                f"{inputs['workloadIdentityPoolProviderId']}"
+            )
             computed = {"name": resource_id, "state": "ACTIVE"}
         return resource_id, {**inputs, **computed}
 
@@ -119,8 +133,8 @@ class GoogleCloudMocks(pulumi.runtime.Mocks):
 class PlatformRun:
     """What one run of the program produced."""
 
-    namespace: dict[str, Any]                 # __main__'s globals: cfg, bucket, runner, ...
-    exports: dict[str, Any]                   # resolved stack outputs
+    namespace: dict[str, Any]  # __main__'s globals: cfg, bucket, runner, ...
+    exports: dict[str, Any]  # resolved stack outputs
     registrations: dict[str, Registration]
     component_outputs: dict[str, dict[str, Any]]
     calls: list[str] = field(default_factory=list)
@@ -135,8 +149,7 @@ class PlatformRun:
 
     def resources(self) -> list[Resource]:
         """Every custom (cloud) resource, in the shape the policies take."""
-        return [Resource(r.urn, r.type, r.name, r.inputs)
-                for r in self.registrations.values() if r.custom]
+        return [Resource(r.urn, r.type, r.name, r.inputs) for r in self.registrations.values() if r.custom]
 
 
 def ensure_event_loop() -> None:
@@ -154,10 +167,10 @@ def run_program(*, preview: bool = False, **settings: Any) -> PlatformRun:
     ensure_event_loop()
     mocks = GoogleCloudMocks()
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="claude-jobs", stack="test", preview=preview,
-                             monitor=monitor)
-    pulumi.runtime.set_all_config({f"claude-jobs:{key}": value for key, value in settings.items()
-                                   if value is not None})
+    pulumi.runtime.set_mocks(mocks, project="claude-jobs", stack="test", preview=preview, monitor=monitor)
+    pulumi.runtime.set_all_config(
+        {f"claude-jobs:{key}": value for key, value in settings.items() if value is not None}
+    )
     stack = pulumi.runtime.get_root_resource()
     stack.outputs = {}
     namespace: dict[str, Any] = {}
@@ -169,5 +182,6 @@ def run_program(*, preview: bool = False, **settings: Any) -> PlatformRun:
         return pulumi.Output.all(**stack.outputs).apply(exports.update)
 
     program()
-    return PlatformRun(namespace, exports, dict(monitor.registrations),
-                       dict(monitor.component_outputs), mocks.calls)
+    return PlatformRun(
+        namespace, exports, dict(monitor.registrations), dict(monitor.component_outputs), mocks.calls
+    )

@@ -21,16 +21,25 @@ def error_of(**values) -> str:
 def test_defaults_give_a_us_east5_platform_named_after_the_project():
     cfg = parse_config(BASE_CONFIG)
     assert (cfg.region, cfg.name_prefix, cfg.bucket_name) == (
-        "us-east5", "claude-jobs", f"{PROJECT}-claude-jobs")
+        "us-east5",
+        "claude-jobs",
+        f"{PROJECT}-claude-jobs",
+    )
     assert cfg.dataset_ids == ["claude_jobs_inputs", "claude_jobs_outputs"]
-    assert (cfg.retention_days, cfg.noncurrent_retention_days, cfg.table_expiration_days,
-            cfg.kms_key_name) == (30, 7, None, None)
+    assert (
+        cfg.retention_days,
+        cfg.noncurrent_retention_days,
+        cfg.table_expiration_days,
+        cfg.kms_key_name,
+    ) == (30, 7, None, None)
 
 
 def test_missing_project_says_how_to_set_it():
     message = error_of(project="")
-    assert message == ("invalid stack config: claude-jobs:project is not set "
-                       "(run `pulumi config set claude-jobs:project MY_PROJECT`)")
+    assert message == (
+        "invalid stack config: claude-jobs:project is not set "
+        "(run `pulumi config set claude-jobs:project MY_PROJECT`)"
+    )
 
 
 @pytest.mark.parametrize("region", ["us-west1", "global", "mars-north1"])
@@ -47,11 +56,13 @@ def test_supported_regions_come_from_the_model_catalog():
     assert "us-east5" in claude_regions() and "global" not in claude_regions()
 
 
-@pytest.mark.parametrize("repository", ["acme", "acme/", "/repo", "acme/claude/jobs",
-                                        "https://github.com/acme/claude-jobs"])
+@pytest.mark.parametrize(
+    "repository", ["acme", "acme/", "/repo", "acme/claude/jobs", "https://github.com/acme/claude-jobs"]
+)
 def test_malformed_repository_is_refused(repository):
     assert f"claude-jobs:githubRepository '{repository}' is not `owner/repo`" in error_of(
-        githubRepository=repository)
+        githubRepository=repository
+    )
 
 
 def test_missing_repository_is_refused():
@@ -60,7 +71,8 @@ def test_missing_repository_is_refused():
 
 def test_non_numeric_repository_id_is_refused():
     assert "claude-jobs:githubRepositoryId 'claude-jobs' must be the numeric GitHub id" in error_of(
-        githubRepositoryId="claude-jobs")
+        githubRepositoryId="claude-jobs"
+    )
 
 
 def test_cmek_key_in_another_region_is_refused():
@@ -132,8 +144,9 @@ def test_program_with_a_bad_config_stops_before_creating_anything():
 
 
 def test_program_falls_back_to_the_gcp_provider_project():
-    pulumi.runtime.set_all_config({"gcp:project": PROJECT,
-                                   "claude-jobs:githubRepository": "acme/claude-jobs"})
+    pulumi.runtime.set_all_config(
+        {"gcp:project": PROJECT, "claude-jobs:githubRepository": "acme/claude-jobs"}
+    )
     from infra.config import load_config
 
     assert load_config().project == PROJECT

@@ -1,4 +1,4 @@
-"""runner/platform.py: the runner reads the stack outputs from a saved file or from CLAUDE_JOBS_* variables."""
+"""runner/spec/stack_outputs.py: the runner reads the stack outputs from a saved file or from CLAUDE_JOBS_* variables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from runner.errors import EXIT_CONFIG, ConfigError
-from runner.platform import ENV_VARS, StackOutputs, load_stack_outputs, stack_outputs_from_env
+from runner.spec.stack_outputs import ENV_VARS, StackOutputs, load_stack_outputs, stack_outputs_from_env
 
 SAVED = {
     "project": "acme-claude-prod",
@@ -32,11 +32,16 @@ def test_saved_stack_outputs_load_every_key(tmp_path):
 
 
 def test_gs_prefix_and_qualified_dataset_names_are_normalised(tmp_path):
-    data = {**SAVED, "bucket": "gs://acme-claude-prod-claude-jobs/",
-            "bigquery_datasets": ["acme-claude-prod:claude_jobs_inputs", "acme-claude-prod.x"]}
+    data = {
+        **SAVED,
+        "bucket": "gs://acme-claude-prod-claude-jobs/",
+        "bigquery_datasets": ["acme-claude-prod:claude_jobs_inputs", "acme-claude-prod.x"],
+    }
     outputs = load_stack_outputs(saved(tmp_path, data))
     assert (outputs.bucket, outputs.bigquery_datasets) == (
-        "acme-claude-prod-claude-jobs", ["claude_jobs_inputs", "x"])
+        "acme-claude-prod-claude-jobs",
+        ["claude_jobs_inputs", "x"],
+    )
 
 
 def test_missing_file_is_a_config_error_naming_the_flag(tmp_path):
@@ -62,13 +67,16 @@ def test_missing_keys_are_named_with_the_file_and_json_path(tmp_path):
     assert str(caught.value).startswith(f"{path}: $.bucket: stack outputs lack bucket, bigquery_datasets")
 
 
-@pytest.mark.parametrize("key,value,message", [
-    ("region", "global", "'global' is not a region such as us-east5"),
-    ("project", "Acme Prod", "'Acme Prod' is not a Google Cloud project id"),
-    ("bucket", 42, "must be a string, not int"),
-    ("bigquery_datasets", {"a": 1}, "must be a list of dataset ids"),
-    ("bigquery_datasets", ["bad-name"], "'bad-name' is not a BigQuery dataset id"),
-])
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("region", "global", "'global' is not a region such as us-east5"),
+        ("project", "Acme Prod", "'Acme Prod' is not a Google Cloud project id"),
+        ("bucket", 42, "must be a string, not int"),
+        ("bigquery_datasets", {"a": 1}, "must be a list of dataset ids"),
+        ("bigquery_datasets", ["bad-name"], "'bad-name' is not a BigQuery dataset id"),
+    ],
+)
 def test_bad_values_are_named_by_key(tmp_path, key, value, message):
     path = saved(tmp_path, {**SAVED, key: value})
     with pytest.raises(ConfigError) as caught:
@@ -93,6 +101,11 @@ def test_no_platform_variables_means_no_platform():
 
 def test_partial_environment_names_the_missing_variable():
     with pytest.raises(ConfigError) as caught:
-        stack_outputs_from_env({"CLAUDE_JOBS_PROJECT": "acme-claude-prod",
-                                "CLAUDE_JOBS_REGION": "us-east5", "CLAUDE_JOBS_DATASETS": "d"})
+        stack_outputs_from_env(
+            {
+                "CLAUDE_JOBS_PROJECT": "acme-claude-prod",
+                "CLAUDE_JOBS_REGION": "us-east5",
+                "CLAUDE_JOBS_DATASETS": "d",
+            }
+        )
     assert str(caught.value).startswith("CLAUDE_JOBS_BUCKET: stack outputs lack bucket")

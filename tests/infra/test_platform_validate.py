@@ -16,8 +16,11 @@ def test_specs_on_the_platform_bucket_pass_and_others_are_reported(platform, tmp
     outputs.write_text(json.dumps(platform.exports))
     bucket = platform.exports["bucket"]
     on_platform = tmp_path / "on-platform.yaml"
-    on_platform.write_text(EXAMPLE.read_text().replace("gs://claude-jobs-local/", f"gs://{bucket}/")
-                           .replace("results/batch-gcs-to-gcs.jsonl", f"gs://{bucket}/output/results"))
+    on_platform.write_text(
+        EXAMPLE.read_text()
+        .replace("gs://claude-jobs-local/", f"gs://{bucket}/")
+        .replace("results/batch-gcs-to-gcs.jsonl", f"gs://{bucket}/output/results")
+    )
 
     assert invoke(["validate", "--stack-outputs", str(outputs), str(on_platform)]) == 0
     assert invoke(["validate", "--stack-outputs", str(outputs), str(EXAMPLE)]) == 1

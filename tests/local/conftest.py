@@ -21,8 +21,9 @@ HAIKU = "claude-3-5-haiku@20241022"
 
 def _call(url: str, method: str = "GET", body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 
@@ -53,14 +54,21 @@ class VertexServer:
         from anthropic import AsyncAnthropicVertex
 
         options.setdefault("max_retries", 0)
-        client = AsyncAnthropicVertex(region=region, project_id=self.project,
-                                      base_url=f"{self.url}/v1", access_token="test-token", **options)
+        client = AsyncAnthropicVertex(
+            region=region,
+            project_id=self.project,
+            base_url=f"{self.url}/v1",
+            access_token="test-token",
+            **options,
+        )
         self.clients.append(client)
         return client
 
     def predict_url(self, model: str = HAIKU, action: str = "rawPredict", region: str = "us-east5") -> str:
-        return (f"{self.url}/v1/projects/{self.project}/locations/{region}"
-                f"/publishers/anthropic/models/{model}:{action}")
+        return (
+            f"{self.url}/v1/projects/{self.project}/locations/{region}"
+            f"/publishers/anthropic/models/{model}:{action}"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -83,5 +91,8 @@ async def vertex(_vertex_process):
 @pytest.fixture
 def body() -> dict:
     """A minimal valid Vertex rawPredict body (no model: it is in the URL)."""
-    return {"anthropic_version": "vertex-2023-10-16", "max_tokens": 64,
-            "messages": [{"role": "user", "content": "Name three rivers."}]}
+    return {
+        "anthropic_version": "vertex-2023-10-16",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "Name three rivers."}],
+    }

@@ -19,15 +19,28 @@ from runner.local.server import start_server_process
 MODEL = "publishers/anthropic/models/claude-sonnet-4-5@20250929"
 PARENT = "projects/claude-jobs-local/locations/us-east5"
 BUCKET = "claude-jobs-local"
-TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED",
-            "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED"}
-OUTPUT_DIR = re.compile(r"^gs://claude-jobs-local/out/[0-9a-f]+/prediction-model-"
-                        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+TERMINAL = {
+    "JOB_STATE_SUCCEEDED",
+    "JOB_STATE_FAILED",
+    "JOB_STATE_CANCELLED",
+    "JOB_STATE_EXPIRED",
+    "JOB_STATE_PARTIALLY_SUCCEEDED",
+}
+OUTPUT_DIR = re.compile(
+    r"^gs://claude-jobs-local/out/[0-9a-f]+/prediction-model-"
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$"
+)
 
 
 def _config(endpoints, **batch) -> dict:
-    return {"batch": {"speed": 50.0, "storage_url": endpoints.storage,
-                      "bigquery_url": endpoints.bigquery, **batch}}
+    return {
+        "batch": {
+            "speed": 50.0,
+            "storage_url": endpoints.storage,
+            "bigquery_url": endpoints.bigquery,
+            **batch,
+        }
+    }
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +59,9 @@ def jobs(server):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import aiplatform_v1
 
-    return aiplatform_v1.JobServiceClient(transport="rest", credentials=AnonymousCredentials(),
-                                          client_options={"api_endpoint": server.url})
+    return aiplatform_v1.JobServiceClient(
+        transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": server.url}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +70,22 @@ def genai_client(server):
     from google import genai
     from google.genai.types import HttpOptions
 
-    return genai.Client(vertexai=True, project="claude-jobs-local", location="us-east5",
-                        credentials=google.oauth2.credentials.Credentials(token="x"),
-                        http_options=HttpOptions(base_url=server.url, api_version="v1"))
+    return genai.Client(
+        vertexai=True,
+        project="claude-jobs-local",
+        location="us-east5",
+        credentials=google.oauth2.credentials.Credentials(token="x"),
+        http_options=HttpOptions(base_url=server.url, api_version="v1"),
+    )
 
 
 def _request(i: int, **extra) -> dict:
-    return {"anthropic_version": "vertex-2023-10-16", "max_tokens": 16,
-            "messages": [{"role": "user", "content": f"Summarise ticket {i}"}], **extra}
+    return {
+        "anthropic_version": "vertex-2023-10-16",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": f"Summarise ticket {i}"}],
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -71,17 +93,24 @@ def gcs_input(local_stack):
     """A fresh input file of 6 rows; returns (uri, run id)."""
     run = uuid.uuid4().hex[:12]
     lines = [json.dumps({"custom_id": f"row-{i}", "request": _request(i)}) for i in range(6)]
-    local_stack.storage().bucket(BUCKET).blob(f"in/{run}.jsonl").upload_from_string(
-        "\n".join(lines) + "\n")
+    local_stack.storage().bucket(BUCKET).blob(f"in/{run}.jsonl").upload_from_string("\n".join(lines) + "\n")
     return f"gs://{BUCKET}/in/{run}.jsonl", run
 
 
 def _create(jobs, uri: str, run: str, labels: dict | None = None, name: str = "t"):
-    return jobs.create_batch_prediction_job(parent=PARENT, batch_prediction_job={
-        "display_name": name, "model": MODEL, "labels": labels or {},
-        "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
-        "output_config": {"predictions_format": "jsonl",
-                          "gcs_destination": {"output_uri_prefix": f"gs://{BUCKET}/out/{run}"}}})
+    return jobs.create_batch_prediction_job(
+        parent=PARENT,
+        batch_prediction_job={
+            "display_name": name,
+            "model": MODEL,
+            "labels": labels or {},
+            "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
+            "output_config": {
+                "predictions_format": "jsonl",
+                "gcs_destination": {"output_uri_prefix": f"gs://{BUCKET}/out/{run}"},
+            },
+        },
+    )
 
 
 def _raw(server, name: str) -> dict:
@@ -105,13 +134,13 @@ def _wait(server, name: str, states=TERMINAL, timeout: float = 60) -> dict:
 
 def _predictions(local_stack, job: dict) -> list[dict]:
     directory = job["outputInfo"]["gcsOutputDirectory"]
-    prefix = directory[len(f"gs://{BUCKET}/"):] + "/"
-    blobs = [b for b in local_stack.storage().list_blobs(BUCKET, prefix=prefix)
-             if b.name.endswith(".jsonl")]
+    prefix = directory[len(f"gs://{BUCKET}/") :] + "/"
+    blobs = [b for b in local_stack.storage().list_blobs(BUCKET, prefix=prefix) if b.name.endswith(".jsonl")]
     return [json.loads(line) for b in blobs for line in b.download_as_text().splitlines()]
 
 
 # -- the happy paths ------------------------------------------------------------------------
+
 
 def test_gcs_job_from_aiplatform_reaches_succeeded_through_every_state(jobs, server, gcs_input):
     uri, run = gcs_input
@@ -120,8 +149,11 @@ def test_gcs_job_from_aiplatform_reaches_succeeded_through_every_state(jobs, ser
     assert re.fullmatch(rf"{PARENT}/batchPredictionJobs/\d+", created.name)
     job = _wait(server, created.name)
     assert job["_seen"][-1] == "JOB_STATE_SUCCEEDED"
-    assert job["_seen"] == [s for s in ["JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING",
-                                        "JOB_STATE_SUCCEEDED"] if s in job["_seen"]]
+    assert job["_seen"] == [
+        s
+        for s in ["JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED"]
+        if s in job["_seen"]
+    ]
     assert jobs.get_batch_prediction_job(name=created.name).state.name == "JOB_STATE_SUCCEEDED"
 
 
@@ -129,16 +161,14 @@ def test_job_json_is_camelcase_with_string_enums_int64_strings_and_rfc3339(serve
     uri, run = gcs_input
     job = _wait(server, _create(jobs, uri, run).name)
     assert job["state"] == "JOB_STATE_SUCCEEDED"
-    assert job["completionStats"] == {"successfulCount": "6", "failedCount": "0",
-                                      "incompleteCount": "0"}
+    assert job["completionStats"] == {"successfulCount": "6", "failedCount": "0", "incompleteCount": "0"}
     for key in ("createTime", "startTime", "endTime", "updateTime"):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", job[key]), key
     assert OUTPUT_DIR.match(job["outputInfo"]["gcsOutputDirectory"])
     assert "error" not in job
 
 
-def test_gcs_output_lines_have_vertex_shape_for_every_custom_id(server, jobs, gcs_input,
-                                                                 local_stack):
+def test_gcs_output_lines_have_vertex_shape_for_every_custom_id(server, jobs, gcs_input, local_stack):
     uri, run = gcs_input
     job = _wait(server, _create(jobs, uri, run).name)
     lines = _predictions(local_stack, job)
@@ -156,8 +186,9 @@ def test_genai_batch_over_gcs_reaches_succeeded(genai_client, gcs_input):
     from google.genai.types import CreateBatchJobConfig
 
     uri, run = gcs_input
-    job = genai_client.batches.create(model=MODEL, src=uri, config=CreateBatchJobConfig(
-        dest=f"gs://{BUCKET}/out/{run}"))
+    job = genai_client.batches.create(
+        model=MODEL, src=uri, config=CreateBatchJobConfig(dest=f"gs://{BUCKET}/out/{run}")
+    )
     for _ in range(3000):
         job = genai_client.batches.get(name=job.name)
         if job.done:
@@ -175,21 +206,39 @@ def bq_input(local_stack):
 
     table = f"claude-jobs-local.claude_jobs.in_{uuid.uuid4().hex[:10]}"
     client = local_stack.bigquery()
-    client.create_table(bigquery.Table(table, schema=[
-        bigquery.SchemaField("custom_id", "STRING"), bigquery.SchemaField("request", "JSON"),
-        bigquery.SchemaField("ticket", "STRING")]))
-    assert client.insert_rows_json(table, [
-        {"custom_id": f"row-{i}", "request": json.dumps(_request(i)), "ticket": f"T-{i}"}
-        for i in range(4)]) == []
+    client.create_table(
+        bigquery.Table(
+            table,
+            schema=[
+                bigquery.SchemaField("custom_id", "STRING"),
+                bigquery.SchemaField("request", "JSON"),
+                bigquery.SchemaField("ticket", "STRING"),
+            ],
+        )
+    )
+    assert (
+        client.insert_rows_json(
+            table,
+            [
+                {"custom_id": f"row-{i}", "request": json.dumps(_request(i)), "ticket": f"T-{i}"}
+                for i in range(4)
+            ],
+        )
+        == []
+    )
     return table
 
 
 def test_genai_batch_over_bigquery_writes_input_columns_plus_response_status_time(
-        genai_client, server, bq_input, local_stack):
+    genai_client, server, bq_input, local_stack
+):
     from google.genai.types import CreateBatchJobConfig
 
-    job = genai_client.batches.create(model=MODEL, src=f"bq://{bq_input}", config=CreateBatchJobConfig(
-        dest="bq://claude-jobs-local.claude_jobs"))
+    job = genai_client.batches.create(
+        model=MODEL,
+        src=f"bq://{bq_input}",
+        config=CreateBatchJobConfig(dest="bq://claude-jobs-local.claude_jobs"),
+    )
     for _ in range(3000):
         job = genai_client.batches.get(name=job.name)
         if job.done:
@@ -205,8 +254,13 @@ def test_genai_batch_over_bigquery_writes_input_columns_plus_response_status_tim
     client = local_stack.bigquery()
     ref = f"claude-jobs-local.claude_jobs.{table}"
     assert [(f.name, f.field_type) for f in client.get_table(ref).schema] == [
-        ("custom_id", "STRING"), ("request", "JSON"), ("ticket", "STRING"),
-        ("response", "JSON"), ("status", "STRING"), ("processed_time", "TIMESTAMP")]
+        ("custom_id", "STRING"),
+        ("request", "JSON"),
+        ("ticket", "STRING"),
+        ("response", "JSON"),
+        ("status", "STRING"),
+        ("processed_time", "TIMESTAMP"),
+    ]
     rows = {row["custom_id"]: row for row in client.list_rows(ref)}
     assert sorted(rows) == [f"row-{i}" for i in range(4)]
     assert rows["row-2"]["ticket"] == "T-2"
@@ -216,20 +270,32 @@ def test_genai_batch_over_bigquery_writes_input_columns_plus_response_status_tim
 
 def test_bigquery_output_to_a_named_table_lands_in_that_table(jobs, server, bq_input, local_stack):
     out = f"out_{uuid.uuid4().hex[:10]}"
-    created = jobs.create_batch_prediction_job(parent=PARENT, batch_prediction_job={
-        "display_name": "bq", "model": MODEL,
-        "input_config": {"instances_format": "bigquery",
-                         "bigquery_source": {"input_uri": f"bq://{bq_input}"}},
-        "output_config": {"predictions_format": "bigquery", "bigquery_destination": {
-            "output_uri": f"bq://claude-jobs-local.claude_jobs.{out}"}}})
+    created = jobs.create_batch_prediction_job(
+        parent=PARENT,
+        batch_prediction_job={
+            "display_name": "bq",
+            "model": MODEL,
+            "input_config": {
+                "instances_format": "bigquery",
+                "bigquery_source": {"input_uri": f"bq://{bq_input}"},
+            },
+            "output_config": {
+                "predictions_format": "bigquery",
+                "bigquery_destination": {"output_uri": f"bq://claude-jobs-local.claude_jobs.{out}"},
+            },
+        },
+    )
     job = _wait(server, created.name)
-    assert job["outputInfo"] == {"bigqueryOutputDataset": "bq://claude-jobs-local.claude_jobs",
-                                 "bigqueryOutputTable": out}
+    assert job["outputInfo"] == {
+        "bigqueryOutputDataset": "bq://claude-jobs-local.claude_jobs",
+        "bigqueryOutputTable": out,
+    }
     rows = list(local_stack.bigquery().list_rows(f"claude-jobs-local.claude_jobs.{out}"))
     assert len(rows) == 4
 
 
 # -- list, cancel, quota ------------------------------------------------------------------------
+
 
 def _unique_parent() -> str:
     """A project of its own, so jobs a test leaves active never take another test's quota."""
@@ -237,11 +303,19 @@ def _unique_parent() -> str:
 
 
 def _create_in(jobs, parent: str, uri: str, run: str, labels=None, name="t"):
-    return jobs.create_batch_prediction_job(parent=parent, batch_prediction_job={
-        "display_name": name, "model": MODEL, "labels": labels or {},
-        "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
-        "output_config": {"predictions_format": "jsonl",
-                          "gcs_destination": {"output_uri_prefix": f"gs://{BUCKET}/out/{run}"}}})
+    return jobs.create_batch_prediction_job(
+        parent=parent,
+        batch_prediction_job={
+            "display_name": name,
+            "model": MODEL,
+            "labels": labels or {},
+            "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
+            "output_config": {
+                "predictions_format": "jsonl",
+                "gcs_destination": {"output_uri_prefix": f"gs://{BUCKET}/out/{run}"},
+            },
+        },
+    )
 
 
 def test_list_filters_on_labels_display_name_and_state_combined_with_and(jobs, server, gcs_input):
@@ -295,8 +369,7 @@ def test_cancel_of_a_pending_job_ends_cancelled(jobs, server, gcs_input):
     assert "endTime" in job
 
 
-def test_cancel_of_a_running_job_keeps_the_rows_already_answered(jobs, server, gcs_input,
-                                                                 local_stack):
+def test_cancel_of_a_running_job_keeps_the_rows_already_answered(jobs, server, gcs_input, local_stack):
     uri, run = gcs_input
     with _batch_knobs(server, running_seconds=3000.0):
         created = _create(jobs, uri, run)
@@ -327,8 +400,7 @@ def test_cancel_of_a_finished_job_is_refused_with_failed_precondition(jobs, serv
 def test_a_fifth_concurrent_job_waits_queued_until_a_slot_frees(jobs, server, gcs_input):
     uri, run = gcs_input
     parent = _unique_parent()
-    stuck = [_create_in(jobs, parent, uri, run, {"local-fault": "stuck-pending"})
-             for _ in range(4)]
+    stuck = [_create_in(jobs, parent, uri, run, {"local-fault": "stuck-pending"}) for _ in range(4)]
     for job in stuck:
         _wait(server, job.name, states={"JOB_STATE_PENDING"})
     fifth = _create_in(jobs, parent, uri, run)
@@ -356,6 +428,7 @@ def test_quota_reject_mode_answers_429_resource_exhausted(jobs, server, gcs_inpu
 
 # -- faults ---------------------------------------------------------------------------------------
 
+
 def _batch_knobs(server, **changes):
     from contextlib import contextmanager
 
@@ -368,12 +441,17 @@ def _batch_knobs(server, **changes):
             yield
         finally:
             _post_config(server, {"batch": saved})
+
     return applied()
 
 
 def _post_config(server, body: dict) -> None:
-    request = urllib.request.Request(f"{server.url}/_local/config", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"{server.url}/_local/config",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(request) as r:
         assert r.status == 200
 
@@ -385,7 +463,8 @@ def _failed_status(line: dict) -> dict:
 
 
 def test_row_failures_label_fails_that_share_of_rows_with_bad_request_status(
-        jobs, server, gcs_input, local_stack):
+    jobs, server, gcs_input, local_stack
+):
     uri, run = gcs_input
     job = _wait(server, _create(jobs, uri, run, {"local-fault": "row-failures-50"}).name)
     assert job["state"] == "JOB_STATE_SUCCEEDED"
@@ -398,18 +477,17 @@ def test_row_failures_label_fails_that_share_of_rows_with_bad_request_status(
         assert _failed_status(line)["status"] == "FAILED_PRECONDITION"
 
 
-def test_output_files_knob_spreads_the_lines_over_several_jsonl_files(jobs, server, gcs_input,
-                                                                     local_stack):
+def test_output_files_knob_spreads_the_lines_over_several_jsonl_files(jobs, server, gcs_input, local_stack):
     uri, run = gcs_input
     with _batch_knobs(server, output_files=3):
         job = _wait(server, _create(jobs, uri, run).name)
-    prefix = job["outputInfo"]["gcsOutputDirectory"][len(f"gs://{BUCKET}/"):] + "/"
-    names = sorted(b.name.rsplit("/", 1)[1] for b in local_stack.storage().list_blobs(
-        BUCKET, prefix=prefix))
+    prefix = job["outputInfo"]["gcsOutputDirectory"][len(f"gs://{BUCKET}/") :] + "/"
+    names = sorted(b.name.rsplit("/", 1)[1] for b in local_stack.storage().list_blobs(BUCKET, prefix=prefix))
     assert len(names) == 3 and all(name.endswith(".jsonl") for name in names)
     assert "predictions.jsonl" in names
     assert sorted(line["custom_id"] for line in _predictions(local_stack, job)) == [
-        f"row-{i}" for i in range(6)]
+        f"row-{i}" for i in range(6)
+    ]
 
 
 def test_row_failure_rate_from_config_fails_every_row(jobs, server, gcs_input):
@@ -418,16 +496,21 @@ def test_row_failure_rate_from_config_fails_every_row(jobs, server, gcs_input):
         created = _create(jobs, uri, run)
         _wait(server, created.name, states={"JOB_STATE_RUNNING"} | TERMINAL)
     job = _wait(server, created.name)
-    assert job["completionStats"] == {"successfulCount": "0", "failedCount": "6",
-                                      "incompleteCount": "0"}
+    assert job["completionStats"] == {"successfulCount": "0", "failedCount": "6", "incompleteCount": "0"}
 
 
-@pytest.mark.parametrize("fault, state, counts", [
-    ("failed", "JOB_STATE_FAILED", None),
-    ("partially-succeeded", "JOB_STATE_PARTIALLY_SUCCEEDED", "some failed"),
-    ("expired", "JOB_STATE_EXPIRED", {"successfulCount": "3", "failedCount": "0",
-                                      "incompleteCount": "3"}),
-])
+@pytest.mark.parametrize(
+    "fault, state, counts",
+    [
+        ("failed", "JOB_STATE_FAILED", None),
+        ("partially-succeeded", "JOB_STATE_PARTIALLY_SUCCEEDED", "some failed"),
+        (
+            "expired",
+            "JOB_STATE_EXPIRED",
+            {"successfulCount": "3", "failedCount": "0", "incompleteCount": "3"},
+        ),
+    ],
+)
 def test_job_fault_label_ends_the_job_in_that_state(jobs, server, gcs_input, fault, state, counts):
     uri, run = gcs_input
     job = _wait(server, _create(jobs, uri, run, {"local-fault": fault}).name)
@@ -452,11 +535,19 @@ def test_stuck_pending_label_keeps_a_job_pending_while_others_finish(jobs, serve
 
 def test_an_invalid_request_row_gets_a_bad_request_status(jobs, server, local_stack):
     run = uuid.uuid4().hex[:12]
-    lines = [{"custom_id": "ok", "request": _request(1)},
-             {"custom_id": "no-max-tokens", "request": {"anthropic_version": "vertex-2023-10-16",
-                                                        "messages": [{"role": "user", "content": "x"}]}}]
+    lines = [
+        {"custom_id": "ok", "request": _request(1)},
+        {
+            "custom_id": "no-max-tokens",
+            "request": {
+                "anthropic_version": "vertex-2023-10-16",
+                "messages": [{"role": "user", "content": "x"}],
+            },
+        },
+    ]
     local_stack.storage().bucket(BUCKET).blob(f"in/{run}.jsonl").upload_from_string(
-        "\n".join(json.dumps(line) for line in lines))
+        "\n".join(json.dumps(line) for line in lines)
+    )
     job = _wait(server, _create(jobs, f"gs://{BUCKET}/in/{run}.jsonl", run).name)
     by_id = {line["custom_id"]: line for line in _predictions(local_stack, job)}
     assert by_id["ok"]["status"] == ""
@@ -473,17 +564,25 @@ def test_a_missing_input_file_fails_the_job_with_an_error(jobs, server):
 
 def test_a_missing_output_bucket_fails_the_job_with_an_error(jobs, server, gcs_input):
     uri, run = gcs_input
-    created = jobs.create_batch_prediction_job(parent=PARENT, batch_prediction_job={
-        "display_name": "t", "model": MODEL,
-        "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
-        "output_config": {"predictions_format": "jsonl", "gcs_destination": {
-            "output_uri_prefix": f"gs://no-such-bucket-{run}/out"}}})
+    created = jobs.create_batch_prediction_job(
+        parent=PARENT,
+        batch_prediction_job={
+            "display_name": "t",
+            "model": MODEL,
+            "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
+            "output_config": {
+                "predictions_format": "jsonl",
+                "gcs_destination": {"output_uri_prefix": f"gs://no-such-bucket-{run}/out"},
+            },
+        },
+    )
     job = _wait(server, created.name)
     assert job["state"] == "JOB_STATE_FAILED"
     assert job["error"]["code"] == 5 and f"no-such-bucket-{run}" in job["error"]["message"]
 
 
 # -- requests Vertex refuses ----------------------------------------------------------------------
+
 
 def test_global_location_is_rejected(jobs, gcs_input):
     from google.api_core.exceptions import BadRequest
@@ -498,11 +597,18 @@ def test_a_model_outside_publishers_anthropic_is_rejected(jobs, gcs_input):
 
     uri, run = gcs_input
     with pytest.raises(BadRequest):
-        jobs.create_batch_prediction_job(parent=PARENT, batch_prediction_job={
-            "display_name": "x", "model": "claude-sonnet-4-5@20250929",
-            "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
-            "output_config": {"predictions_format": "jsonl", "gcs_destination": {
-                "output_uri_prefix": f"gs://{BUCKET}/out/{run}"}}})
+        jobs.create_batch_prediction_job(
+            parent=PARENT,
+            batch_prediction_job={
+                "display_name": "x",
+                "model": "claude-sonnet-4-5@20250929",
+                "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
+                "output_config": {
+                    "predictions_format": "jsonl",
+                    "gcs_destination": {"output_uri_prefix": f"gs://{BUCKET}/out/{run}"},
+                },
+            },
+        )
 
 
 def test_an_unknown_model_is_not_found(jobs, gcs_input):
@@ -510,11 +616,18 @@ def test_an_unknown_model_is_not_found(jobs, gcs_input):
 
     uri, run = gcs_input
     with pytest.raises(NotFound):
-        jobs.create_batch_prediction_job(parent=PARENT, batch_prediction_job={
-            "display_name": "x", "model": "publishers/anthropic/models/claude-nonexistent-9",
-            "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
-            "output_config": {"predictions_format": "jsonl", "gcs_destination": {
-                "output_uri_prefix": f"gs://{BUCKET}/out/{run}"}}})
+        jobs.create_batch_prediction_job(
+            parent=PARENT,
+            batch_prediction_job={
+                "display_name": "x",
+                "model": "publishers/anthropic/models/claude-nonexistent-9",
+                "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
+                "output_config": {
+                    "predictions_format": "jsonl",
+                    "gcs_destination": {"output_uri_prefix": f"gs://{BUCKET}/out/{run}"},
+                },
+            },
+        )
 
 
 def test_an_unknown_job_is_not_found(jobs):
@@ -527,14 +640,16 @@ def test_an_unknown_job_is_not_found(jobs):
 def test_percent_encoded_cancel_path_is_decoded(jobs, server, gcs_input):
     uri, run = gcs_input
     created = _create_in(jobs, _unique_parent(), uri, run, {"local-fault": "stuck-pending"})
-    request = urllib.request.Request(f"{server.url}/v1/{created.name}%3Acancel?%24alt=json",
-                                     data=b"{}", method="POST")
+    request = urllib.request.Request(
+        f"{server.url}/v1/{created.name}%3Acancel?%24alt=json", data=b"{}", method="POST"
+    )
     with urllib.request.urlopen(request) as r:
         assert json.load(r) == {}
     assert _wait(server, created.name)["state"] == "JOB_STATE_CANCELLED"
 
 
 # -- persistence --------------------------------------------------------------------------------
+
 
 def test_jobs_survive_a_server_restart_and_resume(local_stack_endpoints, tmp_path, gcs_input):
     from google.auth.credentials import AnonymousCredentials
@@ -543,8 +658,9 @@ def test_jobs_survive_a_server_restart_and_resume(local_stack_endpoints, tmp_pat
     uri, run = gcs_input
     frozen = _config(local_stack_endpoints, speed=0.0001)  # nothing leaves QUEUED
     with start_server_process(frozen, tmp_path) as first:
-        client = aiplatform_v1.JobServiceClient(transport="rest", credentials=AnonymousCredentials(),
-                                                client_options={"api_endpoint": first.url})
+        client = aiplatform_v1.JobServiceClient(
+            transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": first.url}
+        )
         created = _create(client, uri, run)
     with start_server_process(_config(local_stack_endpoints), tmp_path) as second:
         job = _wait(second, created.name)
@@ -556,16 +672,18 @@ def _rfc3339(moment) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def test_a_job_running_when_the_server_stops_runs_again_after_restart(local_stack_endpoints,
-                                                                     tmp_path, gcs_input):
+def test_a_job_running_when_the_server_stops_runs_again_after_restart(
+    local_stack_endpoints, tmp_path, gcs_input
+):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import aiplatform_v1
 
     uri, run = gcs_input
     slow = _config(local_stack_endpoints, running_seconds=3000.0)
     with start_server_process(slow, tmp_path) as first:
-        client = aiplatform_v1.JobServiceClient(transport="rest", credentials=AnonymousCredentials(),
-                                                client_options={"api_endpoint": first.url})
+        client = aiplatform_v1.JobServiceClient(
+            transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": first.url}
+        )
         created = _create(client, uri, run)
         _wait(first, created.name, states={"JOB_STATE_RUNNING"})
     with start_server_process(_config(local_stack_endpoints), tmp_path) as second:
@@ -575,20 +693,32 @@ def test_a_job_running_when_the_server_stops_runs_again_after_restart(local_stac
 
 
 def test_gcs_input_with_bigquery_output_gets_custom_id_request_and_the_output_columns(
-        jobs, server, gcs_input, local_stack):
+    jobs, server, gcs_input, local_stack
+):
     uri, run = gcs_input
     out = f"out_{run}"
-    created = jobs.create_batch_prediction_job(parent=PARENT, batch_prediction_job={
-        "display_name": "gcs-to-bq", "model": MODEL,
-        "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
-        "output_config": {"predictions_format": "bigquery", "bigquery_destination": {
-            "output_uri": f"bq://claude-jobs-local.claude_jobs.{out}"}}})
+    created = jobs.create_batch_prediction_job(
+        parent=PARENT,
+        batch_prediction_job={
+            "display_name": "gcs-to-bq",
+            "model": MODEL,
+            "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
+            "output_config": {
+                "predictions_format": "bigquery",
+                "bigquery_destination": {"output_uri": f"bq://claude-jobs-local.claude_jobs.{out}"},
+            },
+        },
+    )
     assert _wait(server, created.name)["state"] == "JOB_STATE_SUCCEEDED"
     client = local_stack.bigquery()
     ref = f"claude-jobs-local.claude_jobs.{out}"
     assert [(f.name, f.field_type) for f in client.get_table(ref).schema] == [
-        ("custom_id", "STRING"), ("request", "JSON"), ("response", "JSON"), ("status", "STRING"),
-        ("processed_time", "TIMESTAMP")]
+        ("custom_id", "STRING"),
+        ("request", "JSON"),
+        ("response", "JSON"),
+        ("status", "STRING"),
+        ("processed_time", "TIMESTAMP"),
+    ]
     rows = {row["custom_id"]: row for row in client.list_rows(ref)}
     assert rows["row-3"]["request"] == _request(3)
     assert rows["row-3"]["response"]["type"] == "message"

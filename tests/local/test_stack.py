@@ -31,7 +31,7 @@ def test_ensure_up_starts_a_stack_and_leaves_no_process_after_exit(tmp_path, mon
         procs = _stack_processes(tmp_path)
         assert len(procs) >= 3
         assert stack.status()["services"] == {"vertex": True, "storage": True, "bigquery": True}
-    gone, alive = psutil.wait_procs(procs, timeout=5)
+    _gone, alive = psutil.wait_procs(procs, timeout=5)
     assert alive == []
     assert not (tmp_path / "stack.json").exists()
     assert endpoints.vertex.startswith("http://127.0.0.1:")
@@ -47,12 +47,27 @@ def test_stale_stack_record_with_dead_pids_is_forgotten(tmp_path, monkeypatch):
     monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
     dead = psutil.Popen(["true"])
     dead.wait()
-    info = {"pid": dead.pid, "pgid": dead.pid, "create_time": 0.0, "probe_url": "http://127.0.0.1:1/",
-            "log": str(tmp_path / "x.log"), "argv": ["true"]}
-    (tmp_path / "stack.json").write_text(json.dumps({
-        "endpoints": {"vertex": "http://127.0.0.1:1", "storage": "http://127.0.0.1:2",
-                      "bigquery": "http://127.0.0.1:3"},
-        "ports": {}, "services": {name: info for name in ("vertex", "storage", "bigquery")}}))
+    info = {
+        "pid": dead.pid,
+        "pgid": dead.pid,
+        "create_time": 0.0,
+        "probe_url": "http://127.0.0.1:1/",
+        "log": str(tmp_path / "x.log"),
+        "argv": ["true"],
+    }
+    (tmp_path / "stack.json").write_text(
+        json.dumps(
+            {
+                "endpoints": {
+                    "vertex": "http://127.0.0.1:1",
+                    "storage": "http://127.0.0.1:2",
+                    "bigquery": "http://127.0.0.1:3",
+                },
+                "ports": {},
+                "services": {name: info for name in ("vertex", "storage", "bigquery")},
+            }
+        )
+    )
     assert stack.current() is None
     assert not (tmp_path / "stack.json").exists()
 
@@ -63,16 +78,17 @@ def test_a_busy_port_is_refused_naming_its_flag(tmp_path, monkeypatch):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         with pytest.raises(StackError) as caught:
-            stack.up(vertex_port=busy.getsockname()[1], storage_port=0, bigquery_port=0,
-                     bigquery_grpc_port=0)
+            stack.up(vertex_port=busy.getsockname()[1], storage_port=0, bigquery_port=0, bigquery_grpc_port=0)
     assert caught.value.where == "--vertex-port"
     assert not (tmp_path / "stack.json").exists()
 
 
 def test_stack_is_seeded_with_bucket_dataset_and_example_tickets(local_stack):
     bucket = local_stack.storage().bucket("claude-jobs-local")
-    assert bucket.blob("examples/tickets.jsonl").download_as_bytes() == \
-        (SEED_DATA / "tickets.jsonl").read_bytes()
+    assert (
+        bucket.blob("examples/tickets.jsonl").download_as_bytes()
+        == (SEED_DATA / "tickets.jsonl").read_bytes()
+    )
     bq = local_stack.bigquery()
     assert bq.get_dataset("claude-jobs-local.claude_jobs").location == "us-east5"
     rows = list(bq.list_rows("claude-jobs-local.claude_jobs.example_tickets"))
@@ -99,7 +115,10 @@ def test_status_json_prints_endpoints_project_and_services(local_stack_endpoints
     info = json.loads(out.getvalue())
     assert code == 0
     assert {info["vertex"], info["storage"], info["bigquery"]} == {
-        local_stack_endpoints.vertex, local_stack_endpoints.storage, local_stack_endpoints.bigquery}
+        local_stack_endpoints.vertex,
+        local_stack_endpoints.storage,
+        local_stack_endpoints.bigquery,
+    }
     assert info["project"] == "claude-jobs-local"
     assert info["services"] == {"vertex": True, "storage": True, "bigquery": True}
 
@@ -110,12 +129,27 @@ def test_cli_up_then_down_leaves_no_process_behind(tmp_path, monkeypatch):
     monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
     out = io.StringIO()
     with redirect_stdout(out):
-        assert invoke(["local", "up", "--vertex-port", "0", "--storage-port", "0",
-                       "--bigquery-port", "0", "--bigquery-grpc-port", "0"]) == 0
+        assert (
+            invoke(
+                [
+                    "local",
+                    "up",
+                    "--vertex-port",
+                    "0",
+                    "--storage-port",
+                    "0",
+                    "--bigquery-port",
+                    "0",
+                    "--bigquery-grpc-port",
+                    "0",
+                ]
+            )
+            == 0
+        )
     assert "simulated Claude" in out.getvalue()
     procs = _stack_processes(tmp_path)
     assert invoke(["local", "down"]) == 0
-    gone, alive = psutil.wait_procs(procs, timeout=5)
+    _gone, alive = psutil.wait_procs(procs, timeout=5)
     assert alive == []
     with redirect_stdout(io.StringIO()):
         assert invoke(["local", "status"]) == 3
@@ -129,14 +163,17 @@ def test_seeded_tickets_are_the_example_data_tickets():
 
 
 def test_an_owned_stack_is_stopped_by_its_watchdog_when_its_owner_dies(tmp_path):
-    owner = _owner_process(tmp_path, "stack.up(vertex_port=0, storage_port=0, bigquery_port=0, "
-                                     "bigquery_grpc_port=0, seed=False, owned=True)")
+    owner = _owner_process(
+        tmp_path,
+        "stack.up(vertex_port=0, storage_port=0, bigquery_port=0, "
+        "bigquery_grpc_port=0, seed=False, owned=True)",
+    )
     try:
         procs = _stack_processes(tmp_path)
     finally:
         owner.kill()
         owner.wait()
-    gone, alive = psutil.wait_procs(procs, timeout=20)
+    _gone, alive = psutil.wait_procs(procs, timeout=20)
     assert alive == []
     assert not (tmp_path / "stack.json").exists()
 
@@ -146,17 +183,19 @@ def _owner_process(tmp_path, call: str):
     import subprocess
     import sys
 
-    script = ("from runner.local import stack; import time\n"
-              f"{call}\n"
-              "print('up', flush=True); time.sleep(120)\n")
-    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                             env={**os.environ, "CLAUDE_JOBS_LOCAL_DIR": str(tmp_path)})
+    script = (
+        f"from runner.local import stack; import time\n{call}\nprint('up', flush=True); time.sleep(120)\n"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "CLAUDE_JOBS_LOCAL_DIR": str(tmp_path)},
+    )
     assert owner.stdout.readline() == b"up\n"
     return owner
 
 
-def test_a_stack_started_by_one_run_stays_up_for_another_run_and_stops_after_the_last(
-        tmp_path, monkeypatch):
+def test_a_stack_started_by_one_run_stays_up_for_another_run_and_stops_after_the_last(tmp_path, monkeypatch):
     monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
     first = _owner_process(tmp_path, "run = stack.ensure_up(); run.__enter__()")
     try:
@@ -169,12 +208,11 @@ def test_a_stack_started_by_one_run_stays_up_for_another_run_and_stops_after_the
     finally:
         first.kill()
         first.wait()
-    gone, alive = psutil.wait_procs(procs, timeout=10)
+    _gone, alive = psutil.wait_procs(procs, timeout=10)
     assert alive == []
 
 
-def test_a_service_that_dies_at_start_fails_up_naming_its_log_and_stops_the_rest(
-        tmp_path, monkeypatch):
+def test_a_service_that_dies_at_start_fails_up_naming_its_log_and_stops_the_rest(tmp_path, monkeypatch):
     import dataclasses
     import sys
 
@@ -184,8 +222,9 @@ def test_a_service_that_dies_at_start_fails_up_naming_its_log_and_stops_the_rest
 
     def broken(root, host, port):
         launch = real(root, host, port)
-        return dataclasses.replace(launch, argv=[
-            sys.executable, "-c", "import sys; print('cannot bind: boom'); sys.exit(3)"])
+        return dataclasses.replace(
+            launch, argv=[sys.executable, "-c", "import sys; print('cannot bind: boom'); sys.exit(3)"]
+        )
 
     from runner.local import processes
 
@@ -206,7 +245,7 @@ def test_a_service_that_dies_at_start_fails_up_naming_its_log_and_stops_the_rest
     assert "cannot bind: boom" in str(caught.value)
     assert not (tmp_path / "stack.json").exists()
     assert len(spawned) == 3
-    gone, alive = psutil.wait_procs(spawned, timeout=5)
+    _gone, alive = psutil.wait_procs(spawned, timeout=5)
     assert alive == []
 
 
@@ -219,8 +258,9 @@ def test_a_service_that_never_answers_fails_up_after_the_start_timeout(tmp_path,
     real = emulators.storage_launch
 
     def silent(root, host, port):
-        return dataclasses.replace(real(root, host, port),
-                                   argv=[sys.executable, "-c", "import time; time.sleep(60)"])
+        return dataclasses.replace(
+            real(root, host, port), argv=[sys.executable, "-c", "import time; time.sleep(60)"]
+        )
 
     monkeypatch.setattr(emulators, "storage_launch", silent)
     monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
@@ -232,8 +272,7 @@ def test_a_service_that_never_answers_fails_up_after_the_start_timeout(tmp_path,
     assert not (tmp_path / "stack.json").exists()
 
 
-def test_a_free_port_taken_before_its_service_binds_it_makes_up_retry_on_new_ports(
-        tmp_path, monkeypatch):
+def test_a_free_port_taken_before_its_service_binds_it_makes_up_retry_on_new_ports(tmp_path, monkeypatch):
     from runner.local import ports
 
     monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
@@ -244,8 +283,7 @@ def test_a_free_port_taken_before_its_service_binds_it_makes_up_retry_on_new_por
         real = ports.free_port
         picks = iter([stolen])
         monkeypatch.setattr(ports, "free_port", lambda exclude: next(picks, None) or real(exclude))
-        endpoints = stack.up(vertex_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0,
-                             seed=False)
+        endpoints = stack.up(vertex_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0, seed=False)
     try:
         assert endpoints.vertex != f"http://127.0.0.1:{stolen}"
         assert stack.status()["running"] is True

@@ -23,11 +23,14 @@ async def _drain(client, **kwargs) -> list:
     return events
 
 
-@pytest.mark.parametrize("kind, status, error_class", [
-    ("rate_limited", 429, anthropic.RateLimitError),
-    ("overloaded", 529, anthropic.OverloadedError),
-    ("server_error", 500, anthropic.InternalServerError),
-])
+@pytest.mark.parametrize(
+    "kind, status, error_class",
+    [
+        ("rate_limited", 429, anthropic.RateLimitError),
+        ("overloaded", 529, anthropic.OverloadedError),
+        ("server_error", 500, anthropic.InternalServerError),
+    ],
+)
 @pytest.mark.parametrize("streaming", [False, True])
 async def test_status_faults_reach_the_sdk_as_status_errors(vertex, kind, status, error_class, streaming):
     _fault(vertex, kind)
@@ -47,7 +50,10 @@ async def test_overloaded_fault_has_anthropics_body(vertex):
     with pytest.raises(anthropic.OverloadedError) as raised:
         await vertex.client().messages.create(model=HAIKU, max_tokens=50, messages=PROMPT)
 
-    assert raised.value.body == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    assert raised.value.body == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
 
 
 async def test_sdk_retries_an_overloaded_answer(vertex):
@@ -68,7 +74,10 @@ async def test_stream_error_arrives_after_http_200_during_iteration(vertex):
 
     assert seen[0] == "message_start"  # the stream had started: no retry is possible
     assert raised.value.status_code == 200
-    assert raised.value.body == {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    assert raised.value.body == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
 
 
 async def test_stream_error_does_not_affect_non_streaming_calls(vertex):
@@ -107,7 +116,8 @@ async def test_stalled_stream_times_out_mid_stream(vertex):
     seen = []
     with pytest.raises(httpx2.ReadTimeout):
         async with vertex.client(timeout=0.5).messages.stream(
-                model=HAIKU, max_tokens=200, messages=PROMPT) as stream:
+            model=HAIKU, max_tokens=200, messages=PROMPT
+        ) as stream:
             async for event in stream:
                 seen.append(event.type)
 
@@ -140,8 +150,9 @@ async def test_faults_follow_the_seed(vertex):
 
 async def test_unknown_fault_kind_is_refused(vertex):
     async with httpx.AsyncClient() as http:
-        response = await http.post(f"{vertex.url}/_local/config",
-                                   json={"faults": {"rates": {"gremlins": 1.0}}})
+        response = await http.post(
+            f"{vertex.url}/_local/config", json={"faults": {"rates": {"gremlins": 1.0}}}
+        )
 
     assert response.status_code == 400
     assert "gremlins" in response.json()["error"]["message"]

@@ -20,8 +20,9 @@ async def test_create_returns_a_complete_message_from_the_rawpredict_url(vertex)
     assert message.content[0].type == "text" and message.content[0].text
     assert message.usage.output_tokens > 0
     [seen] = vertex.requests()
-    assert seen["path"] == (f"/v1/projects/{vertex.project}/locations/us-east5/publishers/"
-                            f"anthropic/models/{HAIKU}:rawPredict")
+    assert seen["path"] == (
+        f"/v1/projects/{vertex.project}/locations/us-east5/publishers/anthropic/models/{HAIKU}:rawPredict"
+    )
     assert seen["raw_path"] == seen["path"]  # the SDK sends `@` unencoded
     assert seen["headers"]["authorization"] == "Bearer test-token"
     assert "model" not in seen["body"]
@@ -42,12 +43,14 @@ async def test_stream_yields_the_same_message_as_create(vertex):
 
 async def test_stream_sends_named_events_including_ping_and_vertex_event(vertex, body):
     async with httpx.AsyncClient() as http:
-        response = await http.post(vertex.predict_url(action="streamRawPredict"), json=body,
-                                   headers={"Authorization": "Bearer x"})
+        response = await http.post(
+            vertex.predict_url(action="streamRawPredict"), json=body, headers={"Authorization": "Bearer x"}
+        )
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    names = [line.removeprefix("event: ") for line in response.text.splitlines()
-             if line.startswith("event: ")]
+    names = [
+        line.removeprefix("event: ") for line in response.text.splitlines() if line.startswith("event: ")
+    ]
     data_lines = [line for line in response.text.splitlines() if line.startswith("data: ")]
 
     assert len(names) == len(data_lines)
@@ -77,7 +80,8 @@ async def test_count_tokens_keeps_the_model_in_the_body_and_matches_usage(vertex
 
 async def test_global_location_serves_predictions(vertex):
     message = await vertex.client(region="global").messages.create(
-        model="claude-sonnet-4-6", max_tokens=20, messages=PROMPT)
+        model="claude-sonnet-4-6", max_tokens=20, messages=PROMPT
+    )
 
     assert message.content[0].text
     assert "/locations/global/" in vertex.requests()[0]["path"]
@@ -98,8 +102,7 @@ async def test_percent_encoded_paths_and_alt_query_are_accepted(vertex, body, en
 
 async def test_reply_matches_the_simulator_used_by_batch_rows(vertex, body):
     async with httpx.AsyncClient() as http:
-        response = await http.post(vertex.predict_url(), json=body,
-                                   headers={"Authorization": "Bearer x"})
+        response = await http.post(vertex.predict_url(), json=body, headers={"Authorization": "Bearer x"})
 
     assert response.json() == claude_sim.reply(body, HAIKU)
 
@@ -108,7 +111,8 @@ async def test_large_bodies_are_read_whole(vertex):
     big = "word " * 150_000  # 750 KB, arrives in many chunks
     vertex.configure(quotas={"*": {}})  # more input tokens than the catalog's minute allows
     message = await vertex.client().messages.create(
-        model=HAIKU, max_tokens=10, messages=[{"role": "user", "content": big}])
+        model=HAIKU, max_tokens=10, messages=[{"role": "user", "content": big}]
+    )
 
     assert message.usage.input_tokens > 180_000
     assert vertex.requests()[0]["body"] == {"_truncated_bytes": pytest.approx(750_000, rel=0.01)}

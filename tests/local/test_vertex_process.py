@@ -17,15 +17,20 @@ from runner.errors import StackError
 from runner.local.server import start_server_process
 
 HAIKU = "claude-3-5-haiku@20241022"
-BODY = {"anthropic_version": "vertex-2023-10-16", "max_tokens": 5,
-        "messages": [{"role": "user", "content": "hi"}]}
+BODY = {
+    "anthropic_version": "vertex-2023-10-16",
+    "max_tokens": 5,
+    "messages": [{"role": "user", "content": "hi"}],
+}
 
 
 def _predict(url: str) -> int:
     request = urllib.request.Request(
         f"{url}/v1/projects/p/locations/us-east5/publishers/anthropic/models/{HAIKU}:rawPredict",
-        data=json.dumps(BODY).encode(), method="POST",
-        headers={"Authorization": "Bearer x", "Content-Type": "application/json"})
+        data=json.dumps(BODY).encode(),
+        method="POST",
+        headers={"Authorization": "Bearer x", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
@@ -36,10 +41,24 @@ def _predict(url: str) -> int:
 def test_module_entry_point_binds_port_zero_writes_the_ready_file_and_exits_on_sigterm(tmp_path):
     ready = tmp_path / "ready.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "runner.local.server", "--host", "127.0.0.1", "--port", "0",
-         "--state-dir", str(tmp_path / "state"), "--ready-file", str(ready),
-         "--fault", "overloaded=1.0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "runner.local.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--ready-file",
+            str(ready),
+            "--fault",
+            "overloaded=1.0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         for _ in range(300):
             if ready.exists() or process.poll() is not None:
@@ -87,8 +106,10 @@ def _running(pid: int) -> bool:
 
 def test_server_exits_when_its_parent_dies_without_stopping_it(tmp_path):
     # A parent that starts a server and dies without stopping it.
-    script = ("import sys, os; from runner.local.server import start_server_process; "
-              f"s = start_server_process(None, {str(tmp_path)!r}); print(s.pid, flush=True); os._exit(0)")
+    script = (
+        "import sys, os; from runner.local.server import start_server_process; "
+        f"s = start_server_process(None, {str(tmp_path)!r}); print(s.pid, flush=True); os._exit(0)"
+    )
     parent = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     pid = int(parent.stdout.split()[0])
     try:

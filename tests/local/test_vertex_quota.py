@@ -8,14 +8,21 @@ import pytest
 
 HAIKU = "claude-3-5-haiku@20241022"
 PROMPT = [{"role": "user", "content": "Hello"}]
-HELP = ("Please submit a quota increase request. "
-        "https://cloud.google.com/vertex-ai/docs/generative-ai/quotas-genai.")
+HELP = (
+    "Please submit a quota increase request. "
+    "https://cloud.google.com/vertex-ai/docs/generative-ai/quotas-genai."
+)
 
 
 def _quota_body(metric: str, base_model: str = "anthropic-claude-3-5-haiku") -> dict:
-    return {"error": {"code": 429, "message": f"Quota exceeded for aiplatform.googleapis.com/{metric} "
-                                              f"with base model: {base_model}. {HELP}",
-                      "status": "RESOURCE_EXHAUSTED"}}
+    return {
+        "error": {
+            "code": 429,
+            "message": f"Quota exceeded for aiplatform.googleapis.com/{metric} "
+            f"with base model: {base_model}. {HELP}",
+            "status": "RESOURCE_EXHAUSTED",
+        }
+    }
 
 
 async def test_requests_past_the_rpm_get_vertex_429_without_retry_headers(vertex):
@@ -50,7 +57,8 @@ async def test_output_token_quota_refuses_once_a_minute_of_output_is_spent(verte
         await client.messages.create(model=HAIKU, max_tokens=50, messages=PROMPT)
 
     assert raised.value.response.json() == _quota_body(
-        "online_prediction_output_tokens_per_minute_per_base_model")
+        "online_prediction_output_tokens_per_minute_per_base_model"
+    )
 
 
 async def test_quota_is_per_location_and_per_base_model(vertex):

@@ -45,21 +45,40 @@ async def test_missing_required_field_is_400_invalid_request_error(vertex, body,
     assert response.json() == _invalid_request(f"{field}: Field required")
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"anthropic_version": "bedrock-2023-05-31"}, "anthropic_version: Input should be 'vertex-2023-10-16'"),
-    ({"max_tokens": 0}, "max_tokens: Input should be greater than or equal to 1"),
-    ({"max_tokens": "many"}, "max_tokens: Input should be a valid integer"),
-    ({"messages": []}, "messages: at least one message is required"),
-    ({"messages": [{"role": "robot", "content": "hi"}]}, "messages.0.role: Input should be 'user' or 'assistant'"),
-    ({"thinking": {"type": "enabled", "budget_tokens": 512}, "max_tokens": 2000},
-     "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"),
-    ({"thinking": {"type": "enabled", "budget_tokens": 2048}, "max_tokens": 2048},
-     "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at "
-     "https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size"),
-    ({"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2000,
-      "tools": [{"name": "t", "input_schema": {"type": "object"}}], "tool_choice": {"type": "any"}},
-     "Thinking may not be enabled when tool_choice forces tool use."),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"anthropic_version": "bedrock-2023-05-31"},
+            "anthropic_version: Input should be 'vertex-2023-10-16'",
+        ),
+        ({"max_tokens": 0}, "max_tokens: Input should be greater than or equal to 1"),
+        ({"max_tokens": "many"}, "max_tokens: Input should be a valid integer"),
+        ({"messages": []}, "messages: at least one message is required"),
+        (
+            {"messages": [{"role": "robot", "content": "hi"}]},
+            "messages.0.role: Input should be 'user' or 'assistant'",
+        ),
+        (
+            {"thinking": {"type": "enabled", "budget_tokens": 512}, "max_tokens": 2000},
+            "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+        ),
+        (
+            {"thinking": {"type": "enabled", "budget_tokens": 2048}, "max_tokens": 2048},
+            "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at "
+            "https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size",
+        ),
+        (
+            {
+                "thinking": {"type": "enabled", "budget_tokens": 1024},
+                "max_tokens": 2000,
+                "tools": [{"name": "t", "input_schema": {"type": "object"}}],
+                "tool_choice": {"type": "any"},
+            },
+            "Thinking may not be enabled when tool_choice forces tool use.",
+        ),
+    ],
+)
 async def test_invalid_field_is_400_invalid_request_error(vertex, body, change, message):
     response = await _post(vertex.predict_url(), dict(body, **change))
 
@@ -79,10 +98,13 @@ async def test_unknown_model_is_404_in_googles_shape(vertex, body):
     response = await _post(vertex.predict_url(model="claude-nonexistent@20990101"), body)
 
     assert response.status_code == 404
-    name = (f"projects/{vertex.project}/locations/us-east5/publishers/anthropic/models/"
-            "claude-nonexistent@20990101")
-    assert response.json() == {"error": {"code": 404, "message": f"Publisher Model `{name}` not found.",
-                                         "status": "NOT_FOUND"}}
+    name = (
+        f"projects/{vertex.project}/locations/us-east5/publishers/anthropic/models/"
+        "claude-nonexistent@20990101"
+    )
+    assert response.json() == {
+        "error": {"code": 404, "message": f"Publisher Model `{name}` not found.", "status": "NOT_FOUND"}
+    }
 
 
 async def test_model_outside_its_catalog_regions_is_404(vertex, body):
@@ -97,7 +119,8 @@ async def test_max_tokens_above_the_models_limit_is_400(vertex, body):
 
     assert response.status_code == 400
     assert response.json() == _invalid_request(
-        f"max_tokens: 8193 > 8192, which is the maximum allowed number of output tokens for {HAIKU}")
+        f"max_tokens: 8193 > 8192, which is the maximum allowed number of output tokens for {HAIKU}"
+    )
 
 
 async def test_prompt_longer_than_the_context_window_is_400(vertex, body):
@@ -112,7 +135,9 @@ async def test_prompt_longer_than_the_context_window_is_400(vertex, body):
 async def test_configured_models_replace_the_catalog(vertex, body):
     vertex.configure(models=["claude-test-model"])
 
-    assert (await _post(vertex.predict_url(model="claude-test-model", region="mars-west1"), body)).status_code == 200
+    assert (
+        await _post(vertex.predict_url(model="claude-test-model", region="mars-west1"), body)
+    ).status_code == 200
     assert (await _post(vertex.predict_url(), body)).status_code == 404
 
 
@@ -127,10 +152,15 @@ async def test_disabled_model_is_400_failed_precondition(vertex, body):
 async def test_unsupported_beta_header_is_400_and_supported_one_passes(vertex):
     client = vertex.client()
     with pytest.raises(anthropic.BadRequestError, match="no-such-beta"):
-        await client.messages.create(model=HAIKU, max_tokens=10, messages=PROMPT,
-                                     extra_headers={"anthropic-beta": "no-such-beta-2099-01-01"})
-    message = await client.messages.create(model=HAIKU, max_tokens=10, messages=PROMPT,
-                                           extra_headers={"anthropic-beta": "context-1m-2025-08-07"})
+        await client.messages.create(
+            model=HAIKU,
+            max_tokens=10,
+            messages=PROMPT,
+            extra_headers={"anthropic-beta": "no-such-beta-2099-01-01"},
+        )
+    message = await client.messages.create(
+        model=HAIKU, max_tokens=10, messages=PROMPT, extra_headers={"anthropic-beta": "context-1m-2025-08-07"}
+    )
     assert message.content
 
 

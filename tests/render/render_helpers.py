@@ -6,6 +6,7 @@ import struct
 from pathlib import Path
 
 import orjson
+
 from runner.spec.model import InlinePrompt, JobSpec, SourceRef, Template
 
 
@@ -30,8 +31,13 @@ def jpeg(width: int = 1024, height: int = 768, exif: int = 70_000) -> bytes:
 
 
 def webp(width: int = 300, height: int = 200) -> bytes:
-    body = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" \
-        + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    body = (
+        b"VP8X"
+        + struct.pack("<I", 10)
+        + b"\x00\x00\x00\x00"
+        + (width - 1).to_bytes(3, "little")
+        + (height - 1).to_bytes(3, "little")
+    )
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
 
 
@@ -46,22 +52,56 @@ def file_source(repo: Path, relative: str) -> SourceRef:
     return SourceRef("file", relative, (repo / "jobs" / relative).resolve())
 
 
-def template_spec(repo: Path, source: SourceRef, messages, *, custom_id="row-{{ id }}",
-                  custom_id_column=None, overrides=None, request=None, text="spec") -> JobSpec:
-    template = Template(source=source, messages=messages,
-                        custom_id_template=None if custom_id_column else custom_id,
-                        custom_id_column=custom_id_column, overrides=overrides or {})
-    return JobSpec(path=repo / "jobs" / "job.yaml", text=text, name="job", model="claude-x",
-                   mode="batch", destination="out.jsonl", request=request or {},
-                   template=template)
+def template_spec(
+    repo: Path,
+    source: SourceRef,
+    messages,
+    *,
+    custom_id="row-{{ id }}",
+    custom_id_column=None,
+    overrides=None,
+    request=None,
+    text="spec",
+) -> JobSpec:
+    template = Template(
+        source=source,
+        messages=messages,
+        custom_id_template=None if custom_id_column else custom_id,
+        custom_id_column=custom_id_column,
+        overrides=overrides or {},
+    )
+    return JobSpec(
+        path=repo / "jobs" / "job.yaml",
+        text=text,
+        name="job",
+        model="claude-x",
+        mode="batch",
+        destination="out.jsonl",
+        request=request or {},
+        template=template,
+    )
 
 
 def inline_spec(repo: Path, prompts, request=None) -> JobSpec:
-    return JobSpec(path=repo / "jobs" / "job.yaml", text="spec", name="job", model="claude-x",
-                   mode="stream", destination="out.jsonl", request=request or {},
-                   prompts=tuple(InlinePrompt(**p) for p in prompts))
+    return JobSpec(
+        path=repo / "jobs" / "job.yaml",
+        text="spec",
+        name="job",
+        model="claude-x",
+        mode="stream",
+        destination="out.jsonl",
+        request=request or {},
+        prompts=tuple(InlinePrompt(**p) for p in prompts),
+    )
 
 
 def prepared_spec(repo: Path, source: SourceRef) -> JobSpec:
-    return JobSpec(path=repo / "jobs" / "job.yaml", text="spec", name="job", model="claude-x",
-                   mode="batch", destination="out.jsonl", prepared=source)
+    return JobSpec(
+        path=repo / "jobs" / "job.yaml",
+        text="spec",
+        name="job",
+        model="claude-x",
+        mode="batch",
+        destination="out.jsonl",
+        prepared=source,
+    )

@@ -8,16 +8,16 @@ import uuid
 
 import orjson
 import pytest
-
 from render_helpers import png, prepared_spec, template_spec
+
+from runner.dataio.sources import open_rows
 from runner.errors import SpecError
-from runner.render import render_requests
-from runner.sources import open_rows
+from runner.render.requests import render_requests
 from runner.spec.model import SourceRef
 
 pytestmark = pytest.mark.stack
 
-BUCKET = "claude-jobs-local"       # seeded by the local stack
+BUCKET = "claude-jobs-local"  # seeded by the local stack
 DATASET = "claude_jobs"
 ASK = [{"role": "user", "content": "{{ text }}"}]
 
@@ -33,8 +33,7 @@ def _table(target, rows: list[dict], schema: list[tuple[str, str]]) -> str:
 
     client = target.bigquery()
     table_id = f"{target.project}.{DATASET}.render_{uuid.uuid4().hex[:8]}"
-    client.create_table(bigquery.Table(table_id, schema=[bigquery.SchemaField(n, t)
-                                                         for n, t in schema]))
+    client.create_table(bigquery.Table(table_id, schema=[bigquery.SchemaField(n, t) for n, t in schema]))
     ndjson = b"".join(orjson.dumps(row) + b"\n" for row in rows)
     config = bigquery.LoadJobConfig(source_format="NEWLINE_DELIMITED_JSON")
     client.load_table_from_file(io.BytesIO(ndjson), table_id, job_config=config).result()
@@ -50,14 +49,14 @@ def test_gcs_jsonl_rows_render_with_object_line_numbers(local_stack, repo):
 
 
 def test_gcs_csv_rows_and_header(local_stack):
-    uri = _upload(local_stack, b"id,text\n1,hello\n2,\"x,y\"\n", ".csv")
+    uri = _upload(local_stack, b'id,text\n1,hello\n2,"x,y"\n', ".csv")
     rows = open_rows(SourceRef("gcs", uri), local_stack)
     assert rows.columns() == ["id", "text"]
     assert list(rows) == [{"id": "1", "text": "hello"}, {"id": "2", "text": "x,y"}]
 
 
 def test_gcs_object_larger_than_a_read_chunk_streams_whole_lines(local_stack, monkeypatch):
-    import runner.sources as sources
+    import runner.dataio.sources as sources
 
     monkeypatch.setattr(sources, "GCS_CHUNK", 1000)
     lines = [orjson.dumps({"i": i, "pad": "p" * (i % 50)}) for i in range(300)]
@@ -76,8 +75,9 @@ def test_gcs_missing_object_is_a_spec_error_with_a_fix(local_stack):
     with pytest.raises(SpecError) as err:
         list(open_rows(SourceRef("gcs", uri), local_stack))
     assert err.value.exit_code == 1
-    assert str(err.value) == (f"{uri}: no such Cloud Storage object: {uri} "
-                              f"(upload it first: gcloud storage cp FILE {uri})")
+    assert str(err.value) == (
+        f"{uri}: no such Cloud Storage object: {uri} (upload it first: gcloud storage cp FILE {uri})"
+    )
 
 
 def test_gcs_source_in_a_missing_bucket_names_the_bucket_not_the_object(local_stack):
@@ -86,8 +86,9 @@ def test_gcs_source_in_a_missing_bucket_names_the_bucket_not_the_object(local_st
     with pytest.raises(SpecError) as err:
         list(open_rows(SourceRef("gcs", uri), local_stack))
     assert err.value.exit_code == 1
-    assert str(err.value) == (f"{uri}: no such Cloud Storage bucket: gs://{bucket} "
-                              "(create it, or fix the bucket name)")
+    assert str(err.value) == (
+        f"{uri}: no such Cloud Storage bucket: gs://{bucket} (create it, or fix the bucket name)"
+    )
 
 
 def test_gcs_fingerprint_changes_when_the_object_is_rewritten(local_stack):
@@ -104,32 +105,42 @@ def test_gcs_image_is_downloaded_once_and_encoded(local_stack, repo):
     (repo / "data" / "rows.jsonl").write_bytes(b'{"id": 1}\n{"id": 2}\n')
     from render_helpers import file_source
 
-    spec = template_spec(repo, file_source(repo, "../data/rows.jsonl"), [{"role": "user", "content": [
-        {"type": "image", "source": {"type": "gcs", "uri": "{{ '" + uri + "' }}"}}]}])
+    spec = template_spec(
+        repo,
+        file_source(repo, "../data/rows.jsonl"),
+        [
+            {
+                "role": "user",
+                "content": [{"type": "image", "source": {"type": "gcs", "uri": "{{ '" + uri + "' }}"}}],
+            }
+        ],
+    )
     first, second = render_requests(spec, local_stack)
     source = first.body["messages"][0]["content"][0]["source"]
-    assert source == {"type": "base64", "media_type": "image/png",
-                      "data": base64.b64encode(png()).decode()}
+    assert source == {"type": "base64", "media_type": "image/png", "data": base64.b64encode(png()).decode()}
     assert second.body["messages"][0]["content"][0]["source"] is source
 
 
 def test_bigquery_table_rows_decode_json_columns(local_stack, repo):
-    table = _table(local_stack, [{"id": 1, "text": "hi", "meta": orjson.dumps({"k": "v"}).decode()}],
-                   [("id", "INTEGER"), ("text", "STRING"), ("meta", "JSON")])
+    table = _table(
+        local_stack,
+        [{"id": 1, "text": "hi", "meta": orjson.dumps({"k": "v"}).decode()}],
+        [("id", "INTEGER"), ("text", "STRING"), ("meta", "JSON")],
+    )
     rows = open_rows(SourceRef("bigquery", f"bq://{table}"), local_stack)
     assert rows.columns() == ["id", "text", "meta"]
     assert list(rows.numbered()) == [(1, {"id": 1, "text": "hi", "meta": {"k": "v"}})]
     assert rows.fingerprint().startswith("bq:")
-    spec = template_spec(repo, SourceRef("bigquery", f"bq://{table}"),
-                         [{"role": "user", "content": "{{ text }} {{ meta.k }}"}])
+    spec = template_spec(
+        repo, SourceRef("bigquery", f"bq://{table}"), [{"role": "user", "content": "{{ text }} {{ meta.k }}"}]
+    )
     [request] = render_requests(spec, local_stack)
     assert request.body["messages"][0]["content"] == "hi v"
 
 
 def test_bigquery_query_rows(local_stack):
     table = _table(local_stack, [{"id": i} for i in range(3)], [("id", "INTEGER")])
-    ref = SourceRef("query", f"SELECT id * 10 AS n FROM `{table}` ORDER BY id",
-                    project=local_stack.project)
+    ref = SourceRef("query", f"SELECT id * 10 AS n FROM `{table}` ORDER BY id", project=local_stack.project)
     assert [row["n"] for row in open_rows(ref, local_stack)] == [0, 10, 20]
     assert open_rows(ref, local_stack).fingerprint().startswith("query:")
 
@@ -141,10 +152,16 @@ def test_bigquery_missing_table_is_a_spec_error(local_stack):
 
 
 def test_prepared_bigquery_input_table_passes_requests_through(local_stack, repo):
-    request = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3,
-               "anthropic_version": "vertex-2023-10-16"}
-    table = _table(local_stack, [{"custom_id": "q-1", "request": orjson.dumps(request).decode()}],
-                   [("custom_id", "STRING"), ("request", "JSON")])
+    request = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 3,
+        "anthropic_version": "vertex-2023-10-16",
+    }
+    table = _table(
+        local_stack,
+        [{"custom_id": "q-1", "request": orjson.dumps(request).decode()}],
+        [("custom_id", "STRING"), ("request", "JSON")],
+    )
     [got] = render_requests(prepared_spec(repo, SourceRef("bigquery", f"bq://{table}")), local_stack)
     assert (got.custom_id, got.body) == ("q-1", request)
 
@@ -152,11 +169,20 @@ def test_prepared_bigquery_input_table_passes_requests_through(local_stack, repo
 def test_revision_follows_a_static_gcs_image(local_stack, repo):
     from render_helpers import inline_spec
 
-    from runner.revision import spec_revision
+    from runner.render.revision import spec_revision
 
     uri = _upload(local_stack, png(), ".png")
-    spec = inline_spec(repo, [{"custom_id": "a", "messages": [{"role": "user", "content": [
-        {"type": "image", "source": {"type": "gcs", "uri": uri}}]}]}])
+    spec = inline_spec(
+        repo,
+        [
+            {
+                "custom_id": "a",
+                "messages": [
+                    {"role": "user", "content": [{"type": "image", "source": {"type": "gcs", "uri": uri}}]}
+                ],
+            }
+        ],
+    )
     before = spec_revision(spec, local_stack)
     assert spec_revision(spec, local_stack) == before
     local_stack.storage().bucket(BUCKET).blob(uri.split("/", 3)[3]).upload_from_string(png(9, 9))

@@ -6,12 +6,16 @@ import re
 import shutil
 
 import pytest
-
 from render_helpers import file_source, png, template_spec, write_jsonl
-from runner.revision import revision_label, spec_revision
 
-IMAGE = [{"role": "user", "content": [
-    {"type": "image", "source": {"type": "file", "path": "../data/{{ shot }}.png"}}]}]
+from runner.render.revision import revision_label, spec_revision
+
+IMAGE = [
+    {
+        "role": "user",
+        "content": [{"type": "image", "source": {"type": "file", "path": "../data/{{ shot }}.png"}}],
+    }
+]
 
 
 def _spec(repo, text="spec"):
@@ -70,11 +74,19 @@ def test_label_is_16_label_safe_characters(repo):
 
 
 def test_revision_reads_no_rows_when_image_paths_are_static(repo, monkeypatch):
-    import runner.sources as sources
+    import runner.dataio.sources as sources
 
     _setup(repo)
-    spec = template_spec(repo, file_source(repo, "../data/rows.jsonl"), [{"role": "user", "content": [
-        {"type": "image", "source": {"type": "file", "path": "../data/a.png"}}]}])
+    spec = template_spec(
+        repo,
+        file_source(repo, "../data/rows.jsonl"),
+        [
+            {
+                "role": "user",
+                "content": [{"type": "image", "source": {"type": "file", "path": "../data/a.png"}}],
+            }
+        ],
+    )
     templated = spec_revision(_spec(repo))
     monkeypatch.setattr(sources.FileRows, "numbered", lambda self: pytest.fail("rows were read"))
     assert spec_revision(spec) != templated

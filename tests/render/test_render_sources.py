@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from render_helpers import file_source
+
+from runner.dataio.sources import open_rows
 from runner.errors import SpecError
-from runner.sources import open_rows
 from runner.spec.model import SourceRef
 
 
@@ -16,7 +16,7 @@ def _source(repo, name, data: bytes):
 
 
 def test_jsonl_rows_carry_their_line_numbers_skipping_blank_lines(repo):
-    rows = _source(repo, "a.jsonl", b'{"a": 1}\n\n  \n{"a": 2}')   # no final newline
+    rows = _source(repo, "a.jsonl", b'{"a": 1}\n\n  \n{"a": 2}')  # no final newline
     assert list(rows.numbered()) == [(1, {"a": 1}), (4, {"a": 2})]
     assert rows.columns() is None
 
@@ -32,14 +32,16 @@ def test_jsonl_line_that_is_not_json_is_located_at_its_line_and_column_from_the_
     with pytest.raises(SpecError) as err:
         list(rows)
     assert err.value.exit_code == 1
-    assert str(err.value) == ('repo/data/a.jsonl:2:16: not valid JSON: unexpected end of data '
-                              '(each line of a .jsonl input must be one JSON object, '
-                              'e.g. {"id": 1, "text": "..."})')
+    assert str(err.value) == (
+        "repo/data/a.jsonl:2:16: not valid JSON: unexpected end of data "
+        "(each line of a .jsonl input must be one JSON object, "
+        'e.g. {"id": 1, "text": "..."})'
+    )
 
 
 def test_a_file_outside_the_working_folder_is_named_by_its_absolute_path(repo, monkeypatch):
     monkeypatch.chdir(repo / "jobs")
-    rows = _source(repo, "a.jsonl", b'[1]\n')
+    rows = _source(repo, "a.jsonl", b"[1]\n")
     with pytest.raises(SpecError) as err:
         list(rows)
     assert str(err.value).startswith(f"{(repo / 'data' / 'a.jsonl').resolve()}:1: not a JSON object")
@@ -54,8 +56,10 @@ def test_jsonl_lines_longer_than_a_read_chunk_are_whole(repo):
 def test_csv_rows_are_numbered_by_their_first_line_even_with_multiline_fields(repo):
     rows = _source(repo, "t.csv", '\ufeffid,body\n1,"two\nlines"\n2,plain\n'.encode())
     assert rows.columns() == ["id", "body"]
-    assert list(rows.numbered()) == [(2, {"id": "1", "body": "two\nlines"}),
-                                     (4, {"id": "2", "body": "plain"})]
+    assert list(rows.numbered()) == [
+        (2, {"id": "1", "body": "two\nlines"}),
+        (4, {"id": "2", "body": "plain"}),
+    ]
 
 
 def test_csv_row_with_the_wrong_field_count_is_located(repo):
@@ -93,7 +97,7 @@ def test_remote_sources_need_a_target(repo):
 
 def test_rows_are_streamed_not_loaded(repo, monkeypatch):
     """Iterating stops reading when the consumer stops: the rest of the file is never parsed."""
-    import runner.sources as sources
+    import runner.dataio.sources as sources
 
     path = repo / "data" / "big.jsonl"
     with open(path, "wb") as fh:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from runner.custom_ids import UniqueIds
 from runner.errors import SpecError
+from runner.render.custom_ids import UniqueIds
 
 
 def _run(ids, window=4):
-    unique = UniqueIds(lambda: ((c, i + 1) for i, c in enumerate(ids)), lambda n: f"in:{n}",
-                       window=window)
+    unique = UniqueIds(lambda: ((c, i + 1) for i, c in enumerate(ids)), lambda n: f"in:{n}", window=window)
     for i, custom_id in enumerate(ids):
         unique.add(custom_id, i + 1)
     unique.finish()
@@ -35,7 +34,7 @@ def test_duplicate_far_apart_is_caught_and_names_both_positions():
 
 
 def test_duplicate_in_the_last_partial_window_is_caught_by_finish():
-    ids = [f"id-{i}" for i in range(9)] + ["id-0"]      # 10 ids, window 4: the last 2 unarchived
+    ids = [f"id-{i}" for i in range(9)] + ["id-0"]  # 10 ids, window 4: the last 2 unarchived
     with pytest.raises(SpecError, match="'id-0' is not unique"):
         _run(ids)
 

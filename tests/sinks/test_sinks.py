@@ -7,17 +7,25 @@ from types import SimpleNamespace
 
 import pytest
 
+from runner.dataio.sinks import BigQuerySink, FileSink, GcsSink, open_sink, read_destination
 from runner.records import ResultRow
-from runner.sinks import BigQuerySink, FileSink, GcsSink, open_sink, read_destination
 
-BUCKET = "claude-jobs-local"     # seeded by the local stack
+BUCKET = "claude-jobs-local"  # seeded by the local stack
 DATASET = "claude_jobs"
 
 
 def rows(*ids, status="succeeded"):
-    return [ResultRow(custom_id=i, status=status, response={"content": [{"type": "text", "text": i}]},
-                      usage={"input_tokens": 3, "output_tokens": 5}, latency_ms=1.5,
-                      processed_time="2026-01-01T00:00:00Z") for i in ids]
+    return [
+        ResultRow(
+            custom_id=i,
+            status=status,
+            response={"content": [{"type": "text", "text": i}]},
+            usage={"input_tokens": 3, "output_tokens": 5},
+            latency_ms=1.5,
+            processed_time="2026-01-01T00:00:00Z",
+        )
+        for i in ids
+    ]
 
 
 def ids_at(sink):
@@ -39,7 +47,7 @@ def test_file_recover_drops_rows_appended_after_the_last_known_state(tmp_path):
     sink.put(1, rows("a", "b"))
     sink.put(2, rows("c"))
     with open(sink.path, "ab") as f:
-        f.write(b'{"custom_id": "half')          # a crash mid-append
+        f.write(b'{"custom_id": "half')  # a crash mid-append
     sink.recover(lambda: rows("a", "b", "c"))
     assert ids_at(sink) == ["a", "b", "c"]
 
@@ -70,8 +78,7 @@ def test_gcs_re_putting_a_part_never_duplicates_rows(gcs_sink):
     gcs_sink.put(1, rows("a", "b"))
     assert ids_at(gcs_sink) == ["a", "b", "c"]
     names = [b.name for b in gcs_sink.client.list_blobs(gcs_sink.bucket, prefix=gcs_sink.prefix)]
-    assert names == [f"{gcs_sink.prefix}/results-00000001.jsonl",
-                     f"{gcs_sink.prefix}/results-00000002.jsonl"]
+    assert names == [f"{gcs_sink.prefix}/results-00000001.jsonl", f"{gcs_sink.prefix}/results-00000002.jsonl"]
 
 
 def test_gcs_rewriting_a_part_replaces_its_rows(gcs_sink):
@@ -99,7 +106,10 @@ def bq_sink(local_stack):
 def test_bigquery_table_is_created_with_the_result_schema(bq_sink):
     table = bq_sink.client.get_table(bq_sink.table_id)
     assert [(f.name, f.field_type) for f in table.schema][:3] == [
-        ("custom_id", "STRING"), ("status", "STRING"), ("response", "JSON")]
+        ("custom_id", "STRING"),
+        ("status", "STRING"),
+        ("response", "JSON"),
+    ]
 
 
 def test_bigquery_re_putting_a_part_never_duplicates_rows(bq_sink):
@@ -118,8 +128,11 @@ def test_bigquery_a_re_sent_row_replaces_the_old_one(bq_sink):
 
 def test_bigquery_json_columns_hold_the_response(bq_sink):
     bq_sink.put(1, rows("a"))
-    (row,) = list(bq_sink.client.query(
-        f"SELECT JSON_VALUE(response, '$.content[0].text') AS text FROM `{bq_sink.table_id}`").result())
+    (row,) = list(
+        bq_sink.client.query(
+            f"SELECT JSON_VALUE(response, '$.content[0].text') AS text FROM `{bq_sink.table_id}`"
+        ).result()
+    )
     assert row["text"] == "a"
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import REPO
+from spec.support import REPO
 
 
 @pytest.fixture

@@ -28,8 +28,17 @@ def test_seed_models_are_in_the_catalog_and_need_a_pinned_version(model_id):
     assert info is not None and info.requires_version and info.id == model_id
 
 
-@pytest.mark.parametrize("model_id", ["claude-sonnet-4-6", "claude-opus-4-6", "claude-opus-4-7",
-                                      "claude-sonnet-5", "claude-opus-5-5", "claude-sonnet-5-5"])
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        "claude-sonnet-4-6",
+        "claude-opus-4-6",
+        "claude-opus-4-7",
+        "claude-sonnet-5",
+        "claude-opus-5-5",
+        "claude-sonnet-5-5",
+    ],
+)
 def test_models_from_the_4_6_generation_on_carry_no_version(model_id):
     info = catalog().get(model_id)
     assert info is not None and not info.requires_version and info.version is None

@@ -6,8 +6,7 @@ import pytest
 
 from runner.errors import SpecErrors
 from runner.spec import load_spec
-
-from .support import EXAMPLES
+from spec.support import EXAMPLES
 
 INLINE = """\
 name: t
@@ -42,12 +41,15 @@ def test_spec_keeps_its_exact_text_and_path(spec_file):
     assert spec.text == INLINE and spec.path == path.resolve()
 
 
-@pytest.mark.parametrize("written, seconds", [(45, 45.0), ("45", 45.0), ("90s", 90.0), ("15m", 900.0),
-                                              ("24h", 86400.0), ("2d", 172800.0)])
+@pytest.mark.parametrize(
+    "written, seconds",
+    [(45, 45.0), ("45", 45.0), ("90s", 90.0), ("15m", 900.0), ("24h", 86400.0), ("2d", 172800.0)],
+)
 def test_durations_become_seconds(spec_file, written, seconds):
     text = INLINE.replace("mode: stream", "mode: batch").replace(
-        "destination: results/t.jsonl", f"destination: results/t.jsonl\nbatch:\n"
-                                        f"  input: gs://b-1/staging\n  poll_interval: {written!r}")
+        "destination: results/t.jsonl",
+        f"destination: results/t.jsonl\nbatch:\n  input: gs://b-1/staging\n  poll_interval: {written!r}",
+    )
     assert load_spec(spec_file(text)).batch.poll_interval == seconds
 
 
@@ -60,16 +62,24 @@ def test_batch_output_defaults_to_the_input_location(spec_file):
 def test_template_source_kinds(spec_file):
     (spec_file.root / "data").mkdir()
     (spec_file.root / "data" / "rows.csv").write_text("id,body\n1,hello\n")
-    base = INLINE.split("prompts:")[0] + "template:\n  source: {}\n  custom_id_column: id\n" \
+    base = (
+        INLINE.split("prompts:")[0] + "template:\n  source: {}\n  custom_id_column: id\n"
         "  messages: [{{role: user, content: '{{{{ body }}}}'}}]\ndestination: r.jsonl\n"
+    )
     file_ref = load_spec(spec_file(base.format("data/rows.csv"))).template.source
-    assert (file_ref.kind, file_ref.format, file_ref.path) == ("file", "csv",
-                                                               (spec_file.root / "data/rows.csv").resolve())
+    assert (file_ref.kind, file_ref.format, file_ref.path) == (
+        "file",
+        "csv",
+        (spec_file.root / "data/rows.csv").resolve(),
+    )
     assert load_spec(spec_file(base.format("gs://b-1/rows.jsonl"))).template.source.kind == "gcs"
     assert load_spec(spec_file(base.format("bq://my-project.d.t"))).template.source.kind == "bigquery"
     query = load_spec(spec_file(base.format("{query: 'SELECT 1 AS id', project: my-project}")))
     assert (query.template.source.kind, query.template.source.uri, query.template.source.project) == (
-        "query", "SELECT 1 AS id", "my-project")
+        "query",
+        "SELECT 1 AS id",
+        "my-project",
+    )
 
 
 def test_template_overrides_exclude_source_and_custom_id(spec_file):
@@ -83,8 +93,10 @@ def test_every_error_of_the_file_is_raised_at_once(spec_file):
     with pytest.raises(SpecErrors) as caught:
         load_spec(path)
     lines = [str(e) for e in caught.value.errors]
-    assert lines == [f"{path}:3:7: $.mode: 'x' is not one of ['batch', 'stream']",
-                     f"{path}:7:17: $.prompts[0].max_tokens: -1 is less than the minimum of 1"]
+    assert lines == [
+        f"{path}:3:7: $.mode: 'x' is not one of ['batch', 'stream']",
+        f"{path}:7:17: $.prompts[0].max_tokens: -1 is less than the minimum of 1",
+    ]
     assert str(caught.value) == "\n".join(lines)
 
 

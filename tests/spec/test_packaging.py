@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from .support import EXAMPLES, REPO
+from spec.support import EXAMPLES, REPO
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +35,20 @@ def test_validate_runs_from_the_installed_wheel(unpacked_wheel, tmp_path):
     (work / ".git").mkdir(parents=True)
     spec = work / "stream-inline.yaml"
     spec.write_text((EXAMPLES / "stream-inline.yaml").read_text())
-    probe = ("import json, sys, runner.paths as p; from runner.cli import invoke; "
-             "code = invoke(['validate', '--format', 'json', sys.argv[1]]); "
-             "print(json.dumps([str(p.schemas_dir()), code]), file=sys.stderr)")
+    probe = (
+        "import json, sys, runner.paths as p; from runner.cli import invoke; "
+        "code = invoke(['validate', '--format', 'json', sys.argv[1]]); "
+        "print(json.dumps([str(p.schemas_dir()), code]), file=sys.stderr)"
+    )
     env = {**os.environ, "PYTHONPATH": str(unpacked_wheel)}
-    result = subprocess.run([sys.executable, "-c", probe, str(spec)], cwd=work, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(spec)],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     schemas, code = json.loads(result.stderr.strip().splitlines()[-1])
     assert schemas == str(unpacked_wheel / "runner" / "schemas")
     assert code == 0

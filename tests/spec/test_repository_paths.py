@@ -21,8 +21,9 @@ def rules(path) -> list[str]:
 def test_paths_are_relative_to_the_spec_folder(spec_file):
     (spec_file.root / "jobs" / "data").mkdir(parents=True)
     (spec_file.root / "jobs" / "data" / "p.jsonl").write_text(LINE)
-    spec = spec_file(SPEC.format(prepared="data/p.jsonl", destination="../results/t.jsonl"),
-                     name="jobs/spec.yaml")
+    spec = spec_file(
+        SPEC.format(prepared="data/p.jsonl", destination="../results/t.jsonl"), name="jobs/spec.yaml"
+    )
     assert rules(spec) == []
 
 
@@ -49,4 +50,5 @@ def test_a_symlink_out_of_the_repository_is_outside(spec_file, tmp_path_factory)
     (elsewhere / "p.jsonl").write_text(LINE)
     (spec_file.root / "link.jsonl").symlink_to(elsewhere / "p.jsonl")
     assert rules(spec_file(SPEC.format(prepared="link.jsonl", destination="t.jsonl"))) == [
-        "files.outside-repo"]
+        "files.outside-repo"
+    ]

@@ -8,8 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from runner.paths import schemas_dir
-
-from .support import EXAMPLES, REPO
+from spec.support import EXAMPLES, REPO
 
 SCHEMAS = ["job.schema.json", "catalog.schema.json"]
 

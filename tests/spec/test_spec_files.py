@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from runner.spec import load_stack_outputs, validate_paths
-
-from .support import SPECS, STACK_OUTPUTS
+from spec.support import SPECS, STACK_OUTPUTS
 
 VALID = sorted((SPECS / "valid").glob("*.yaml"))
 INVALID = sorted((SPECS / "invalid").glob("*.yaml"))
@@ -25,8 +24,9 @@ def expected_lines(spec: Path) -> list[str]:
 
 
 def lines_for(spec: Path) -> tuple[bool, list[str]]:
-    [report] = validate_paths([spec.relative_to(SPECS.parents[1]).as_posix()],
-                              load_stack_outputs(STACK_OUTPUTS))
+    [report] = validate_paths(
+        [spec.relative_to(SPECS.parents[1]).as_posix()], load_stack_outputs(STACK_OUTPUTS)
+    )
     return report.ok, report.lines()
 
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from .support import REPO, SPECS, STACK_OUTPUTS
+from spec.support import REPO, SPECS, STACK_OUTPUTS
 
 BAD = "tests/specs/invalid/negative-max-tokens.yaml"
 WARNS = "tests/specs/valid/retired-model-warns.yaml"
@@ -17,7 +17,6 @@ def test_examples_are_valid_and_exit_0(run_cli):
     assert code == 0
     assert out == ""
     assert "5 specs: 5 valid, 0 invalid" in err
-
 
 
 def test_examples_are_valid_against_the_local_stack_outputs(run_cli):
@@ -32,8 +31,7 @@ def test_jobs_folder_is_the_default_path_and_every_spec_in_it_is_valid(run_cli):
 def test_invalid_spec_exits_1_with_its_located_error_on_stdout(run_cli):
     code, out, _ = run_cli("validate", BAD)
     assert code == 1
-    assert out.splitlines() == [
-        f"{BAD}:14:17: $.prompts[3].max_tokens: -1 is less than the minimum of 1"]
+    assert out.splitlines() == [f"{BAD}:14:17: $.prompts[3].max_tokens: -1 is less than the minimum of 1"]
 
 
 def test_every_error_of_every_file_is_reported(run_cli):
@@ -89,9 +87,17 @@ def test_json_format_lists_files_errors_and_warnings(run_cli):
     assert document["summary"] == {"files": 2, "invalid_files": 1, "errors": 1, "warnings": 1}
     bad, warns = document["files"]
     assert bad["path"] == BAD and not bad["valid"]
-    assert bad["errors"] == [{"line": 14, "column": 17, "path": "$.prompts[3].max_tokens",
-                              "message": "-1 is less than the minimum of 1", "hint": None,
-                              "rule": "schema.minimum", "severity": "error"}]
+    assert bad["errors"] == [
+        {
+            "line": 14,
+            "column": 17,
+            "path": "$.prompts[3].max_tokens",
+            "message": "-1 is less than the minimum of 1",
+            "hint": None,
+            "rule": "schema.minimum",
+            "severity": "error",
+        }
+    ]
     assert warns["valid"] and warns["warnings"][0]["rule"] == "model.retired"
 
 
@@ -104,20 +110,28 @@ def test_hidden_folders_are_skipped(run_cli, spec_file):
 
 def test_validate_never_imports_cloud_clients_or_the_local_stack():
     # `google` itself is a namespace package a .pth file imports at start-up: compare before/after.
-    probe = ("import sys; before = set(sys.modules); from runner.cli import invoke; "
-             "code = invoke(['validate', 'jobs/', 'tests/specs/invalid', '--format', 'json']); "
-             "heavy = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in "
-             "{'anthropic', 'google', 'aiohttp', 'duckdb', 'grpc', 'pulumi', 'httpx'}); "
-             "print(code, heavy, file=sys.stderr)")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
-                            timeout=120)
+    probe = (
+        "import sys; before = set(sys.modules); from runner.cli import invoke; "
+        "code = invoke(['validate', 'jobs/', 'tests/specs/invalid', '--format', 'json']); "
+        "heavy = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in "
+        "{'anthropic', 'google', 'aiohttp', 'duckdb', 'grpc', 'pulumi', 'httpx'}); "
+        "print(code, heavy, file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert result.stderr.strip().splitlines()[-1] == "1 []"
 
 
 def test_console_script_prints_no_traceback_for_any_invalid_file():
     main = "import sys; from runner.cli import main; main(sys.argv[1:])"
-    result = subprocess.run([sys.executable, "-c", main, "validate", str(SPECS / "invalid")],
-                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", main, "validate", str(SPECS / "invalid")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -130,7 +144,8 @@ def test_two_specs_with_one_name_are_an_error_on_the_second(run_cli, spec_file):
     assert code == 1
     assert out.splitlines() == [
         f"{spec_file.root}/jobs/b.yaml:5:7: $.name: name 'stream-inline' is already used by "
-        f"{spec_file.root}/jobs/a.yaml (a spec's name is its identity in job labels and ledgers: rename one)"]
+        f"{spec_file.root}/jobs/a.yaml (a spec's name is its identity in job labels and ledgers: rename one)"
+    ]
 
 
 def test_the_same_file_given_twice_is_not_a_duplicate_name(run_cli):

@@ -14,12 +14,19 @@ def test_values_and_keys_keep_their_line_and_column():
 
 def test_dates_stay_strings():
     assert load_yaml(b"d: 2024-01-01\nt: 2001-12-14t21:59:43.10-05:00\n").data == {
-        "d": "2024-01-01", "t": "2001-12-14t21:59:43.10-05:00"}
+        "d": "2024-01-01",
+        "t": "2001-12-14t21:59:43.10-05:00",
+    }
 
 
 def test_numbers_booleans_and_null_keep_their_json_types():
     assert load_yaml(b"i: 3\nf: 0.5\nb: true\nn: null\ns: '3'\n").data == {
-        "i": 3, "f": 0.5, "b": True, "n": None, "s": "3"}
+        "i": 3,
+        "f": 0.5,
+        "b": True,
+        "n": None,
+        "s": "3",
+    }
 
 
 def test_yaml_1_1_words_read_as_booleans_are_remembered():
@@ -38,7 +45,8 @@ def test_every_duplicate_key_is_reported_with_the_first_line():
     loaded = load_yaml(b"a: 1\nb: 2\na: 3\nb: 4\n")
     assert [(f.line, f.message) for f in loaded.findings] == [
         (3, "duplicate key 'a' (first defined at line 1)"),
-        (4, "duplicate key 'b' (first defined at line 2)")]
+        (4, "duplicate key 'b' (first defined at line 2)"),
+    ]
     assert loaded.data == {"a": 1, "b": 2}
 
 
@@ -71,8 +79,11 @@ def test_a_million_nested_brackets_are_one_error_not_a_crash(tmp_path):
 
     spec = tmp_path / "deep.yaml"
     spec.write_bytes(b"a: " + b"[" * 1_000_000 + b"]" * 1_000_000 + b"\n")
-    probe = ("import sys; from runner.spec.yamlload import load_yaml; "
-             "print(load_yaml(open(sys.argv[1], 'rb').read()).findings[0].message)")
-    result = subprocess.run([sys.executable, "-c", probe, str(spec)], capture_output=True, text=True,
-                            timeout=120)
+    probe = (
+        "import sys; from runner.spec.yamlload import load_yaml; "
+        "print(load_yaml(open(sys.argv[1], 'rb').read()).findings[0].message)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(spec)], capture_output=True, text=True, timeout=120
+    )
     assert (result.returncode, result.stdout.strip()) == (0, "YAML nesting deeper than 64 levels")

@@ -41,8 +41,6 @@ def state_home(tmp_path, monkeypatch):
     return tmp_path
 
 
-
-
 @pytest.fixture
 def cli(capsys, monkeypatch, quiet_vertex, state_home):
     """`claude-jobs ARGS` on the module's Vertex server; returns (exit code, the `error:` lines)."""
@@ -55,7 +53,7 @@ def cli(capsys, monkeypatch, quiet_vertex, state_home):
     def module_server(project=None, region=None, **_):
         yield replace(quiet_vertex.target(), region=region or "us-east5")
 
-    monkeypatch.setattr("runner.clients.open_target", module_server)
+    monkeypatch.setattr("runner.cli.targets.open_target", module_server)
 
     def run(*args):
         code = invoke([str(a) for a in args])

@@ -27,26 +27,46 @@ class Vertex:
             return json.loads(r.read())
 
     def _post(self, path: str, data: dict) -> None:
-        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(data).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=json.dumps(data).encode(), headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=5) as r:
             assert r.status == 200, r.read()
 
     def target(self, stack: Target | None = None) -> Target:
         if stack is None:
             return Target(project="p", local=True, vertex_url=self.url)
-        return Target(project=stack.project, local=True, vertex_url=self.url,
-                      storage_url=stack.storage_url, bigquery_url=stack.bigquery_url)
+        return Target(
+            project=stack.project,
+            local=True,
+            vertex_url=self.url,
+            storage_url=stack.storage_url,
+            bigquery_url=stack.bigquery_url,
+        )
 
 
-QUIET = {"use_catalog_quotas": False, "quotas": {}, "faults": {"seed": 0, "rates": {}},
-         "time_to_first_token": 0.0, "tokens_per_second": 0.0, "disabled_models": [],
-         "scripted_replies": None}
+QUIET = {
+    "use_catalog_quotas": False,
+    "quotas": {},
+    "faults": {"seed": 0, "rates": {}},
+    "time_to_first_token": 0.0,
+    "tokens_per_second": 0.0,
+    "disabled_models": [],
+    "scripted_replies": None,
+}
 
 
-def write_spec(folder: Path, rows: int = 20, *, name: str = "t", destination: str = "out/r.jsonl",
-               stream: dict | None = None, budget: dict | None = None, max_tokens: int = 32,
-               extra_rows: list[dict] | None = None) -> Path:
+def write_spec(
+    folder: Path,
+    rows: int = 20,
+    *,
+    name: str = "t",
+    destination: str = "out/r.jsonl",
+    stream: dict | None = None,
+    budget: dict | None = None,
+    max_tokens: int = 32,
+    extra_rows: list[dict] | None = None,
+) -> Path:
     """A template spec over `rows` generated rows (plus `extra_rows`), returning its path."""
     data = folder / "rows.jsonl"
     with open(data, "w") as f:
@@ -55,13 +75,24 @@ def write_spec(folder: Path, rows: int = 20, *, name: str = "t", destination: st
         for row in extra_rows or ():
             f.write(json.dumps(row) + "\n")
     spec = {
-        "name": name, "model": MODEL, "mode": "stream", "request": {"max_tokens": max_tokens},
-        "template": {"source": "rows.jsonl", "custom_id_column": "id",
-                     "messages": [{"role": "user", "content": "{{ q }}"}]},
+        "name": name,
+        "model": MODEL,
+        "mode": "stream",
+        "request": {"max_tokens": max_tokens},
+        "template": {
+            "source": "rows.jsonl",
+            "custom_id_column": "id",
+            "messages": [{"role": "user", "content": "{{ q }}"}],
+        },
         "destination": destination,
-        "stream": {"concurrency": 16, "max_retries": 4, "requests_per_minute": 600_000,
-                   "input_tokens_per_minute": 10**9, "output_tokens_per_minute": 10**9,
-                   **(stream or {})},
+        "stream": {
+            "concurrency": 16,
+            "max_retries": 4,
+            "requests_per_minute": 600_000,
+            "input_tokens_per_minute": 10**9,
+            "output_tokens_per_minute": 10**9,
+            **(stream or {}),
+        },
     }
     if budget:
         spec["budget"] = budget

@@ -23,16 +23,24 @@ from pathlib import Path
 import pytest
 from stream_helpers import QUIET, write_spec
 
-CLI = str(Path(sys.executable).with_name("claude-jobs"))    # the installed console script
+CLI = str(Path(sys.executable).with_name("claude-jobs"))  # the installed console script
 ROWS = 240
-LIVELY = {**QUIET, "time_to_first_token": 0.005, "tokens_per_second": 4000.0,
-          "faults": {"seed": 3, "stall_seconds": 30,
-                     "rates": {"rate_limited": 0.03, "stream_error": 0.03, "overloaded": 0.02}}}
+LIVELY = {
+    **QUIET,
+    "time_to_first_token": 0.005,
+    "tokens_per_second": 4000.0,
+    "faults": {
+        "seed": 3,
+        "stall_seconds": 30,
+        "rates": {"rate_limited": 0.03, "stream_error": 0.03, "overloaded": 0.02},
+    },
+}
 
 
 def configure(url: str, config: dict) -> None:
-    request = urllib.request.Request(f"{url}/_local/config", data=json.dumps(config).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/_local/config", data=json.dumps(config).encode(), headers={"Content-Type": "application/json"}
+    )
     urllib.request.urlopen(request, timeout=5).read()
 
 
@@ -50,9 +58,13 @@ def lively_stack(local_stack):
 
 def start_run(folder, *flags):
     env = {**os.environ, "CLAUDE_JOBS_HOME": str(folder / "state")}
-    return subprocess.Popen([CLI, "run", str(folder / "spec.yaml"),
-                             "--no-progress", *flags], cwd=folder, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [CLI, "run", str(folder / "spec.yaml"), "--no-progress", *flags],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def ledger_count(folder) -> int:
@@ -91,7 +103,7 @@ def kill_at_random_point(folder, rng: random.Random) -> int:
         if on_write:
             size = file_size(folder)
         elif ledger_count(folder) >= goal:
-            time.sleep(rng.uniform(0, 0.05))     # land between a commit and what follows it
+            time.sleep(rng.uniform(0, 0.05))  # land between a commit and what follows it
             break
         time.sleep(0.001 if on_write else 0.005)
     killed = process.poll() is None
@@ -102,7 +114,7 @@ def kill_at_random_point(folder, rng: random.Random) -> int:
 
 
 def destination_ids(folder, destination, target) -> list[str]:
-    from runner.sinks import open_sink, read_destination
+    from runner.dataio.sinks import open_sink, read_destination
     from runner.spec import load_spec
 
     spec = load_spec(folder / "spec.yaml")
@@ -110,8 +122,13 @@ def destination_ids(folder, destination, target) -> list[str]:
 
 
 def kill_and_resume(folder, target, destination, kills: int, seed: int) -> None:
-    write_spec(folder, rows=ROWS, name="crash", destination=destination,
-               stream={"concurrency": 24, "max_retries": 10})
+    write_spec(
+        folder,
+        rows=ROWS,
+        name="crash",
+        destination=destination,
+        stream={"concurrency": 24, "max_retries": 10},
+    )
     rng = random.Random(seed)
     done_at_kills = [kill_at_random_point(folder, rng) for _ in range(kills)]
     assert any(0 < done < ROWS for done in done_at_kills), f"no kill mid-run: {done_at_kills}"
@@ -138,17 +155,24 @@ def test_many_kills_resume_to_exactly_one_result_per_custom_id(state_home, livel
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["gs", "bq"])
-def test_many_kills_with_a_cloud_destination_leave_one_result_per_custom_id(state_home,
-                                                                            lively_stack, kind):
+def test_many_kills_with_a_cloud_destination_leave_one_result_per_custom_id(state_home, lively_stack, kind):
     unique = uuid.uuid4().hex[:8]
-    destination = (f"gs://claude-jobs-local/crash/{unique}" if kind == "gs"
-                   else f"bq://{lively_stack.project}.claude_jobs.crash_{unique}")
+    destination = (
+        f"gs://claude-jobs-local/crash/{unique}"
+        if kind == "gs"
+        else f"bq://{lively_stack.project}.claude_jobs.crash_{unique}"
+    )
     kill_and_resume(state_home, lively_stack, destination, kills=5, seed=7)
 
 
 def test_ctrl_c_stops_with_exit_130_and_a_resume_finishes(state_home, lively_stack):
-    write_spec(state_home, rows=ROWS, name="crash", destination="out/r.jsonl",
-               stream={"concurrency": 8, "max_retries": 10})
+    write_spec(
+        state_home,
+        rows=ROWS,
+        name="crash",
+        destination="out/r.jsonl",
+        stream={"concurrency": 8, "max_retries": 10},
+    )
     process = start_run(state_home)
     deadline = time.monotonic() + 120
     while ledger_count(state_home) < 10 and process.poll() is None and time.monotonic() < deadline:

@@ -11,8 +11,9 @@ from stream_helpers import write_spec
 from runner.errors import EXIT_CONFIG, EXIT_INVALID
 
 
-def test_a_read_only_destination_folder_fails_before_anything_is_sent(cli, state_home,
-                                                                      quiet_vertex, monkeypatch):
+def test_a_read_only_destination_folder_fails_before_anything_is_sent(
+    cli, state_home, quiet_vertex, monkeypatch
+):
     # As root nothing is read-only but a read-only mount; this stands in for one.
     real_mkstemp = tempfile.mkstemp
     read_only = state_home / "out"
@@ -26,27 +27,29 @@ def test_a_read_only_destination_folder_fails_before_anything_is_sent(cli, state
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     code, errors = cli("run", write_spec(state_home, rows=3), "--no-progress")
     assert code == EXIT_CONFIG
-    assert errors == ["error: spec.yaml: $.destination: cannot write out/r.jsonl: Read-only file "
-                      "system (pick a file path in a writable folder; re-run to write the results "
-                      "from the ledger)"]
+    assert errors == [
+        "error: spec.yaml: $.destination: cannot write out/r.jsonl: Read-only file "
+        "system (pick a file path in a writable folder; re-run to write the results "
+        "from the ledger)"
+    ]
     assert quiet_vertex.stats().get("requests", 0) == 0
 
 
-def test_a_first_run_refuses_a_destination_holding_data_it_did_not_write(cli, state_home,
-                                                                         quiet_vertex):
+def test_a_first_run_refuses_a_destination_holding_data_it_did_not_write(cli, state_home, quiet_vertex):
     (state_home / "out").mkdir()
     (state_home / "out" / "r.jsonl").write_text('{"someone": "else"}\n')
     code, errors = cli("run", write_spec(state_home, rows=3), "--no-progress")
     assert code == EXIT_INVALID
-    assert errors == ["error: spec.yaml: $.destination: out/r.jsonl already holds results this "
-                      "spec's runs did not write; nothing was sent (choose a new destination, or "
-                      "pass --restart to replace it)"]
+    assert errors == [
+        "error: spec.yaml: $.destination: out/r.jsonl already holds results this "
+        "spec's runs did not write; nothing was sent (choose a new destination, or "
+        "pass --restart to replace it)"
+    ]
     assert (state_home / "out" / "r.jsonl").read_text() == '{"someone": "else"}\n'
     assert quiet_vertex.stats().get("requests", 0) == 0
 
 
-def test_restart_replaces_a_destination_holding_data_it_did_not_write(cli, state_home,
-                                                                      quiet_vertex):
+def test_restart_replaces_a_destination_holding_data_it_did_not_write(cli, state_home, quiet_vertex):
     (state_home / "out").mkdir()
     (state_home / "out" / "r.jsonl").write_text('{"someone": "else"}\n')
     code, errors = cli("run", write_spec(state_home, rows=3), "--no-progress", "--restart")

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from runner.dataio.sinks import FileSink, read_destination
 from runner.errors import StateError
 from runner.records import ResultRow
-from runner.sinks import FileSink, read_destination
 from runner.stream.executor import StreamRun
 from runner.stream.ledger import DIRTY, OPEN, SEALED, WRITTEN, Ledger
 
@@ -35,9 +35,8 @@ def test_a_new_ledger_is_fresh_and_a_reopened_one_is_not(tmp_path):
 
 def test_recorded_rows_are_durable_and_keep_their_full_result(ledger):
     ledger.record([row("a"), row("b", "errored")])
-    other = sqlite3.connect(ledger.path)      # what a new process would see after a crash
-    assert dict(other.execute("SELECT custom_id, status FROM results")) == {
-        "a": "succeeded", "b": "errored"}
+    other = sqlite3.connect(ledger.path)  # what a new process would see after a crash
+    assert dict(other.execute("SELECT custom_id, status FROM results")) == {"a": "succeeded", "b": "errored"}
     assert [r.custom_id for r in ledger.rows()] == ["a", "b"]
     assert ledger.counts()["input_tokens"] == 4
 
@@ -45,7 +44,7 @@ def test_recorded_rows_are_durable_and_keep_their_full_result(ledger):
 def test_the_ledger_runs_in_wal_mode_with_full_sync(ledger):
     conn = ledger.reader()
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2      # FULL
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 def test_statuses_name_only_finished_rows(ledger):
@@ -100,7 +99,7 @@ def test_rows_committed_but_never_written_reach_the_destination_on_resume(tmp_pa
     written = ledger.seal()
     sink.put(written, ledger.part_rows(written))
     ledger.mark_written([written])
-    ledger.record([row("c")])           # killed here: committed, part still open
+    ledger.record([row("c")])  # killed here: committed, part still open
     recover(ledger, sink)
     assert sorted(r["custom_id"] for r in read_destination(sink)) == ["a", "b", "c"]
     assert ledger.parts(SEALED, OPEN, DIRTY) == []
@@ -110,7 +109,7 @@ def test_a_part_written_but_not_marked_is_not_duplicated_on_resume(tmp_path, led
     sink = FileSink(tmp_path / "r.jsonl", "r.jsonl")
     ledger.record([row("a"), row("b")])
     part = ledger.seal()
-    sink.put(part, ledger.part_rows(part))     # killed before mark_written
+    sink.put(part, ledger.part_rows(part))  # killed before mark_written
     recover(ledger, sink)
     assert sorted(r["custom_id"] for r in read_destination(sink)) == ["a", "b"]
     assert ledger.parts(WRITTEN) == [part]
@@ -122,7 +121,7 @@ def test_a_dirty_part_is_rewritten_without_its_stale_row(tmp_path, ledger):
     part = ledger.seal()
     sink.put(part, ledger.part_rows(part))
     ledger.mark_written([part])
-    ledger.record([row("b")])                   # re-sent; killed before its part was sealed
+    ledger.record([row("b")])  # re-sent; killed before its part was sealed
     recover(ledger, sink)
     stored = {r["custom_id"]: r["status"] for r in read_destination(sink)}
     assert stored == {"a": "succeeded", "b": "succeeded"}

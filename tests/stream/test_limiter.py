@@ -8,7 +8,7 @@ from collections import deque
 import pytest
 
 from runner.stream.limiter import Cost, Limiter, Limits, Reservation
-from runner.stream.retry import Backoff, Failure
+from runner.stream.retry import Backoff, CallFailure
 
 
 def limiter(rpm=None, itpm=None, otpm=None, *, concurrency=1000, **kw):
@@ -22,7 +22,10 @@ def test_a_reservation_takes_from_every_bucket():
     assert isinstance(lim.try_reserve(Cost(1, 100, 50), 0.0), Reservation)
     after = {name: b.level for name, b in lim.buckets.items()}
     assert {k: before[k] - after[k] for k in before} == {
-        "requests": 1, "input_tokens": 100, "output_tokens": 50}
+        "requests": 1,
+        "input_tokens": 100,
+        "output_tokens": 50,
+    }
 
 
 def test_buckets_start_empty_and_a_request_goes_when_one_is_not_in_debt():
@@ -32,24 +35,24 @@ def test_buckets_start_empty_and_a_request_goes_when_one_is_not_in_debt():
 
 
 def test_an_exhausted_request_bucket_says_how_long_to_wait():
-    lim = limiter(rpm=60, burst_seconds=1)       # 1 request per second, room for one
+    lim = limiter(rpm=60, burst_seconds=1)  # 1 request per second, room for one
     assert isinstance(lim.try_reserve(Cost(1), 0.0), Reservation)
     assert lim.try_reserve(Cost(1), 0.0) == pytest.approx(1.0)
     assert isinstance(lim.try_reserve(Cost(1), 1.0), Reservation)
 
 
 def test_settling_refunds_unused_output_tokens():
-    lim = limiter(otpm=6000, burst_seconds=10)   # 100 tokens/s, holds 1000
+    lim = limiter(otpm=6000, burst_seconds=10)  # 100 tokens/s, holds 1000
     lim.buckets["output_tokens"].level = 1000
     first = lim.try_reserve(Cost(1, 0, 1000), 0.0)
-    lim.try_reserve(Cost(1, 0, 1000), 0.0)        # level 0 is not debt: admitted
+    lim.try_reserve(Cost(1, 0, 1000), 0.0)  # level 0 is not debt: admitted
     assert lim.try_reserve(Cost(1, 0, 1000), 0.0) == pytest.approx(10.0)
-    lim.settle(first, Cost(1, 0, 100), 0.0)       # 900 unused tokens come back
+    lim.settle(first, Cost(1, 0, 100), 0.0)  # 900 unused tokens come back
     assert lim.try_reserve(Cost(1, 0, 1000), 0.0) == pytest.approx(1.0)
 
 
 def test_settling_with_more_input_than_estimated_puts_the_bucket_in_debt():
-    lim = limiter(itpm=6000, burst_seconds=1)    # 100 tokens/s, holds 100
+    lim = limiter(itpm=6000, burst_seconds=1)  # 100 tokens/s, holds 100
     lim.buckets["input_tokens"].level = 100
     res = lim.try_reserve(Cost(1, 50, 0), 0.0)
     lim.settle(res, Cost(1, 250, 0), 0.0)
@@ -58,7 +61,7 @@ def test_settling_with_more_input_than_estimated_puts_the_bucket_in_debt():
 
 
 def test_a_request_larger_than_the_burst_goes_once_the_bucket_is_clear_and_is_paid_after():
-    lim = limiter(itpm=6000, burst_seconds=1)    # holds 100, request needs 1000
+    lim = limiter(itpm=6000, burst_seconds=1)  # holds 100, request needs 1000
     lim.buckets["input_tokens"].level = 0.0
     assert isinstance(lim.try_reserve(Cost(1, 1000, 0), 0.0), Reservation)
     assert lim.try_reserve(Cost(1, 10, 0), 0.0) == pytest.approx(10.0)
@@ -121,14 +124,17 @@ def test_failures_other_than_congestion_do_not_back_off():
     assert lim.concurrency == 10 and lim.scale(0.0) == 1.0
 
 
-@pytest.mark.parametrize("limits, cost", [
-    (Limits(requests_per_minute=600), Cost(1, 10, 10)),
-    (Limits(input_tokens_per_minute=60_000), Cost(1, 700, 10)),
-    (Limits(600, 60_000, 30_000), Cost(1, 50, 400)),
-])
+@pytest.mark.parametrize(
+    "limits, cost",
+    [
+        (Limits(requests_per_minute=600), Cost(1, 10, 10)),
+        (Limits(input_tokens_per_minute=60_000), Cost(1, 700, 10)),
+        (Limits(600, 60_000, 30_000), Cost(1, 50, 400)),
+    ],
+)
 def test_a_long_run_stays_under_every_quota_in_every_minute_and_uses_over_95_percent(limits, cost):
     now = [0.0]
-    lim = Limiter(limits, 1000, clock=lambda: now[0])    # default headroom and burst
+    lim = Limiter(limits, 1000, clock=lambda: now[0])  # default headroom and burst
     binding, per_minute = limits.binding(cost)
     window, sent = deque(), 0
     while now[0] < 600.0:
@@ -148,14 +154,14 @@ def test_a_long_run_stays_under_every_quota_in_every_minute_and_uses_over_95_per
 def test_backoff_is_full_jitter_within_an_exponential_window():
     backoff = Backoff(base=1.0, cap=8.0)
     rng = random.Random(1)
-    failure = Failure("rate_limited", True, "quota")
+    failure = CallFailure("rate_limited", True, "quota")
     for n, window in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)):
         delays = [backoff.delay(n, failure, rng) for _ in range(500)]
-        assert 0.0 <= min(delays) and max(delays) <= window
-        assert max(delays) > 0.9 * window and min(delays) < 0.1 * window   # spread, not in step
+        assert min(delays) >= 0.0 and max(delays) <= window
+        assert max(delays) > 0.9 * window and min(delays) < 0.1 * window  # spread, not in step
 
 
 def test_backoff_waits_at_least_the_servers_retry_after():
-    failure = Failure("overloaded", True, "busy", retry_after=3.0)
+    failure = CallFailure("overloaded", True, "busy", retry_after=3.0)
     delays = [Backoff(base=1.0).delay(1, failure, random.Random(i)) for i in range(50)]
     assert min(delays) >= 3.0 and max(delays) <= 4.0

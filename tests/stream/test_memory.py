@@ -20,7 +20,7 @@ from stream_helpers import QUIET
 from test_crash_resume import configure, start_run
 
 MB = 1024 * 1024
-PADDING = "lorem ipsum dolor sit amet " * 8           # ~250 bytes a row
+PADDING = "lorem ipsum dolor sit amet " * 8  # ~250 bytes a row
 
 
 @pytest.fixture
@@ -38,14 +38,29 @@ def write_big_spec(folder, rows: int) -> None:
     with open(folder / "rows.jsonl", "w") as f:
         for i in range(rows):
             f.write(json.dumps({"id": f"r{i:07d}", "q": f"{i} {PADDING}"}) + "\n")
-    (folder / "spec.yaml").write_text(json.dumps({
-        "name": "big", "model": "claude-haiku-4-5@20251001", "mode": "stream",
-        "request": {"max_tokens": 8},
-        "template": {"source": "rows.jsonl", "custom_id_column": "id",
-                     "messages": [{"role": "user", "content": "{{ q }}"}]},
-        "destination": "out/r.jsonl",
-        "stream": {"concurrency": 32, "streaming": False, "requests_per_minute": 10**7,
-                   "input_tokens_per_minute": 10**10, "output_tokens_per_minute": 10**10}}))
+    (folder / "spec.yaml").write_text(
+        json.dumps(
+            {
+                "name": "big",
+                "model": "claude-haiku-4-5@20251001",
+                "mode": "stream",
+                "request": {"max_tokens": 8},
+                "template": {
+                    "source": "rows.jsonl",
+                    "custom_id_column": "id",
+                    "messages": [{"role": "user", "content": "{{ q }}"}],
+                },
+                "destination": "out/r.jsonl",
+                "stream": {
+                    "concurrency": 32,
+                    "streaming": False,
+                    "requests_per_minute": 10**7,
+                    "input_tokens_per_minute": 10**10,
+                    "output_tokens_per_minute": 10**10,
+                },
+            }
+        )
+    )
 
 
 def done_rows(folder) -> int:

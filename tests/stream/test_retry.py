@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from stream_helpers import MODEL, QUIET
 
 from runner.records import Request
 from runner.stream.calls import call_once
 from runner.stream.retry import classify, parse_retry_after
 
-from stream_helpers import MODEL, QUIET
-
-REQUEST = Request("r1", {"anthropic_version": "vertex-2023-10-16", "max_tokens": 16,
-                         "messages": [{"role": "user", "content": "hello"}]})
+REQUEST = Request(
+    "r1",
+    {
+        "anthropic_version": "vertex-2023-10-16",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "hello"}],
+    },
+)
 
 
 async def failure_for(vertex, *, streaming=True, timeout=30.0, model=MODEL, **config):
@@ -46,8 +51,7 @@ async def test_injected_429_is_retried_as_rate_limited(vertex):
 
 async def test_529_overloaded_is_retried(vertex):
     f = await failure_for(vertex, **fault("overloaded"))
-    assert (f.kind, f.retryable, f.code, f.error_type) == (
-        "overloaded", True, 529, "overloaded_error")
+    assert (f.kind, f.retryable, f.code, f.error_type) == ("overloaded", True, 529, "overloaded_error")
 
 
 async def test_500_is_retried_as_a_server_error(vertex):
@@ -68,8 +72,9 @@ async def test_a_dropped_connection_is_retried(vertex, streaming):
 
 @pytest.mark.parametrize("streaming", [True, False])
 async def test_a_stalled_response_times_out_and_is_retried(vertex, streaming):
-    f = await failure_for(vertex, streaming=streaming, timeout=1.0,
-                          **fault("stalled_stream", stall_seconds=20))
+    f = await failure_for(
+        vertex, streaming=streaming, timeout=1.0, **fault("stalled_stream", stall_seconds=20)
+    )
     assert (f.kind, f.retryable) == ("timeout", True)
 
 
@@ -99,8 +104,15 @@ def test_unknown_exceptions_are_not_swallowed():
         classify(KeyError("bug"))
 
 
-@pytest.mark.parametrize("headers, seconds", [
-    ({"retry-after-ms": "1500"}, 1.5), ({"retry-after": "2"}, 2.0), ({}, None),
-    ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0), ({"retry-after": "soon"}, None)])
+@pytest.mark.parametrize(
+    "headers, seconds",
+    [
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after": "2"}, 2.0),
+        ({}, None),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),
+        ({"retry-after": "soon"}, None),
+    ],
+)
 def test_retry_after_headers_are_read(headers, seconds):
     assert parse_retry_after(headers) == seconds

@@ -9,14 +9,22 @@ import pytest
 from stream_helpers import QUIET, write_spec
 
 from runner.errors import SpecError, StateError
-from runner.execute import RunOptions
+from runner.records import RunOptions
 from runner.spec import load_spec
 from runner.stream import iter_results, run_stream, stream_status
 
 FAST = RunOptions(progress=False)
-ALL_FAULTS = {"seed": 7, "stall_seconds": 30, "rates": {
-    "rate_limited": 0.1, "overloaded": 0.1, "server_error": 0.05, "stream_error": 0.1,
-    "dropped_connection": 0.05}}
+ALL_FAULTS = {
+    "seed": 7,
+    "stall_seconds": 30,
+    "rates": {
+        "rate_limited": 0.1,
+        "overloaded": 0.1,
+        "server_error": 0.05,
+        "stream_error": 0.1,
+        "dropped_connection": 0.05,
+    },
+}
 
 
 def results_file(folder):
@@ -91,8 +99,13 @@ def test_a_fatal_error_fails_the_row_at_once_with_its_reason(state_home, quiet_v
     summary, _ = run(state_home, quiet_vertex, rows=4)
     rows = results_file(state_home)
     assert summary.errored == 4 and not summary.ok
-    assert all(r["status"] == "errored" and r["attempts"] == 1 and r["error"]["code"] == 400
-               and r["error"]["message"] for r in rows)
+    assert all(
+        r["status"] == "errored"
+        and r["attempts"] == 1
+        and r["error"]["code"] == 400
+        and r["error"]["message"]
+        for r in rows
+    )
 
 
 def test_retries_off_fails_a_row_on_its_first_429(state_home, quiet_vertex):
@@ -103,12 +116,20 @@ def test_retries_off_fails_a_row_on_its_first_429(state_home, quiet_vertex):
     assert {r["error"]["code"] for r in results_file(state_home)} == {429}
 
 
-def test_retry_failed_resends_only_errored_rows_and_replaces_their_results(state_home,
-                                                                          quiet_vertex):
+def test_retry_failed_resends_only_errored_rows_and_replaces_their_results(state_home, quiet_vertex):
     script = state_home / "script.jsonl"
-    script.write_text(json.dumps({"match": {"contains": "question number 3"},
-                                  "error": {"status": 400, "body": {"type": "error", "error": {
-                                      "type": "invalid_request_error", "message": "no"}}}}) + "\n")
+    script.write_text(
+        json.dumps(
+            {
+                "match": {"contains": "question number 3"},
+                "error": {
+                    "status": 400,
+                    "body": {"type": "error", "error": {"type": "invalid_request_error", "message": "no"}},
+                },
+            }
+        )
+        + "\n"
+    )
     quiet_vertex.configure(**{**QUIET, "scripted_replies": str(script)})
     first, _ = run(state_home, quiet_vertex, rows=10)
     assert (first.succeeded, first.errored) == (9, 1)
@@ -126,8 +147,9 @@ def test_a_changed_spec_is_refused_until_restart(state_home, quiet_vertex):
     run(state_home, quiet_vertex, rows=5)
     with pytest.raises(StateError, match="--restart"):
         run(state_home, quiet_vertex, rows=5, max_tokens=64)
-    summary, _ = run(state_home, quiet_vertex, RunOptions(progress=False, restart=True),
-                     rows=5, max_tokens=64)
+    summary, _ = run(
+        state_home, quiet_vertex, RunOptions(progress=False, restart=True), rows=5, max_tokens=64
+    )
     assert (summary.skipped, summary.succeeded) == (0, 5)
     assert len(results_file(state_home)) == 5
 
@@ -160,16 +182,29 @@ def test_rows_done_on_one_project_are_not_done_on_another(state_home, quiet_vert
 
 @pytest.mark.parametrize("kind", ["gs", "bq"])
 def test_cloud_destinations_hold_one_result_per_custom_id_after_retry_failed(
-        state_home, quiet_vertex, local_stack, kind):
-    from runner.sinks import open_sink, read_destination
+    state_home, quiet_vertex, local_stack, kind
+):
+    from runner.dataio.sinks import open_sink, read_destination
 
     unique = uuid.uuid4().hex[:8]
-    destination = (f"gs://claude-jobs-local/stream-tests/{unique}" if kind == "gs"
-                   else f"bq://{local_stack.project}.claude_jobs.stream_{unique}")
+    destination = (
+        f"gs://claude-jobs-local/stream-tests/{unique}"
+        if kind == "gs"
+        else f"bq://{local_stack.project}.claude_jobs.stream_{unique}"
+    )
     script = state_home / "script.jsonl"
-    script.write_text(json.dumps({"match": {"contains": "question number 2"},
-                                  "error": {"status": 400, "body": {"type": "error", "error": {
-                                      "type": "invalid_request_error", "message": "no"}}}}) + "\n")
+    script.write_text(
+        json.dumps(
+            {
+                "match": {"contains": "question number 2"},
+                "error": {
+                    "status": 400,
+                    "body": {"type": "error", "error": {"type": "invalid_request_error", "message": "no"}},
+                },
+            }
+        )
+        + "\n"
+    )
     quiet_vertex.configure(**{**QUIET, "scripted_replies": str(script)})
     target = quiet_vertex.target(local_stack)
     spec = load_spec(write_spec(state_home, rows=12, destination=destination))

@@ -29,20 +29,17 @@ def on_dead_endpoint(cli, dead_url, monkeypatch):
     def dead_target(project=None, region=None, **_):
         yield Target(project="p", region=region or "us-east5", local=True, vertex_url=dead_url)
 
-    monkeypatch.setattr("runner.clients.open_target", dead_target)
+    monkeypatch.setattr("runner.cli.targets.open_target", dead_target)
     return cli
 
 
-def test_an_unreachable_endpoint_stops_the_run_with_one_line(on_dead_endpoint, dead_url,
-                                                             state_home):
+def test_an_unreachable_endpoint_stops_the_run_with_one_line(on_dead_endpoint, dead_url, state_home):
     spec = write_spec(state_home, rows=40, stream={"max_retries": 50})
     code, errors = on_dead_endpoint("run", spec, "--no-progress")
     assert code == EXIT_REMOTE
     assert len(errors) == 1
-    assert errors[0].startswith(f"error: cannot reach Vertex AI at {dead_url}/v1/: "
-                                "connection failed: ")
-    assert errors[0].endswith("(check the network or `claude-jobs local status`; "
-                              "re-run to resume)")
+    assert errors[0].startswith(f"error: cannot reach Vertex AI at {dead_url}/v1/: connection failed: ")
+    assert errors[0].endswith("(check the network or `claude-jobs local status`; re-run to resume)")
 
 
 def test_rows_left_by_an_unreachable_endpoint_stay_pending(on_dead_endpoint, state_home):

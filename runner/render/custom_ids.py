@@ -19,19 +19,22 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import SpecError
+from runner.errors import SpecError
 
 CUSTOM_ID_RULE = "^[a-zA-Z0-9_-]{1,64}$"
 WINDOW = 32_768
-LEVEL_CAP = 131_072     # ids per sorted array: merges never allocate more than 1 MB at once
+LEVEL_CAP = 131_072  # ids per sorted array: merges never allocate more than 1 MB at once
 id_ok = re.compile(r"[a-zA-Z0-9_-]{1,64}").fullmatch
 
 
 def check_custom_id(custom_id: Any, where: str) -> str:
     """`custom_id` if it follows the rule, else a SpecError located at `where`."""
     if type(custom_id) is not str or not id_ok(custom_id):
-        raise SpecError(f"custom_id {custom_id!r} does not match {CUSTOM_ID_RULE}", where=where,
-                        hint="use 1-64 letters, digits, '_' or '-'")
+        raise SpecError(
+            f"custom_id {custom_id!r} does not match {CUSTOM_ID_RULE}",
+            where=where,
+            hint="use 1-64 letters, digits, '_' or '-'",
+        )
     return custom_id
 
 
@@ -42,14 +45,18 @@ class UniqueIds:
     order as `add` was called; `locate(n)` names a position for messages.
     """
 
-    def __init__(self, rescan: Callable[[], Iterable[tuple[Any, Any]]],
-                 locate: Callable[[Any], str], window: int | None = None):
+    def __init__(
+        self,
+        rescan: Callable[[], Iterable[tuple[Any, Any]]],
+        locate: Callable[[Any], str],
+        window: int | None = None,
+    ):
         self.rescan = rescan
         self.locate = locate
         self.window = window or WINDOW
         self.recent: dict[str, Any] = {}
-        self.levels: list = []          # sorted int64 arrays, at most LEVEL_CAP each
-        self.archived = 0               # ids held in `levels`
+        self.levels: list = []  # sorted int64 arrays, at most LEVEL_CAP each
+        self.archived = 0  # ids held in `levels`
 
     def add(self, custom_id: str, n: Any) -> None:
         recent = self.recent
@@ -68,8 +75,11 @@ class UniqueIds:
         return self.archived + len(self.recent)
 
     def _duplicate(self, custom_id: str, first: Any, again: Any) -> SpecError:
-        return SpecError(f"custom_id {custom_id!r} is not unique: also at {self.locate(first)}",
-                         where=self.locate(again), hint="every custom_id must be unique in the input")
+        return SpecError(
+            f"custom_id {custom_id!r} is not unique: also at {self.locate(first)}",
+            where=self.locate(again),
+            hint="every custom_id must be unique in the input",
+        )
 
     def archive(self) -> None:
         """Move the window into the hash arrays, checking it against them first."""
@@ -88,11 +98,14 @@ class UniqueIds:
         self.levels.append(hashes)
         # Merge equal-sized runs (like a binary counter) up to LEVEL_CAP: few arrays to probe,
         # and no large temporary copies (peak memory stays ~8 bytes an id).
-        while len(self.levels) > 1 and len(self.levels[-1]) >= len(self.levels[-2]) and \
-                len(self.levels[-1]) + len(self.levels[-2]) <= LEVEL_CAP:
+        while (
+            len(self.levels) > 1
+            and len(self.levels[-1]) >= len(self.levels[-2])
+            and len(self.levels[-1]) + len(self.levels[-2]) <= LEVEL_CAP
+        ):
             top, below = self.levels.pop(), self.levels.pop()
             merged = np.concatenate((below, top))
-            merged.sort(kind="stable")              # two sorted runs: a linear merge
+            merged.sort(kind="stable")  # two sorted runs: a linear merge
             self.levels.append(merged)
         self.archived += len(ids)
         self.recent.clear()

@@ -5,7 +5,7 @@ Three inputs: inline `prompts`, a `template` over the rows of a source, or
 Anthropic Messages body without `model`: `anthropic_version`, the spec's
 request defaults, per-prompt/template overrides, then `messages`.
 
-Templates are compiled once, before the first row (see `runner.templates`):
+Templates are compiled once, before the first row (see `runner.render.row_templates`):
 Jinja2 in a sandbox, undefined variables are errors, strings without tags are
 constants. Only the parts of a body that depend on the row are built per row;
 constant sub-structures (tools, system blocks, images) are *shared* between
@@ -23,14 +23,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .clients import Target
-from .custom_ids import UniqueIds, check_custom_id, id_ok
-from .errors import SpecError
-from .images import Failure, ImageRefs, Images
-from .paths import shown
-from .records import Request
-from .spec.model import JobSpec
-from .templates import Compiler, Dynamic, environment
+from runner.clients import Target
+from runner.errors import SpecError
+from runner.paths import shown
+from runner.records import Request
+from runner.render.custom_ids import UniqueIds, check_custom_id, id_ok
+from runner.render.image_blocks import ImageFailure, ImageRefs, Images
+from runner.render.row_templates import Compiler, Dynamic, environment
+from runner.spec.model import JobSpec
 
 DEFAULT_ANTHROPIC_VERSION = "vertex-2023-10-16"
 
@@ -43,8 +43,8 @@ def render_requests(spec: JobSpec, target: Target | None = None) -> Iterator[Req
 def referenced_images(spec: JobSpec, target: Target | None = None) -> list[tuple[str, str]]:
     """Sorted distinct `("file", resolved path)` / `("gcs", uri)` images the render would read."""
     images = ImageRefs(spec, target)
-    requests = _render(spec, target, images)      # compiling records the static images
-    if images.templated:                          # paths vary by row: one pass over the rows
+    requests = _render(spec, target, images)  # compiling records the static images
+    if images.templated:  # paths vary by row: one pass over the rows
         for _ in requests:
             pass
     return sorted(images.refs)
@@ -62,7 +62,7 @@ def _head(spec: JobSpec) -> dict[str, Any]:
     return {"anthropic_version": DEFAULT_ANTHROPIC_VERSION, **spec.request}
 
 
-def _located(spec: JobSpec, failure: Failure, location: str | None) -> SpecError:
+def _located(spec: JobSpec, failure: ImageFailure, location: str | None) -> SpecError:
     """`jobs/x.yaml:12:7: $.template…: message in data/rows.csv:3`: the spec place, then the row."""
     message = f"{failure.message} in {location}" if location else failure.message
     return SpecError(message, where=_in_spec(spec, failure.where), hint=failure.hint)
@@ -75,12 +75,12 @@ def _in_spec(spec: JobSpec, where: str) -> str:
     """
     if not where.startswith("$"):
         return where
-    from .spec.findings import json_path
-    from .spec.yamlload import load_yaml
+    from runner.spec.findings import json_path
+    from runner.spec.yamlload import load_yaml
 
     marks = {json_path(path): mark for path, mark in load_yaml(spec.text.encode()).values.items()}
     probe = where
-    while probe not in marks and probe != "$":     # the nearest written ancestor
+    while probe not in marks and probe != "$":  # the nearest written ancestor
         probe = _PARENT.sub("", probe) or "$"
     line, column = marks.get(probe, (1, 1))
     return f"{shown(spec.path)}:{line}:{column}: {where}"
@@ -91,6 +91,7 @@ _PARENT = re.compile(r"(\.[^.\[\]]+|\[[^\]]*\])$")
 
 # -- inline prompts -------------------------------------------------------------
 
+
 def _inline(spec: JobSpec, images) -> Iterator[Request]:
     compiler = Compiler(None, images)
     prompts = spec.prompts or ()
@@ -100,11 +101,12 @@ def _inline(spec: JobSpec, images) -> Iterator[Request]:
         check_custom_id(prompt.custom_id, f"{where}.custom_id")
         try:
             messages = compiler.value(prompt.messages, f"{where}.messages")
-        except Failure as failure:
+        except ImageFailure as failure:
             raise _located(spec, failure, None) from None
         bodies.append({**_head(spec), **prompt.overrides, "messages": messages})
-    unique = UniqueIds(lambda: ((p.custom_id, i) for i, p in enumerate(prompts)),
-                       lambda i: f"$.prompts[{i}].custom_id")
+    unique = UniqueIds(
+        lambda: ((p.custom_id, i) for i, p in enumerate(prompts)), lambda i: f"$.prompts[{i}].custom_id"
+    )
 
     def requests() -> Iterator[Request]:
         for i, (prompt, body) in enumerate(zip(prompts, bodies)):
@@ -117,14 +119,14 @@ def _inline(spec: JobSpec, images) -> Iterator[Request]:
 
 # -- prepared requests ----------------------------------------------------------
 
+
 def _prepared(spec: JobSpec, target: Target | None) -> Iterator[Request]:
     import orjson
 
-    from .sources import open_rows
+    from runner.dataio.sources import open_rows
 
     source = open_rows(spec.prepared, target)
-    unique = UniqueIds(lambda: ((row.get("custom_id"), n) for n, row in source.numbered()),
-                       source.locate)
+    unique = UniqueIds(lambda: ((row.get("custom_id"), n) for n, row in source.numbered()), source.locate)
 
     def requests() -> Iterator[Request]:
         for n, row in source.numbered():
@@ -136,12 +138,14 @@ def _prepared(spec: JobSpec, target: Target | None) -> Iterator[Request]:
                 except orjson.JSONDecodeError:
                     body = None
             if type(body) is not dict or type(body.get("messages")) is not list:
-                raise SpecError("'request' must be a Messages body object with 'messages'",
-                                where=source.locate(n),
-                                hint='prepared rows look like {"custom_id": "a-1", "request": '
-                                     '{"messages": [...], "max_tokens": 100}}')
+                raise SpecError(
+                    "'request' must be a Messages body object with 'messages'",
+                    where=source.locate(n),
+                    hint='prepared rows look like {"custom_id": "a-1", "request": '
+                    '{"messages": [...], "max_tokens": 100}}',
+                )
             check_custom_id(custom_id, source.locate(n))
-            body.pop("model", None)          # the model goes in the URL on Vertex
+            body.pop("model", None)  # the model goes in the URL on Vertex
             if "anthropic_version" not in body:
                 body["anthropic_version"] = DEFAULT_ANTHROPIC_VERSION
             unique.add(custom_id, n)
@@ -153,8 +157,9 @@ def _prepared(spec: JobSpec, target: Target | None) -> Iterator[Request]:
 
 # -- templates ------------------------------------------------------------------
 
+
 def _templated(spec: JobSpec, target: Target | None, images) -> Iterator[Request]:
-    from .sources import open_rows
+    from runner.dataio.sources import open_rows
 
     template = spec.template
     source = open_rows(template.source, target)
@@ -165,22 +170,24 @@ def _templated(spec: JobSpec, target: Target | None, images) -> Iterator[Request
         else:
             custom_id = compiler.string(template.custom_id_template or "", "$.template.custom_id")
         # Request defaults stay literal; the template's own keys are templates.
-        templated = compiler.value({**template.overrides, "messages": template.messages},
-                                   "$.template")
+        templated = compiler.value({**template.overrides, "messages": template.messages}, "$.template")
         if isinstance(templated, Dynamic):
-            body = Dynamic("{**" + compiler.namespace_constant(_head(spec)) + ", "
-                           + templated.code[1:], templated.names)
+            body = Dynamic(
+                "{**" + compiler.namespace_constant(_head(spec)) + ", " + templated.code[1:], templated.names
+            )
         else:
             body = {**_head(spec), **templated}
-    except Failure as failure:
+    except ImageFailure as failure:
         raise _located(spec, failure, None) from None
     try:
         compiler.check_variables(source.columns())
-    except Failure as failure:
+    except ImageFailure as failure:
         raise _located(spec, failure, source.name) from None
     # One generated function per row: (custom_id, body), sharing every constant part.
-    pair = Dynamic(f"({_code(compiler, custom_id)}, {_code(compiler, body)})",
-                   {**getattr(custom_id, "names", {}), **getattr(body, "names", {})})
+    pair = Dynamic(
+        f"({_code(compiler, custom_id)}, {_code(compiler, body)})",
+        {**getattr(custom_id, "names", {}), **getattr(body, "names", {})},
+    )
     build = compiler.function(pair)
     id_only = compiler.function(custom_id) if isinstance(custom_id, Dynamic) else None
     unique = UniqueIds(lambda: _rescan_ids(source, id_only, custom_id), source.locate)
@@ -195,7 +202,7 @@ def _rescan_ids(source, id_only, constant) -> Iterator[tuple[Any, int]]:
     for n, row in source.numbered():
         try:
             yield (id_only(row) if id_only else constant), n
-        except Failure:
+        except ImageFailure:
             yield None, n
 
 
@@ -208,11 +215,11 @@ def _template_rows(spec: JobSpec, source, build, unique: UniqueIds) -> Iterator[
             if not id_ok(custom_id):
                 check_custom_id(custom_id, source.locate(n))
             if custom_id in recent:
-                unique.add(custom_id, n)           # raises, naming both rows
+                unique.add(custom_id, n)  # raises, naming both rows
             recent[custom_id] = n
             if len(recent) >= window:
                 archive()
             yield Request(custom_id, body)
-    except Failure as failure:      # templates and images raise these; add the row
+    except ImageFailure as failure:  # templates and images raise these; add the row
         raise _located(spec, failure, source.locate(n)) from None
     unique.finish()

@@ -16,24 +16,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from .clients import Target
-from .errors import RemoteError, SpecError
-from .paths import shown
-from .spec.model import JobSpec
+from runner.clients import Target
+from runner.errors import RemoteError, SpecError
+from runner.paths import shown
+from runner.spec.model import JobSpec
 
 State = Literal["new", "changed", "incomplete", "up-to-date", "unknown"]
-RUN_STATES = ("new", "changed", "incomplete")     # what apply runs
-SAMPLE_SIZE = 200                   # requests counted exactly before extrapolating
-COUNT_CONCURRENCY = 4               # count-tokens calls in flight
-DEFAULT_MAX_TOKENS = 1024           # docs/spec-format.md: request.max_tokens default
+RUN_STATES = ("new", "changed", "incomplete")  # what apply runs
+SAMPLE_SIZE = 200  # requests counted exactly before extrapolating
+COUNT_CONCURRENCY = 4  # count-tokens calls in flight
+DEFAULT_MAX_TOKENS = 1024  # docs/spec-format.md: request.max_tokens default
 
 
 @dataclass(frozen=True)
 class PlanOptions:
-    offline: bool = False               # estimate tokens locally; no network, no state
-    count_tokens: bool = True           # False: state only (apply does not need the numbers)
+    offline: bool = False  # estimate tokens locally; no network, no state
+    count_tokens: bool = True  # False: state only (apply does not need the numbers)
     sample_size: int = SAMPLE_SIZE
-    region: str | None = None           # --region: overrides every spec's region
+    region: str | None = None  # --region: overrides every spec's region
 
 
 @dataclass
@@ -47,13 +47,13 @@ class SpecPlan:
     region: str
     destination: str
     state: State = "unknown"
-    revision: str | None = None         # label of the revision this spec would run
+    revision: str | None = None  # label of the revision this spec would run
     previous_revision: str | None = None  # label of what ran before, when it differs
-    detail: str = ""                    # why this state ("finished: 123 SUCCEEDED", "ledger: …")
-    requests: int | None = None         # None when unknown (remote input while offline)
+    detail: str = ""  # why this state ("finished: 123 SUCCEEDED", "ledger: …")
+    requests: int | None = None  # None when unknown (remote input while offline)
     input_tokens: int | None = None
-    token_method: str = "none"          # counted | sampled | estimated | none
-    sampled: int = 0                    # requests sent to count-tokens
+    token_method: str = "none"  # counted | sampled | estimated | none
+    sampled: int = 0  # requests sent to count-tokens
     output_tokens_max: int | None = None
     cost_usd: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -69,7 +69,7 @@ class SpecPlan:
 @dataclass
 class Plan:
     specs: list[SpecPlan]
-    errors: list[str] = field(default_factory=list)     # invalid specs, one line each
+    errors: list[str] = field(default_factory=list)  # invalid specs, one line each
     target: str = ""
     offline: bool = False
 
@@ -101,8 +101,7 @@ class Plan:
             "offline": self.offline,
             "valid": not self.errors,
             "has_changes": self.has_changes,
-            "summary": {state: sum(1 for s in self.specs if s.state == state)
-                        for state in get_args(State)},
+            "summary": {state: sum(1 for s in self.specs if s.state == state) for state in get_args(State)},
             "total_cost_usd": self.total_cost_usd,
             "cost_unknown": self.cost_unknown,
             "errors": self.errors,
@@ -112,8 +111,10 @@ class Plan:
 
 # -- arithmetic ----------------------------------------------------------------
 
-def extrapolate(estimated_total: int, sample_estimated: int, sample_counted: int,
-                sample_len: int, requests: int) -> int:
+
+def extrapolate(
+    estimated_total: int, sample_estimated: int, sample_counted: int, sample_len: int, requests: int
+) -> int:
     """Scale counted tokens from a sample to all requests by the counted/estimated ratio.
 
     The ratio estimator uses every request's offline estimate, so a skewed
@@ -127,9 +128,10 @@ def extrapolate(estimated_total: int, sample_estimated: int, sample_counted: int
 
 # -- building a plan -------------------------------------------------------------
 
+
 def load_specs(paths: Iterable[str]) -> tuple[list[JobSpec], list[str]]:
     """Valid specs under `paths` (files or folders) and every error line, as validate words them."""
-    from .spec import validate_paths
+    from runner.spec import validate_paths
 
     specs, errors = [], []
     for report in validate_paths(list(paths)):
@@ -140,8 +142,9 @@ def load_specs(paths: Iterable[str]) -> tuple[list[JobSpec], list[str]]:
     return specs, errors
 
 
-async def plan_specs(specs: list[JobSpec], target: Target | None, options: PlanOptions,
-                     errors: list[str]) -> list[SpecPlan]:
+async def plan_specs(
+    specs: list[JobSpec], target: Target | None, options: PlanOptions, errors: list[str]
+) -> list[SpecPlan]:
     """Plan every spec, one after the other; a spec whose rows fail to render goes to `errors`."""
     lines = []
     for spec in specs:
@@ -154,11 +157,17 @@ async def plan_specs(specs: list[JobSpec], target: Target | None, options: PlanO
 
 
 async def plan_spec(spec: JobSpec, target: Target | None, options: PlanOptions) -> SpecPlan:
-    from .spec.catalog import catalog
+    from runner.spec.catalog import catalog
 
     info = catalog().get(spec.model)
-    line = SpecPlan(name=spec.name, path=shown(spec.path), mode=spec.mode, model=spec.model,
-                    region=options.region or spec.region, destination=spec.destination)
+    line = SpecPlan(
+        name=spec.name,
+        path=shown(spec.path),
+        mode=spec.mode,
+        model=spec.model,
+        region=options.region or spec.region,
+        destination=spec.destination,
+    )
     regional = dataclasses.replace(target, region=line.region) if target else None
     if options.count_tokens:
         if regional is None and _reads_remote_input(spec):
@@ -167,8 +176,9 @@ async def plan_spec(spec: JobSpec, target: Target | None, options: PlanOptions) 
             await count_spec(spec, regional, options, line)
         if line.input_tokens is not None and info is not None:
             # Catalog prices; batch rows pay the catalog's `batch_discount` fraction.
-            line.cost_usd = info.cost_usd(line.input_tokens, line.output_tokens_max,
-                                          batch=spec.mode == "batch")
+            line.cost_usd = info.cost_usd(
+                line.input_tokens, line.output_tokens_max, batch=spec.mode == "batch"
+            )
     if regional is not None:
         read_state(spec, regional, line)
     else:
@@ -185,7 +195,7 @@ def read_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
 
 
 def _batch_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
-    from .batch import batch_status
+    from runner.batch import batch_status
 
     status = batch_status(spec, target)
     line.revision = status.revision
@@ -194,9 +204,11 @@ def _batch_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
         line.state = "up-to-date"
         line.detail = f"{status.state}: " + ", ".join(f"{j.id} {j.state}" for j in current)
         if status.state == "failed":
-            line.notes.append("its batch job did not succeed at this revision: "
-                              f"`claude-jobs run {line.path} --retry-failed` re-sends the "
-                              "failed rows")
+            line.notes.append(
+                "its batch job did not succeed at this revision: "
+                f"`claude-jobs run {line.path} --retry-failed` re-sends the "
+                "failed rows"
+            )
     elif status.jobs:
         line.state, line.previous_revision = "changed", _job_revision(status.jobs[0])
         line.detail = f"{len(status.jobs)} job(s) at other revisions"
@@ -205,14 +217,14 @@ def _batch_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
 
 
 def _job_revision(job) -> str | None:
-    from .batch.identity import REV_LABEL
+    from runner.batch.identity import REV_LABEL
 
     return job.labels.get(REV_LABEL)
 
 
 def _stream_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
-    from .revision import revision_label, spec_revision
-    from .stream import stream_status
+    from runner.render.revision import revision_label, spec_revision
+    from runner.stream import stream_status
 
     line.revision = label = revision_label(spec_revision(spec, target))
     status = stream_status(spec, target) or {}
@@ -223,28 +235,30 @@ def _stream_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
         line.state, line.detail = "new", "no ledger"
     elif ran == label:
         if line.requests is None:
-            from .render import render_requests
+            from runner.render.requests import render_requests
 
             line.requests = sum(1 for _ in render_requests(spec, target))
         # An interrupted run: the ledger guarantees no row is sent twice, so apply resumes it.
         line.state = "up-to-date" if finished >= line.requests else "incomplete"
-        line.detail = (f"ledger: {finished} of {line.requests} rows finished "
-                       f"({status.get('errored', 0)} errored)")
+        line.detail = (
+            f"ledger: {finished} of {line.requests} rows finished ({status.get('errored', 0)} errored)"
+        )
         if status.get("errored"):
-            line.notes.append(f"{status['errored']} row(s) errored at this revision: "
-                              f"`claude-jobs run {line.path} --retry-failed` re-sends them")
+            line.notes.append(
+                f"{status['errored']} row(s) errored at this revision: "
+                f"`claude-jobs run {line.path} --retry-failed` re-sends them"
+            )
     else:
         line.state, line.previous_revision = "changed", ran
         line.detail = f"ledger at revision {ran}"
 
 
-async def count_spec(spec: JobSpec, target: Target | None, options: PlanOptions,
-                     line: SpecPlan) -> None:
+async def count_spec(spec: JobSpec, target: Target | None, options: PlanOptions, line: SpecPlan) -> None:
     """Requests, input tokens and worst-case output tokens; count-tokens on a bounded sample."""
-    from .render import render_requests
-    from .tokens import estimate_input_tokens
+    from runner.render.requests import render_requests
+    from runner.render.token_estimates import estimate_input_tokens
 
-    rng = random.Random(spec.name)      # the same sample on every run: stable plan output
+    rng = random.Random(spec.name)  # the same sample on every run: stable plan output
     sample: list[tuple[dict[str, Any], int]] = []
     requests = estimated = output_max = 0
     for request in render_requests(spec, target):
@@ -275,16 +289,14 @@ async def count_spec(spec: JobSpec, target: Target | None, options: PlanOptions,
     if len(sample) == requests:
         line.input_tokens, line.token_method = sum(counted), "counted"
         return
-    line.input_tokens = extrapolate(estimated, sum(g for _, g in sample), sum(counted),
-                                    len(sample), requests)
+    line.input_tokens = extrapolate(estimated, sum(g for _, g in sample), sum(counted), len(sample), requests)
     line.token_method = "sampled"
     line.notes.append(f"input tokens extrapolated from {len(sample)} of {requests} requests")
 
 
-async def _count_sample(spec: JobSpec, target: Target, bodies: list[dict[str, Any]]
-                        ) -> list[int]:
-    from .clients import DEFAULT_REGION
-    from .tokens import count_tokens
+async def _count_sample(spec: JobSpec, target: Target, bodies: list[dict[str, Any]]) -> list[int]:
+    from runner.clients import DEFAULT_REGION
+    from runner.render.token_estimates import count_tokens
 
     # count-tokens is regional only: a `global` stream spec is counted in the default region.
     client = target.anthropic(DEFAULT_REGION if target.region == "global" else target.region)
@@ -301,6 +313,7 @@ async def _count_sample(spec: JobSpec, target: Target, bodies: list[dict[str, An
 
 
 # -- small helpers --------------------------------------------------------------
+
 
 def _reads_remote_input(spec: JobSpec) -> bool:
     refs = [spec.template.source if spec.template else None, spec.prepared]
@@ -322,11 +335,17 @@ def _walk_gcs(node: Any) -> bool:
     return False
 
 
-def build_plan(specs: list[JobSpec], errors: list[str], target: Target | None,
-               options: PlanOptions) -> Plan:
+def build_plan(specs: list[JobSpec], errors: list[str], target: Target | None, options: PlanOptions) -> Plan:
     """Plan `specs` (from `load_specs`); render errors join the invalid specs' `errors`."""
     errors = list(errors)
     lines = asyncio.run(plan_specs(specs, target, options, errors))
-    return Plan(specs=lines, errors=errors, offline=options.offline,
-                target=target.description if target else
-                "offline (no network)" if options.offline else "none (no valid spec to plan)")
+    return Plan(
+        specs=lines,
+        errors=errors,
+        offline=options.offline,
+        target=target.description
+        if target
+        else "offline (no network)"
+        if options.offline
+        else "none (no valid spec to plan)",
+    )

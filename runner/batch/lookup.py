@@ -5,20 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..errors import StateError, UsageError
-from ..records import ResultRow
-from .collect import JoinStats
-from .identity import REV_LABEL, SPEC_LABEL, revision_filter, spec_filter
-from .jobs import BatchJob, JobApi
-from .readback import JobFiles
-from .rounds import Rounds, merged_results
+from runner.batch.collect import JoinStats
+from runner.batch.identity import REV_LABEL, SPEC_LABEL, revision_filter, spec_filter
+from runner.batch.jobs import BatchJob, JobApi
+from runner.batch.readback import JobFiles
+from runner.batch.rounds import Rounds, merged_results
+from runner.errors import StateError, UsageError
+from runner.records import ResultRow
 
 
 @dataclass
 class SpecStatus:
     spec: str
-    revision: str                                   # the spec's current revision label
-    jobs: list[BatchJob] = field(default_factory=list)   # every revision's, newest first
+    revision: str  # the spec's current revision label
+    jobs: list[BatchJob] = field(default_factory=list)  # every revision's, newest first
 
     @property
     def current(self) -> list[BatchJob]:
@@ -38,7 +38,7 @@ class SpecStatus:
 
 
 def _revision(spec, target) -> str:
-    from ..revision import revision_label, spec_revision
+    from runner.render.revision import revision_label, spec_revision
 
     return revision_label(spec_revision(spec, target))
 
@@ -71,16 +71,20 @@ def parse_job_ref(ref: str) -> tuple[str | None, str | None, str]:
         return ref.strip("/"), parts[3], parts[5]
     if ref.isdigit():
         return None, None, ref
-    raise UsageError(f"not a spec file or a batch job: {ref!r}", where="SPEC|JOB",
-                     hint="pass a spec path, a job ID, or projects/P/locations/L/"
-                          "batchPredictionJobs/ID")
+    raise UsageError(
+        f"not a spec file or a batch job: {ref!r}",
+        where="SPEC|JOB",
+        hint="pass a spec path, a job ID, or projects/P/locations/L/batchPredictionJobs/ID",
+    )
 
 
 def _job_name(target, ref: str) -> tuple[str, str]:
     name, region, job_id = parse_job_ref(ref)
     if name is None:
-        return (f"projects/{target.project}/locations/{target.region}/batchPredictionJobs/{job_id}",
-                target.region)
+        return (
+            f"projects/{target.project}/locations/{target.region}/batchPredictionJobs/{job_id}",
+            target.region,
+        )
     return name, region
 
 
@@ -98,17 +102,23 @@ def iter_results(spec, target, stats: JoinStats | None = None) -> Iterator[Resul
     rounds = Rounds.of(api.list(revision_filter(spec.name, rev)))
     if not rounds.jobs:
         older = api.list(spec_filter(spec.name))
-        hint = (f"the spec or its inputs changed since it last ran "
-                f"({', '.join(sorted({j.labels.get(REV_LABEL, '?') for j in older}))}): "
-                f"run it again with `claude-jobs run {spec.path}`" if older
-                else f"run it first: claude-jobs run {spec.path}")
-        raise StateError(f"no batch jobs for the current revision ({rev}) of {spec.name}",
-                         where=str(spec.path), hint=hint)
+        hint = (
+            f"the spec or its inputs changed since it last ran "
+            f"({', '.join(sorted({j.labels.get(REV_LABEL, '?') for j in older}))}): "
+            f"run it again with `claude-jobs run {spec.path}`"
+            if older
+            else f"run it first: claude-jobs run {spec.path}"
+        )
+        raise StateError(
+            f"no batch jobs for the current revision ({rev}) of {spec.name}", where=str(spec.path), hint=hint
+        )
     running = [j for j in rounds.all() if not j.terminal]
     if running:
-        raise StateError(f"{len(running)} job(s) of {spec.name} still running "
-                         f"({', '.join(j.id for j in running)})", where=str(spec.path),
-                         hint=f"wait for them: claude-jobs run {spec.path}")
+        raise StateError(
+            f"{len(running)} job(s) of {spec.name} still running ({', '.join(j.id for j in running)})",
+            where=str(spec.path),
+            hint=f"wait for them: claude-jobs run {spec.path}",
+        )
     return merged_results(JobFiles(target), rounds, stats or JoinStats())
 
 

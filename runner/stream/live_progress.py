@@ -15,13 +15,13 @@ class RunStats:
     succeeded: int = 0
     errored: int = 0
     attempts: int = 0
-    failures: dict[str, int] = field(default_factory=dict)   # kind -> count (429s are rate_limited)
+    failures: dict[str, int] = field(default_factory=dict)  # kind -> count (429s are rate_limited)
     input_tokens: int = 0
     output_tokens: int = 0
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
-    first_sent: float | None = None     # the sending window, for rates against the quota
+    first_sent: float | None = None  # the sending window, for rates against the quota
     last_done: float | None = None
 
     def record_row(self, row) -> None:
@@ -45,11 +45,13 @@ class RunStats:
         if self.first_sent is None or self.last_done is None or self.last_done <= self.first_sent:
             return {}
         minutes = (self.last_done - self.first_sent) / 60.0
-        return {"requests_per_minute": round(self.attempts / minutes, 1),
-                "input_tokens_per_minute": round(
-                    (self.input_tokens + self.cache_write_tokens + self.cache_read_tokens)
-                    / minutes, 1),
-                "output_tokens_per_minute": round(self.output_tokens / minutes, 1)}
+        return {
+            "requests_per_minute": round(self.attempts / minutes, 1),
+            "input_tokens_per_minute": round(
+                (self.input_tokens + self.cache_write_tokens + self.cache_read_tokens) / minutes, 1
+            ),
+            "output_tokens_per_minute": round(self.output_tokens / minutes, 1),
+        }
 
     @property
     def elapsed(self) -> float:
@@ -68,9 +70,14 @@ class LiveProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("{task.fields[rates]}"),
-            console=Console(stderr=True), transient=False, refresh_per_second=4)
+            console=Console(stderr=True),
+            transient=False,
+            refresh_per_second=4,
+        )
         self._task = self._progress.add_task(title, total=stats.to_send or None, rates="")
 
     def __enter__(self) -> LiveProgress:
@@ -91,6 +98,12 @@ class LiveProgress:
         tokens = (s.input_tokens + s.output_tokens) / s.elapsed
         left = s.to_send - s.done
         eta = f"{left / rate:,.0f}s" if rate > 0 and left > 0 else "-"
-        self._progress.update(self._task, completed=s.done, total=s.to_send or None, rates=(
-            f"{rate:,.1f} req/s  {tokens:,.0f} tok/s  429s {s.failures.get('rate_limited', 0)}  "
-            f"errors {s.errored}  ETA {eta}"))
+        self._progress.update(
+            self._task,
+            completed=s.done,
+            total=s.to_send or None,
+            rates=(
+                f"{rate:,.1f} req/s  {tokens:,.0f} tok/s  429s {s.failures.get('rate_limited', 0)}  "
+                f"errors {s.errored}  ETA {eta}"
+            ),
+        )

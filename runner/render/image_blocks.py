@@ -13,18 +13,18 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from .clients import Target
-from .errors import SpecError
-from .paths import shown
-from .spec.images import EXTENSIONS as MEDIA_TYPES
-from .spec.images import MAX_IMAGE_BYTES
-from .spec.model import JobSpec
-from .tokens import sniff_media_type
+from runner.clients import Target
+from runner.errors import SpecError
+from runner.image_headers import sniff_media_type
+from runner.paths import shown
+from runner.spec.image_checks import EXTENSIONS as MEDIA_TYPES
+from runner.spec.image_checks import MAX_IMAGE_BYTES
+from runner.spec.model import JobSpec
 
 IMAGE_CACHE_BYTES = 64 << 20
 
 
-class Failure(Exception):
+class ImageFailure(Exception):
     """A row-independent description of what went wrong; the caller adds the row's location."""
 
     def __init__(self, where: str, message: str, hint: str | None = None):
@@ -49,7 +49,7 @@ class Images:
         self.root = repo_root(spec.base_dir)
         self.target = target
         self.budget = budget
-        self.templated = False          # set when a path or URI varies by row
+        self.templated = False  # set when a path or URI varies by row
         self._storage = None
         self._cache: OrderedDict[tuple, dict] = OrderedDict()
         self._bytes = 0
@@ -64,11 +64,11 @@ class Images:
             return source
         raw, name = self.read(kind, ref, where)
         if len(raw) > MAX_IMAGE_BYTES:
-            raise Failure(where, f"image {ref} is {len(raw):,} bytes, over the 5 MB limit",
-                          "resize or recompress it")
+            raise ImageFailure(
+                where, f"image {ref} is {len(raw):,} bytes, over the 5 MB limit", "resize or recompress it"
+            )
         media = _media_type(name, media_type, raw[:16], where)
-        source = {"type": "base64", "media_type": media,
-                  "data": base64.b64encode(raw).decode("ascii")}
+        source = {"type": "base64", "media_type": media, "data": base64.b64encode(raw).decode("ascii")}
         self._cache[key] = source
         self._bytes += len(source["data"])
         while self._bytes > self.budget and len(self._cache) > 1:
@@ -78,11 +78,14 @@ class Images:
 
     def resolve(self, ref: Any, where: str) -> Path:
         if not isinstance(ref, str) or not ref:
-            raise Failure(where, f"image path must be a non-empty string, got {ref!r}")
+            raise ImageFailure(where, f"image path must be a non-empty string, got {ref!r}")
         path = (self.base / ref).resolve()
         if not path.is_relative_to(self.root):
-            raise Failure(where, f"image {ref} is outside the repository ({self.root})",
-                          "keep images inside the repository, or use gs://")
+            raise ImageFailure(
+                where,
+                f"image {ref} is outside the repository ({self.root})",
+                "keep images inside the repository, or use gs://",
+            )
         return path
 
     def read(self, kind: str, ref: Any, where: str) -> tuple[bytes, str]:
@@ -91,28 +94,31 @@ class Images:
             try:
                 return path.read_bytes(), path.name
             except OSError as exc:
-                raise Failure(where, f"cannot read image {shown(path)}: {exc.strerror}",
-                              "image paths are relative to the spec file's folder") from None
-        from .sources import gcs_blob, google_errors
+                raise ImageFailure(
+                    where,
+                    f"cannot read image {shown(path)}: {exc.strerror}",
+                    "image paths are relative to the spec file's folder",
+                ) from None
+        from runner.dataio.sources import gcs_blob, google_errors
 
         if not isinstance(ref, str) or not ref.startswith("gs://"):
-            raise Failure(where, f"image URI must look like gs://bucket/object, got {ref!r}")
+            raise ImageFailure(where, f"image URI must look like gs://bucket/object, got {ref!r}")
         try:
             if self._storage is None and self.target is not None:
-                self._storage = self.target.storage()       # one client for every object
+                self._storage = self.target.storage()  # one client for every object
             blob = gcs_blob(self.target, ref, where, self._storage)
             with google_errors(ref, where):
                 return blob.download_as_bytes(), ref
-        except SpecError as exc:        # a missing object: the row that names it is added
-            raise Failure(where, exc.message, exc.hint) from None
+        except SpecError as exc:  # a missing object: the row that names it is added
+            raise ImageFailure(where, exc.message, exc.hint) from None
 
     def _base64(self, data: Any, media_type: Any, where: str) -> dict:
         if not isinstance(data, str) or not data:
-            raise Failure(where, "base64 image data must be a non-empty string")
+            raise ImageFailure(where, "base64 image data must be a non-empty string")
         try:
             head = base64.b64decode(data[:24])
         except (binascii.Error, ValueError):
-            raise Failure(where, "image data is not valid base64") from None
+            raise ImageFailure(where, "image data is not valid base64") from None
         media = media_type or sniff_media_type(head)
         return {"type": "base64", "media_type": _media_type(None, media, head, where), "data": data}
 
@@ -138,14 +144,18 @@ def _media_type(name: str | None, given: Any, head: bytes, where: str) -> str:
     if media is None and name is not None:
         media = MEDIA_TYPES.get(Path(name).suffix.lower())
         if media is None:
-            raise Failure(where, f"cannot tell the media type of {name}",
-                          "use a .png, .jpg, .gif or .webp image, or set media_type")
+            raise ImageFailure(
+                where,
+                f"cannot tell the media type of {name}",
+                "use a .png, .jpg, .gif or .webp image, or set media_type",
+            )
     if media not in allowed:
-        raise Failure(where, f"media type {media!r} is not supported",
-                      "use one of " + ", ".join(allowed))
+        raise ImageFailure(
+            where, f"media type {media!r} is not supported", "use one of " + ", ".join(allowed)
+        )
     actual = sniff_media_type(head)
     if actual != media:
         what = f"{name} is" if name else "the data is"
         said = f" (its bytes say {actual})" if actual else ""
-        raise Failure(where, f"{what} not {media}{said}", "fix the file, its extension, or media_type")
+        raise ImageFailure(where, f"{what} not {media}{said}", "fix the file, its extension, or media_type")
     return media

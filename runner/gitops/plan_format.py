@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
-from .plan import Plan, SpecPlan
+from runner.gitops.plan import Plan, SpecPlan
 
 STATE_MARK = {"new": "+", "changed": "~", "incomplete": ">", "up-to-date": "=", "unknown": "?"}
-STATE_STYLE = {"new": "green", "changed": "yellow", "incomplete": "cyan", "up-to-date": "dim",
-               "unknown": "magenta"}
-COLUMNS = ("", "spec", "state", "mode", "model", "region", "requests", "input tokens",
-           "max output tokens", "max cost", "destination")
-TABLE_COLUMNS = ("state", "spec", "mode", "model / region", "requests", "input", "max out",
-                 "max cost", "destination")
+STATE_STYLE = {
+    "new": "green",
+    "changed": "yellow",
+    "incomplete": "cyan",
+    "up-to-date": "dim",
+    "unknown": "magenta",
+}
+COLUMNS = (
+    "",
+    "spec",
+    "state",
+    "mode",
+    "model",
+    "region",
+    "requests",
+    "input tokens",
+    "max output tokens",
+    "max cost",
+    "destination",
+)
+TABLE_COLUMNS = (
+    "state",
+    "spec",
+    "mode",
+    "model / region",
+    "requests",
+    "input",
+    "max out",
+    "max cost",
+    "destination",
+)
 MARKDOWN_MARKER = "<!-- claude-jobs-plan -->"
-WIDE = 120                  # narrower consoles get one block per spec instead of a table
+WIDE = 120  # narrower consoles get one block per spec instead of a table
 
 
 def render(plan: Plan, output_format: str) -> str:
@@ -32,8 +57,7 @@ def print_table(plan: Plan, console) -> None:
     if plan.specs and console.width >= WIDE:
         console.print(_table(plan))
     elif plan.specs:
-        console.print(f"claude-jobs plan — {plan.target}", style="italic", markup=False,
-                      highlight=False)
+        console.print(f"claude-jobs plan — {plan.target}", style="italic", markup=False, highlight=False)
         for spec in plan.specs:
             _print_block(spec, console)
     for line in _notes(plan):
@@ -48,17 +72,27 @@ def _table(plan: Plan):
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"claude-jobs plan — {plan.target}", title_justify="left",
-                  box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    table = Table(
+        title=f"claude-jobs plan — {plan.target}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=False,
+    )
     for name in TABLE_COLUMNS:
         numeric = name in ("requests", "input", "max out", "max cost")
-        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric,
-                         overflow="fold")
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold")
     for spec in plan.specs:
         cells = _cells(spec)
-        table.add_row(Text(f"{cells[0]} {spec.state}", style=STATE_STYLE[spec.state]),
-                      Text(spec.name), spec.mode, Text(f"{spec.model}\n{spec.region}"),
-                      *cells[6:9], Text(cells[9]), Text(spec.destination))
+        table.add_row(
+            Text(f"{cells[0]} {spec.state}", style=STATE_STYLE[spec.state]),
+            Text(spec.name),
+            spec.mode,
+            Text(f"{spec.model}\n{spec.region}"),
+            *cells[6:9],
+            Text(cells[9]),
+            Text(spec.destination),
+        )
     return table
 
 
@@ -67,11 +101,18 @@ def _print_block(spec: SpecPlan, console) -> None:
     from rich.text import Text
 
     cells = _cells(spec)
-    head = Text.assemble((f"{cells[0]} {spec.state:<10}", STATE_STYLE[spec.state]),
-                         (spec.name, "bold"), f"  {spec.mode}, {spec.model} in {spec.region}")
+    head = Text.assemble(
+        (f"{cells[0]} {spec.state:<10}", STATE_STYLE[spec.state]),
+        (spec.name, "bold"),
+        f"  {spec.mode}, {spec.model} in {spec.region}",
+    )
     console.print(head, highlight=False)
-    console.print(f"      {cells[6]} requests, {cells[7]} input tokens, {cells[8]} max output "
-                  f"tokens, max cost {cells[9]}", markup=False, highlight=False)
+    console.print(
+        f"      {cells[6]} requests, {cells[7]} input tokens, {cells[8]} max output "
+        f"tokens, max cost {cells[9]}",
+        markup=False,
+        highlight=False,
+    )
     console.print(f"      -> {spec.destination}", markup=False, highlight=False)
 
 
@@ -93,9 +134,11 @@ def markdown(plan: Plan) -> str:
     notes = _notes(plan)
     if notes:
         out += [f"- {_md_escape(n)}" for n in notes] + [""]
-    out.append(f"<sub>target: {_md_escape(plan.target)} · `~` estimated offline, "
-               "`≈` extrapolated from a sample · max cost assumes every request uses its full "
-               "`max_tokens`; prompt caching not modelled</sub>")
+    out.append(
+        f"<sub>target: {_md_escape(plan.target)} · `~` estimated offline, "
+        "`≈` extrapolated from a sample · max cost assumes every request uses its full "
+        "`max_tokens`; prompt caching not modelled</sub>"
+    )
     return "\n".join(out) + "\n"
 
 
@@ -105,10 +148,12 @@ def summary_line(plan: Plan) -> str:
         text = f"Plan (offline, state not read): {len(plan.specs)} spec(s)"
         label = "max cost if all run"
     else:
-        text = (f"Plan: {len(plan.changes)} to run ({counts['new']} new, "
-                f"{counts['changed']} changed"
-                + (f", {counts['incomplete']} incomplete" if counts["incomplete"] else "")
-                + f"), {counts['up-to-date']} up to date")
+        text = (
+            f"Plan: {len(plan.changes)} to run ({counts['new']} new, "
+            f"{counts['changed']} changed"
+            + (f", {counts['incomplete']} incomplete" if counts["incomplete"] else "")
+            + f"), {counts['up-to-date']} up to date"
+        )
         label = "max cost of the runs"
     if plan.pending:
         text += f"; {label} {_money(plan.total_cost_usd)}"
@@ -120,6 +165,7 @@ def summary_line(plan: Plan) -> str:
 
 
 # -- cells ---------------------------------------------------------------------------
+
 
 def _cells(spec: SpecPlan) -> list[str]:
     mark = {"counted": "", "sampled": "≈", "estimated": "~"}.get(spec.token_method, "")
@@ -142,8 +188,9 @@ def _notes(plan: Plan) -> list[str]:
     notes = []
     for spec in plan.specs:
         if spec.state == "changed" and spec.previous_revision:
-            notes.append(f"{spec.name}: revision {spec.previous_revision} -> {spec.revision} "
-                         "(a new run starts over)")
+            notes.append(
+                f"{spec.name}: revision {spec.previous_revision} -> {spec.revision} (a new run starts over)"
+            )
         notes += [f"{spec.name}: {n}" for n in spec.notes]
     return notes
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .clients import Target
-from .spec.model import JobSpec
+from runner.clients import Target
+from runner.spec.model import JobSpec
 
 _VERSION = b"claude-jobs-revision-1\n"
 
@@ -41,9 +41,9 @@ def revision_label(rev: str) -> str:
 
 def input_fingerprints(spec: JobSpec, target: Target | None = None) -> list[str]:
     """`kind uri fingerprint` lines, one per input, in a stable order."""
-    from .images import repo_root
-    from .render import referenced_images
-    from .sources import file_sha256, gcs_blob, gcs_fingerprint, open_rows
+    from runner.dataio.sources import file_sha256, gcs_blob, gcs_fingerprint, open_rows
+    from runner.render.image_blocks import repo_root
+    from runner.render.requests import referenced_images
 
     lines = []
     source = spec.template.source if spec.template else spec.prepared

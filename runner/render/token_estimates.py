@@ -16,75 +16,14 @@ from typing import Any
 
 import orjson
 
+from runner.image_headers import image_size
+
 CHARS_PER_TOKEN = 3.5
 MAX_LONG_EDGE = 1568
-MAX_IMAGE_TOKENS = 1600           # ~1.15 megapixels, the size above which Claude resizes
+MAX_IMAGE_TOKENS = 1600  # ~1.15 megapixels, the size above which Claude resizes
 UNKNOWN_IMAGE_TOKENS = MAX_IMAGE_TOKENS
 
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _image_tokens_cache: dict[tuple[int, int], int] = {}
-
-
-def sniff_media_type(head: bytes) -> str | None:
-    """The media type the first bytes of an image announce (png/jpeg/gif/webp), else None."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from an image's header bytes, or None when they do not say."""
-    kind = sniff_media_type(data)
-    try:
-        if kind == "image/png" and data[12:16] == b"IHDR":
-            return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-        if kind == "image/gif":
-            return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
-        if kind == "image/webp":
-            return _webp_size(data)
-        if kind == "image/jpeg":
-            return _jpeg_size(data)
-    except IndexError:
-        return None
-    return None
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
-        return (int.from_bytes(data[26:28], "little") & 0x3FFF,
-                int.from_bytes(data[28:30], "little") & 0x3FFF)
-    if chunk == b"VP8L" and data[20] == 0x2F:
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X":
-        return (int.from_bytes(data[24:27], "little") + 1,
-                int.from_bytes(data[27:30], "little") + 1)
-    return None
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:                       # fill byte
-            i += 1
-            continue
-        if marker in _SOF:
-            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
-        if marker == 0x01 or 0xD0 <= marker <= 0xD9:
-            i += 2
-            continue
-        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
-    return None
 
 
 def tokens_for_size(width: int, height: int) -> int:
@@ -104,7 +43,7 @@ def image_tokens(data_b64: str) -> int:
     size = None
     # 64 chars hold the PNG/GIF/WebP headers; JPEG frames can sit behind large EXIF blocks.
     for prefix in (64, 1 << 18, len(data_b64)):
-        head = data_b64[:prefix - prefix % 4] if prefix < len(data_b64) else data_b64
+        head = data_b64[: prefix - prefix % 4] if prefix < len(data_b64) else data_b64
         try:
             size = image_size(base64.b64decode(head))
         except (binascii.Error, ValueError):
@@ -158,7 +97,7 @@ def _content_size(content: Any) -> tuple[int, int]:
             c, i = _content_size(block.get("content"))
             chars += c
             images += i
-        else:                                     # tool_use, document, ...: their JSON size
+        else:  # tool_use, document, ...: their JSON size
             chars += len(orjson.dumps(block))
     return chars, images
 
@@ -175,16 +114,16 @@ async def count_tokens(client, model: str, body: dict[str, Any]) -> int:
     """
     import anthropic
 
-    from .errors import RemoteError
+    from runner.errors import RemoteError
 
     kwargs = {key: body[key] for key in _COUNT_KEYS if key in body}
     extra = {"anthropic_version": body["anthropic_version"]} if "anthropic_version" in body else None
     try:
-        result = await client.messages.count_tokens(model=model, messages=body["messages"],
-                                                    extra_body=extra, **kwargs)
+        result = await client.messages.count_tokens(
+            model=model, messages=body["messages"], extra_body=extra, **kwargs
+        )
     except anthropic.APIStatusError as exc:
-        raise RemoteError(f"count-tokens failed for {model}: {exc.message}",
-                          status=exc.status_code) from None
+        raise RemoteError(f"count-tokens failed for {model}: {exc.message}", status=exc.status_code) from None
     except anthropic.APIConnectionError as exc:
         raise RemoteError(f"count-tokens failed for {model}: {exc}") from None
     return result.input_tokens

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .clients import Target
-from .errors import EXIT_JOB_FAILED, EXIT_OK, ClaudeJobsError, translate
-from .execute import RunOptions, RunSummary, execute
-from .plan import PlanOptions, SpecPlan, plan_spec
-from .spec.model import JobSpec
+from runner.clients import Target
+from runner.errors import EXIT_JOB_FAILED, EXIT_OK, ClaudeJobsError, translate
+from runner.execute import execute
+from runner.gitops.plan import PlanOptions, SpecPlan, plan_spec
+from runner.records import RunOptions, RunSummary
+from runner.spec.model import JobSpec
 
 
 @dataclass
@@ -59,14 +60,22 @@ class ApplyResult:
         return next((a.exit_code for a in self.applied if a.exit_code), EXIT_OK)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ran": sum(a.ran for a in self.applied), "exit_code": self.exit_code,
-                "specs": [a.to_dict() for a in self.applied]}
+        return {
+            "ran": sum(a.ran for a in self.applied),
+            "exit_code": self.exit_code,
+            "specs": [a.to_dict() for a in self.applied],
+        }
 
 
-def apply(specs: list[JobSpec], target: Target, run_options: RunOptions, *,
-          region: str | None = None,
-          on_start: Callable[[SpecPlan], None] | None = None,
-          on_done: Callable[[Applied], None] | None = None) -> ApplyResult:
+def apply(
+    specs: list[JobSpec],
+    target: Target,
+    run_options: RunOptions,
+    *,
+    region: str | None = None,
+    on_start: Callable[[SpecPlan], None] | None = None,
+    on_done: Callable[[Applied], None] | None = None,
+) -> ApplyResult:
     """For each spec in turn: read its state (no token counting), run it if it needs a run.
 
     A failure in one spec (reading its state or running it) is recorded and the
@@ -82,13 +91,24 @@ def apply(specs: list[JobSpec], target: Target, run_options: RunOptions, *,
     return result
 
 
-def _apply_one(spec: JobSpec, target: Target, run_options: RunOptions, options: PlanOptions,
-               on_start: Callable[[SpecPlan], None] | None) -> Applied:
+def _apply_one(
+    spec: JobSpec,
+    target: Target,
+    run_options: RunOptions,
+    options: PlanOptions,
+    on_start: Callable[[SpecPlan], None] | None,
+) -> Applied:
     try:
         line = asyncio.run(plan_spec(spec, target, options))
     except Exception as exc:
-        unread = SpecPlan(name=spec.name, path=str(spec.path), mode=spec.mode, model=spec.model,
-                          region=options.region or spec.region, destination=spec.destination)
+        unread = SpecPlan(
+            name=spec.name,
+            path=str(spec.path),
+            mode=spec.mode,
+            model=spec.model,
+            region=options.region or spec.region,
+            destination=spec.destination,
+        )
         error = _known(exc)
         if error is None:
             raise

@@ -30,13 +30,21 @@ from pathlib import Path
 
 import orjson
 
-from .errors import ConfigError, RemoteError, StateError, UsageError
-from .records import ResultRow
+from runner.errors import ConfigError, RemoteError, StateError, UsageError
+from runner.records import ResultRow
 
-BQ_SCHEMA = (("custom_id", "STRING"), ("status", "STRING"), ("response", "JSON"),
-             ("error", "JSON"), ("stop_reason", "STRING"), ("usage", "JSON"),
-             ("attempts", "INT64"), ("latency_ms", "FLOAT64"), ("processed_time", "TIMESTAMP"),
-             ("mode", "STRING"))
+BQ_SCHEMA = (
+    ("custom_id", "STRING"),
+    ("status", "STRING"),
+    ("response", "JSON"),
+    ("error", "JSON"),
+    ("stop_reason", "STRING"),
+    ("usage", "JSON"),
+    ("attempts", "INT64"),
+    ("latency_ms", "FLOAT64"),
+    ("processed_time", "TIMESTAMP"),
+    ("mode", "STRING"),
+)
 
 
 def _jsonl(rows: Iterable[ResultRow]) -> bytes:
@@ -53,8 +61,11 @@ class Sink:
     def put(self, part: int, rows: Sequence[ResultRow]) -> None:
         raise NotImplementedError
 
-    def recover(self, stored: Callable[[], Iterable[ResultRow]],
-                changed: Iterable[tuple[int, Sequence[ResultRow]]] = ()) -> None:
+    def recover(
+        self,
+        stored: Callable[[], Iterable[ResultRow]],
+        changed: Iterable[tuple[int, Sequence[ResultRow]]] = (),
+    ) -> None:
         """Repair the destination after a crash or a re-sent row.
 
         `stored()` yields every row the caller's ledger says is stored; `changed`
@@ -98,9 +109,11 @@ class FileSink(Sink):
 
     def _cannot_write(self, exc: OSError) -> ConfigError:
         # Name the destination, never the temp file a rebuild was writing.
-        return ConfigError(f"cannot write {self.destination}: {exc.strerror or exc}",
-                           where=self.where, hint="pick a file path in a writable folder; "
-                           "re-run to write the results from the ledger")
+        return ConfigError(
+            f"cannot write {self.destination}: {exc.strerror or exc}",
+            where=self.where,
+            hint="pick a file path in a writable folder; re-run to write the results from the ledger",
+        )
 
     def _check_writable(self) -> None:
         """Before the first request: the folder must take a new file, since rebuilds rename one in."""
@@ -111,8 +124,7 @@ class FileSink(Sink):
                 raise NotADirectoryError(errno.ENOTDIR, "a file is in the way of its folder") from None
             if self.path.is_dir():
                 raise IsADirectoryError(errno.EISDIR, "it is a folder")
-            fd, probe = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".probe",
-                                         dir=self.path.parent)
+            fd, probe = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".probe", dir=self.path.parent)
             os.close(fd)
             os.unlink(probe)
         except OSError as exc:
@@ -168,6 +180,7 @@ class FileSink(Sink):
             for row in rows:
                 count += 1
                 yield row
+
         self.recover(counted)
         return count
 
@@ -207,19 +220,24 @@ class GcsSink(Sink):
                 return
             data = _jsonl(rows)
             try:
-                blob.upload_from_string(data, content_type="application/x-ndjson",
-                                        if_generation_match=0)
+                blob.upload_from_string(data, content_type="application/x-ndjson", if_generation_match=0)
             except exceptions.PreconditionFailed:
                 # Stored before a crash (same bytes) or stale after a re-sent row: the ledger wins.
                 blob.upload_from_string(data, content_type="application/x-ndjson")
         except exceptions.NotFound:
             if rows:
-                raise RemoteError(f"bucket {self.bucket.name} does not exist",
-                                  where=self.destination, status=404,
-                                  hint="create it (claude-jobs apply) or fix `destination`") from None
+                raise RemoteError(
+                    f"bucket {self.bucket.name} does not exist",
+                    where=self.destination,
+                    status=404,
+                    hint="create it (claude-jobs apply) or fix `destination`",
+                ) from None
         except exceptions.GoogleAPICallError as exc:
-            raise RemoteError(f"cannot write {self.object_name(part)}: {exc.message}",
-                              where=self.destination, status=exc.code) from None
+            raise RemoteError(
+                f"cannot write {self.object_name(part)}: {exc.message}",
+                where=self.destination,
+                status=exc.code,
+            ) from None
 
     def reset(self) -> None:
         for blob in self.client.list_blobs(self.bucket, prefix=self.listing_prefix):
@@ -230,10 +248,12 @@ class GcsSink(Sink):
         from google.api_core import exceptions
 
         try:
-            return any(blob.name.endswith(".jsonl") for blob in
-                       self.client.list_blobs(self.bucket, prefix=self.listing_prefix))
+            return any(
+                blob.name.endswith(".jsonl")
+                for blob in self.client.list_blobs(self.bucket, prefix=self.listing_prefix)
+            )
         except exceptions.NotFound:
-            return False            # no bucket: put() says so
+            return False  # no bucket: put() says so
 
 
 class BigQuerySink(Sink):
@@ -259,8 +279,7 @@ class BigQuerySink(Sink):
         if location:
             ds.location = location
         self.client.create_dataset(ds, exists_ok=True)
-        self.client.create_table(bigquery.Table(self.table_id, schema=self._schema()),
-                                 exists_ok=True)
+        self.client.create_table(bigquery.Table(self.table_id, schema=self._schema()), exists_ok=True)
 
     def put(self, part: int, rows: Sequence[ResultRow]) -> None:
         from google.cloud import bigquery
@@ -269,8 +288,10 @@ class BigQuerySink(Sink):
             return
         stage = f"{self.table_id}__stage_{part:08d}"
         config = bigquery.LoadJobConfig(
-            schema=self._schema(), source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
-            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE)
+            schema=self._schema(),
+            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+        )
         # JSON columns as JSON values in NDJSON (a load, unlike insert_rows_json, takes them as
         # they are). No size=: forces a resumable upload, which the emulator accepts (local-emulators.md).
         self.client.load_table_from_file(io.BytesIO(_jsonl(rows)), stage, job_config=config).result()
@@ -280,7 +301,8 @@ class BigQuerySink(Sink):
             f"MERGE `{self.table_id}` t USING `{stage}` s ON t.custom_id = s.custom_id "
             f"WHEN MATCHED THEN UPDATE SET {updates} "
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
-            f"VALUES ({', '.join('s.' + c for c in columns)})").result()
+            f"VALUES ({', '.join('s.' + c for c in columns)})"
+        ).result()
         self.client.delete_table(stage, not_found_ok=True)
 
     def reset(self) -> None:
@@ -297,16 +319,16 @@ def open_sink(destination: str, spec, target) -> Sink:
     if destination.startswith("gs://"):
         bucket, _, prefix = destination[5:].partition("/")
         if not bucket:
-            raise UsageError(f"no bucket in {destination!r}", where="$.destination",
-                             hint="use gs://bucket/prefix")
+            raise UsageError(
+                f"no bucket in {destination!r}", where="$.destination", hint="use gs://bucket/prefix"
+            )
         return GcsSink(target, bucket, prefix, destination)
     if destination.startswith("bq://"):
         parts = destination[5:].split(".")
         if len(parts) != 3 or not all(parts):
-            raise UsageError(f"{destination!r} is not bq://project.dataset.table",
-                             where="$.destination")
+            raise UsageError(f"{destination!r} is not bq://project.dataset.table", where="$.destination")
         return BigQuerySink(target, ".".join(parts), destination, getattr(spec, "region", None))
-    from .paths import shown
+    from runner.paths import shown
 
     where = f"{shown(spec.path)}: $.destination" if getattr(spec, "path", None) else "$.destination"
     return FileSink(spec.resolve_local(destination), destination, where)
@@ -332,10 +354,11 @@ def read_destination(sink: Sink) -> Iterator[dict]:
 
 def refuse_foreign_data(spec, sink) -> None:
     """A spec's first run replaces its destination: never when that would destroy someone else's data."""
-    from .paths import shown
+    from runner.paths import shown
 
     if sink.holds_data():
-        raise StateError(f"{sink.destination} already holds results this spec's runs did not "
-                         "write; nothing was sent",
-                         where=f"{shown(spec.path)}: $.destination",
-                         hint="choose a new destination, or pass --restart to replace it")
+        raise StateError(
+            f"{sink.destination} already holds results this spec's runs did not write; nothing was sent",
+            where=f"{shown(spec.path)}: $.destination",
+            hint="choose a new destination, or pass --restart to replace it",
+        )

@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .identity import JobKey
-from .jobs import BatchJob, JobApi, QuotaExhausted
+from runner.batch.identity import JobKey
+from runner.batch.jobs import BatchJob, JobApi, QuotaExhausted
 
 DEFAULT_CONCURRENT_JOBS = 4
 ACTIVE_STATES = ("QUEUED", "PENDING", "RUNNING", "CANCELLING", "UPDATING")
@@ -21,7 +21,7 @@ ACTIVE_STATES = ("QUEUED", "PENDING", "RUNNING", "CANCELLING", "UPDATING")
 
 def concurrent_limit() -> int:
     """The project's concurrent Claude batch job quota (`CLAUDE_JOBS_BATCH_CONCURRENCY`)."""
-    from ..errors import UsageError
+    from runner.errors import UsageError
 
     raw = os.environ.get("CLAUDE_JOBS_BATCH_CONCURRENCY", "").strip()
     if not raw:
@@ -31,8 +31,11 @@ def concurrent_limit() -> int:
         if value < 1:
             raise ValueError
     except ValueError:
-        raise UsageError(f"not a positive integer: {raw!r}", where="CLAUDE_JOBS_BATCH_CONCURRENCY",
-                         hint="set it to the project's concurrent batch job quota, e.g. 4") from None
+        raise UsageError(
+            f"not a positive integer: {raw!r}",
+            where="CLAUDE_JOBS_BATCH_CONCURRENCY",
+            hint="set it to the project's concurrent batch job quota, e.g. 4",
+        ) from None
     return value
 
 
@@ -47,10 +50,10 @@ class SubmitQueue:
     """Keys waiting for a slot, in order; `pump()` submits as many as the quota allows now."""
 
     api: JobApi
-    submit: Callable[[JobKey], BatchJob]        # idempotent: attaches if the job exists
+    submit: Callable[[JobKey], BatchJob]  # idempotent: attaches if the job exists
     limit: int = DEFAULT_CONCURRENT_JOBS
     waiting: deque[JobKey] = field(default_factory=deque)
-    throttled: int = 0                          # 429s seen on create
+    throttled: int = 0  # 429s seen on create
 
     def add(self, key: JobKey) -> None:
         self.waiting.append(key)
@@ -67,7 +70,7 @@ class SubmitQueue:
                 job = self.submit(key)
             except QuotaExhausted:
                 self.throttled += 1
-                break                            # the quota is fuller than we counted: wait
+                break  # the quota is fuller than we counted: wait
             self.waiting.popleft()
             done.append(job)
             if not job.terminal:

@@ -7,13 +7,18 @@ import binascii
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..tokens import sniff_media_type
-from .context import Context
-from .uris import GCS_OBJECT, check_platform, check_reference, local_path
+from runner.image_headers import sniff_media_type
+from runner.spec.context import Context
+from runner.spec.uris import GCS_OBJECT, check_platform, check_reference, local_path
 
-MAX_IMAGE_BYTES = 5 * 1024 * 1024       # the Messages API rejects larger images
-EXTENSIONS = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
-              ".gif": "image/gif", ".webp": "image/webp"}
+MAX_IMAGE_BYTES = 5 * 1024 * 1024  # the Messages API rejects larger images
+EXTENSIONS = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
 
 
 def is_templated(value: str) -> bool:
@@ -25,8 +30,11 @@ def image_sources(ctx: Context) -> Iterator[tuple[tuple, dict, bool]]:
     roots = []
     prompts = ctx.data.get("prompts")
     if isinstance(prompts, list):
-        roots += [(("prompts", i, "messages"), p.get("messages"), False)
-                  for i, p in enumerate(prompts) if isinstance(p, dict)]
+        roots += [
+            (("prompts", i, "messages"), p.get("messages"), False)
+            for i, p in enumerate(prompts)
+            if isinstance(p, dict)
+        ]
     template = ctx.data.get("template")
     if isinstance(template, dict):
         roots.append((("template", "messages"), template.get("messages"), True))
@@ -38,7 +46,11 @@ def image_sources(ctx: Context) -> Iterator[tuple[tuple, dict, bool]]:
             if not isinstance(content, list):
                 continue
             for b, block in enumerate(content):
-                if isinstance(block, dict) and block.get("type") == "image" and isinstance(block.get("source"), dict):
+                if (
+                    isinstance(block, dict)
+                    and block.get("type") == "image"
+                    and isinstance(block.get("source"), dict)
+                ):
                     yield path + (m, "content", b, "source"), block["source"], templated
 
 
@@ -55,8 +67,9 @@ def check_images(ctx: Context) -> None:
             uri = source["uri"]
             if in_template and is_templated(uri):
                 continue
-            ref = check_reference(ctx, path + ("uri",), uri, what="image", allow_file=False,
-                                  gcs=GCS_OBJECT, bq=None)
+            ref = check_reference(
+                ctx, path + ("uri",), uri, what="image", allow_file=False, gcs=GCS_OBJECT, bq=None
+            )
             check_platform(ctx, path + ("uri",), ref)
             if ref and declared is None and Path(uri).suffix.lower() not in EXTENSIONS:
                 _unknown_extension(ctx, path + ("uri",), uri)
@@ -73,15 +86,23 @@ def check_image_file(ctx: Context, path: tuple, value: str, declared: str | None
         return
     size = resolved.stat().st_size
     if size > MAX_IMAGE_BYTES:
-        ctx.error(path, f"{value!r}{detail} is {size / 1024 / 1024:.1f} MB; images are limited to 5 MB",
-                  "images.size", "resize or compress it")
+        ctx.error(
+            path,
+            f"{value!r}{detail} is {size / 1024 / 1024:.1f} MB; images are limited to 5 MB",
+            "images.size",
+            "resize or compress it",
+        )
         return
     with resolved.open("rb") as handle:
         actual = sniff_media_type(handle.read(16))
     if actual != expected:
         what = f"its bytes look like {actual}" if actual else "its bytes are not a known image format"
-        ctx.error(path, f"{value!r}{detail} is not {expected}: {what}", "images.content",
-                  "fix the file or its media_type")
+        ctx.error(
+            path,
+            f"{value!r}{detail} is not {expected}: {what}",
+            "images.content",
+            "fix the file or its media_type",
+        )
 
 
 def _check_base64(ctx: Context, path: tuple, data: str, declared: str | None, in_template: bool) -> None:
@@ -90,8 +111,12 @@ def _check_base64(ctx: Context, path: tuple, data: str, declared: str | None, in
     try:
         raw = base64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError):
-        ctx.error(path + ("data",), "data is not valid base64", "images.base64",
-                  "encode the image with `base64 -w0 FILE`, or use {type: file, path: ...}")
+        ctx.error(
+            path + ("data",),
+            "data is not valid base64",
+            "images.base64",
+            "encode the image with `base64 -w0 FILE`, or use {type: file, path: ...}",
+        )
         return
     actual = sniff_media_type(raw[:16])
     if declared in EXTENSIONS.values() and actual != declared:
@@ -100,5 +125,9 @@ def _check_base64(ctx: Context, path: tuple, data: str, declared: str | None, in
 
 
 def _unknown_extension(ctx: Context, path: tuple, value: str) -> None:
-    ctx.error(path, f"cannot tell the media type of {value!r}", "images.media-type",
-              "use a .png, .jpg, .gif or .webp file, or set media_type")
+    ctx.error(
+        path,
+        f"cannot tell the media type of {value!r}",
+        "images.media-type",
+        "use a .png, .jpg, .gif or .webp file, or set media_type",
+    )

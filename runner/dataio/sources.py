@@ -20,14 +20,14 @@ from typing import Any
 
 import orjson
 
-from .clients import Target
-from .errors import ClaudeJobsError, ConfigError, RemoteError, SpecError, translate
-from .paths import shown
-from .spec.model import SourceRef
+from runner.clients import Target
+from runner.errors import ClaudeJobsError, ConfigError, RemoteError, SpecError, translate
+from runner.paths import shown
+from runner.spec.model import SourceRef
 
-GCS_CHUNK = 4 << 20         # bytes per ranged read of a Cloud Storage object
-_READ_CHUNK = 1 << 20       # bytes per read of a local file
-BQ_PAGE = 5_000             # rows per BigQuery page
+GCS_CHUNK = 4 << 20  # bytes per ranged read of a Cloud Storage object
+_READ_CHUNK = 1 << 20  # bytes per read of a local file
+BQ_PAGE = 5_000  # rows per BigQuery page
 _CSV_FIELD_LIMIT = 64 << 20
 
 
@@ -57,6 +57,7 @@ class RowSource:
 
 
 # -- files and objects: JSONL and CSV over a stream of bytes ------------------
+
 
 def _jsonl_rows(chunks: Iterator[bytes], name: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) per non-blank line; one chunk of bytes in memory at a time."""
@@ -111,16 +112,17 @@ def _csv_rows(text: io.TextIOBase, name: str) -> Iterator[tuple[int, dict[str, A
                 start = reader.line_num + 1
                 continue
             if len(values) != width:
-                raise SpecError(f"{len(values)} fields where the header has {width}",
-                                where=f"{name}:{start}",
-                                hint="quote fields that contain commas or newlines")
+                raise SpecError(
+                    f"{len(values)} fields where the header has {width}",
+                    where=f"{name}:{start}",
+                    hint="quote fields that contain commas or newlines",
+                )
             yield start, dict(zip(header, values))
             start = reader.line_num + 1
     except csv.Error as exc:
         raise SpecError(f"bad CSV: {exc}", where=f"{name}:{reader.line_num}") from None
     except UnicodeDecodeError as exc:
-        raise SpecError(f"not UTF-8 text: {exc.reason}", where=name,
-                        hint="save the file as UTF-8") from None
+        raise SpecError(f"not UTF-8 text: {exc.reason}", where=name, hint="save the file as UTF-8") from None
 
 
 def _csv_header(text: io.TextIOBase) -> list[str]:
@@ -136,13 +138,16 @@ class FileRows(RowSource):
     def __init__(self, ref: SourceRef):
         super().__init__(ref)
         if ref.path is not None:
-            self.name = shown(ref.path)     # as the user opens it, not as the spec names it
+            self.name = shown(ref.path)  # as the user opens it, not as the spec names it
 
     def _path(self):
         path = self.ref.path
         if path is None or not path.is_file():
-            raise SpecError(f"no such file: {self.ref.uri}", where=self.name,
-                            hint="paths are relative to the spec file's folder")
+            raise SpecError(
+                f"no such file: {self.ref.uri}",
+                where=self.name,
+                hint="paths are relative to the spec file's folder",
+            )
         return path
 
     def columns(self) -> list[str] | None:
@@ -194,8 +199,9 @@ def google_errors(what: str, where: str | None = None, verb: str = "read"):
         if known is None:
             raise
         if isinstance(known, RemoteError):
-            known = RemoteError(f"cannot {verb} {what}: {known.message}", status=known.status,
-                                where=where, hint=known.hint)
+            known = RemoteError(
+                f"cannot {verb} {what}: {known.message}", status=known.status, where=where, hint=known.hint
+            )
         raise known from None
 
 
@@ -205,10 +211,16 @@ def missing_object(client, uri: str, where: str) -> SpecError:
     with google_errors(f"gs://{bucket}", where, verb="check"):
         bucket_exists = client.bucket(bucket).exists()
     if not bucket_exists:
-        return SpecError(f"no such Cloud Storage bucket: gs://{bucket}", where=where,
-                         hint="create it, or fix the bucket name")
-    return SpecError(f"no such Cloud Storage object: {uri}", where=where,
-                     hint=f"upload it first: gcloud storage cp FILE {uri}")
+        return SpecError(
+            f"no such Cloud Storage bucket: gs://{bucket}",
+            where=where,
+            hint="create it, or fix the bucket name",
+        )
+    return SpecError(
+        f"no such Cloud Storage object: {uri}",
+        where=where,
+        hint=f"upload it first: gcloud storage cp FILE {uri}",
+    )
 
 
 def gcs_blob(target: Target | None, uri: str, where: str, client=None):
@@ -216,8 +228,9 @@ def gcs_blob(target: Target | None, uri: str, where: str, client=None):
     client = client or _need(target, uri, where).storage()
     bucket, name = split_gs(uri)
     if not bucket or not name:
-        raise SpecError(f"not a Cloud Storage object URI: {uri}", where=where,
-                        hint="write gs://BUCKET/path/to/object")
+        raise SpecError(
+            f"not a Cloud Storage object URI: {uri}", where=where, hint="write gs://BUCKET/path/to/object"
+        )
     with google_errors(uri, where):
         blob = client.bucket(bucket).get_blob(name)
     if blob is None:
@@ -246,15 +259,13 @@ class GcsRows(RowSource):
             return None
         blob = gcs_blob(self.target, self.ref.uri, self.name)
         with blob.open("rb", chunk_size=1 << 16) as reader:
-            return _csv_header(io.TextIOWrapper(reader, encoding="utf-8", newline="",
-                                                errors="replace"))
+            return _csv_header(io.TextIOWrapper(reader, encoding="utf-8", newline="", errors="replace"))
 
     def numbered(self) -> Iterator[tuple[int, dict[str, Any]]]:
         blob = gcs_blob(self.target, self.ref.uri, self.name)
         if self.ref.format == "csv":
             with blob.open("rb", chunk_size=GCS_CHUNK) as reader:
-                yield from _csv_rows(io.TextIOWrapper(reader, encoding="utf-8", newline=""),
-                                     self.name)
+                yield from _csv_rows(io.TextIOWrapper(reader, encoding="utf-8", newline=""), self.name)
             return
         yield from _jsonl_rows(self._chunks(blob), self.name)
 
@@ -263,6 +274,7 @@ class GcsRows(RowSource):
 
 
 # -- BigQuery -----------------------------------------------------------------
+
 
 class BigQueryRows(RowSource):
     """`bq://project.dataset.table` read page by page, or the result of a query."""
@@ -280,15 +292,21 @@ class BigQueryRows(RowSource):
 
     def _table(self, client):
         if self.table_id.count(".") != 2:
-            raise SpecError(f"not a BigQuery table: {self.ref.uri}", where=self.name,
-                            hint="write bq://PROJECT.DATASET.TABLE")
+            raise SpecError(
+                f"not a BigQuery table: {self.ref.uri}",
+                where=self.name,
+                hint="write bq://PROJECT.DATASET.TABLE",
+            )
         try:
             with google_errors(self.ref.uri, self.name):
                 return client.get_table(self.table_id)
         except RemoteError as exc:
             if exc.status == 404:
-                raise SpecError(f"no such BigQuery table: {self.table_id}", where=self.name,
-                                hint="create it, or fix the project.dataset.table name") from None
+                raise SpecError(
+                    f"no such BigQuery table: {self.table_id}",
+                    where=self.name,
+                    hint="create it, or fix the project.dataset.table name",
+                ) from None
             raise
 
     def columns(self) -> list[str] | None:
@@ -300,8 +318,7 @@ class BigQueryRows(RowSource):
         client = self._client()
         try:
             if self.ref.kind == "query":
-                rows = client.query(self.ref.uri, project=self.ref.project).result(
-                    page_size=BQ_PAGE)
+                rows = client.query(self.ref.uri, project=self.ref.project).result(page_size=BQ_PAGE)
             else:
                 rows = client.list_rows(self._table(client), page_size=BQ_PAGE)
             json_columns = [f.name for f in rows.schema if f.field_type == "JSON"]
@@ -318,8 +335,9 @@ class BigQueryRows(RowSource):
             raise
         except Exception as exc:
             if type(exc).__module__.startswith("google."):
-                raise RemoteError(f"BigQuery read failed: {exc}", where=self.name,
-                                  status=getattr(exc, "code", None)) from None
+                raise RemoteError(
+                    f"BigQuery read failed: {exc}", where=self.name, status=getattr(exc, "code", None)
+                ) from None
             raise
 
     def locate(self, n: int) -> str:
@@ -343,8 +361,11 @@ def _decode_json(value: str, where: str, column: str) -> Any:
 
 def _need(target: Target | None, uri: str, where: str) -> Target:
     if target is None:
-        raise ConfigError(f"reading {uri} needs a Google Cloud target", where=where,
-                          hint="run it through claude-jobs (local stack or --project)")
+        raise ConfigError(
+            f"reading {uri} needs a Google Cloud target",
+            where=where,
+            hint="run it through claude-jobs (local stack or --project)",
+        )
     return target
 
 
@@ -352,12 +373,14 @@ def open_rows(ref: SourceRef, target: Target | None) -> RowSource:
     """The rows of `ref`; nothing is read until the source is iterated."""
     if ref.kind == "file":
         if ref.format is None:
-            raise SpecError(f"unsupported file type: {ref.uri}", where=ref.uri,
-                            hint="use a .jsonl or .csv file")
+            raise SpecError(
+                f"unsupported file type: {ref.uri}", where=ref.uri, hint="use a .jsonl or .csv file"
+            )
         return FileRows(ref)
     if ref.kind == "gcs":
         if ref.format is None:
-            raise SpecError(f"unsupported object type: {ref.uri}", where=ref.uri,
-                            hint="use a .jsonl or .csv object")
+            raise SpecError(
+                f"unsupported object type: {ref.uri}", where=ref.uri, hint="use a .jsonl or .csv object"
+            )
         return GcsRows(ref, target)
     return BigQueryRows(ref, target)

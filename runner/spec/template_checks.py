@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-from .context import Context
-from .findings import Finding
-from .images import check_image_file, image_sources, is_templated
-from .rows import first_row
-from .uris import ROW_FORMATS
+from runner.spec.context import Context
+from runner.spec.findings import Finding
+from runner.spec.image_checks import check_image_file, image_sources, is_templated
+from runner.spec.rows import first_row
+from runner.spec.uris import ROW_FORMATS
 
 ROW_VARIABLE = "row"
 
@@ -95,8 +95,12 @@ def check_template(ctx: Context) -> None:
         used += [(path, name) for name in sorted(names)]
     custom_id = template.get("custom_id")
     if isinstance(custom_id, str) and custom_id and not is_templated(custom_id):
-        ctx.error(("template", "custom_id"), f"custom_id {custom_id!r} would be the same for every row",
-                  "template.custom-id", "use a template such as ticket-{{ id }}, or custom_id_column")
+        ctx.error(
+            ("template", "custom_id"),
+            f"custom_id {custom_id!r} would be the same for every row",
+            "template.custom-id",
+            "use a template such as ticket-{{ id }}, or custom_id_column",
+        )
     source = template.get("source")
     first = first_row(ctx, ("template", "source"), source, ROW_FORMATS) if isinstance(source, str) else None
     if first is None:
@@ -106,12 +110,20 @@ def check_template(ctx: Context) -> None:
     shown = ", ".join(columns) or "none"
     for path, name in used:
         if name not in allowed:
-            ctx.error(path, f"template variable {name!r} is not a column of {source}", "template.variable",
-                      f"columns: {shown}")
+            ctx.error(
+                path,
+                f"template variable {name!r} is not a column of {source}",
+                "template.variable",
+                f"columns: {shown}",
+            )
     column = template.get("custom_id_column")
     if isinstance(column, str) and column not in columns:
-        ctx.error(("template", "custom_id_column"), f"{column!r} is not a column of {source}",
-                  "template.column", f"columns: {shown}")
+        ctx.error(
+            ("template", "custom_id_column"),
+            f"{column!r} is not a column of {source}",
+            "template.column",
+            f"columns: {shown}",
+        )
     if not any(f.rule.startswith("template.") for f in ctx.findings):
         _check_first_row_images(ctx, first)
 
@@ -125,8 +137,9 @@ def _syntax_error(ctx: Context, path: tuple, exc) -> None:
     if opener == "|" and line + lineno <= len(source_lines):
         target = source_lines[line + lineno - 1]
         at = (line + lineno, len(target) - len(target.lstrip()) + 1)
-        ctx.findings.append(Finding(*at, tuple(path), f"template syntax error: {exc.message}",
-                                    "template.syntax"))
+        ctx.findings.append(
+            Finding(*at, tuple(path), f"template syntax error: {exc.message}", "template.syntax")
+        )
         return
     where = f" (line {lineno} of the template)" if lineno > 1 else ""
     ctx.error(path, f"template syntax error: {exc.message}{where}", "template.syntax")
@@ -137,13 +150,16 @@ def _check_first_row_images(ctx: Context, row: dict[str, Any]) -> None:
     env = environment()
     for path, source, in_template in image_sources(ctx):
         value = source.get("path")
-        if not (in_template and source.get("type") == "file" and isinstance(value, str) and is_templated(value)):
+        if not (
+            in_template and source.get("type") == "file" and isinstance(value, str) and is_templated(value)
+        ):
             continue
         try:
             rendered = env.from_string(value).render({**row, ROW_VARIABLE: row})
-        except Exception as exc:  # noqa: BLE001 - any render failure is the user's template
-            ctx.error(path + ("path",), f"cannot render {value!r} with the first row: {exc}",
-                      "template.render")
+        except Exception as exc:
+            ctx.error(
+                path + ("path",), f"cannot render {value!r} with the first row: {exc}", "template.render"
+            )
             continue
         declared = source.get("media_type") if isinstance(source.get("media_type"), str) else None
         check_image_file(ctx, path + ("path",), rendered, declared, detail=" (from the first row)")

@@ -21,7 +21,7 @@ import itertools
 import re
 from typing import Any
 
-from .images import Failure
+from runner.render.image_blocks import ImageFailure
 
 _TEMPLATE_MARKS = ("{{", "{%", "{#")
 
@@ -41,8 +41,7 @@ def environment():
     from jinja2.sandbox import SandboxedEnvironment
 
     # keep_trailing_newline: a YAML block scalar's final newline stays, as in constant strings.
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                keep_trailing_newline=True)
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 class Compiler:
@@ -54,7 +53,7 @@ class Compiler:
         self.namespace: dict[str, Any] = {"_missing": _missing}
         self._parsed: dict[str, Any] = {}
         self._names = itertools.count()
-        self.variables: dict[str, str] = {}          # variable -> first spec path using it
+        self.variables: dict[str, str] = {}  # variable -> first spec path using it
 
     # -- public -------------------------------------------------------------
 
@@ -64,8 +63,11 @@ class Compiler:
             return self.string(value, where) if self.env is not None else value
         if isinstance(value, dict):
             source = value.get("source")
-            if value.get("type") == "image" and isinstance(source, dict) and \
-                    source.get("type") in ("file", "gcs", "base64"):
+            if (
+                value.get("type") == "image"
+                and isinstance(source, dict)
+                and source.get("type") in ("file", "gcs", "base64")
+            ):
                 return self._image(value, where)
             return self._display(value.items(), where, "{", "}", dict)
         if isinstance(value, list):
@@ -98,16 +100,20 @@ class Compiler:
                 pieces.append("{row!s}")
             else:
                 pieces.append("{row[" + self._bind("n", text_or_name) + "]!s}")
-        return Dynamic("f'" + "".join(pieces) + "'",
-                       {n: (where, f"undefined variable {n!r}") for n in names if n != "row"})
+        return Dynamic(
+            "f'" + "".join(pieces) + "'",
+            {n: (where, f"undefined variable {n!r}") for n in names if n != "row"},
+        )
 
     def function(self, dynamic: Dynamic):
-        """`build(row)` for an expression; a missing variable raises a located `Failure`."""
+        """`build(row)` for an expression; a missing variable raises a located `ImageFailure`."""
         names = self._bind("v", dynamic.names)
-        source = ("def build(row):\n"
-                  f"    try:\n        return {dynamic.code}\n"
-                  f"    except KeyError:\n        _missing(row, {names})\n        raise\n")
-        exec(compile(source, "<claude-jobs template>", "exec"), self.namespace)  # noqa: S102
+        source = (
+            "def build(row):\n"
+            f"    try:\n        return {dynamic.code}\n"
+            f"    except KeyError:\n        _missing(row, {names})\n        raise\n"
+        )
+        exec(compile(source, "<claude-jobs template>", "exec"), self.namespace)
         return self.namespace.pop("build")
 
     def namespace_constant(self, value: Any) -> str:
@@ -121,8 +127,11 @@ class Compiler:
         known = set(columns) | {"row"} | set(self.env.globals)
         for name, where in self.variables.items():
             if name not in known:
-                raise Failure(where, f"undefined variable {name!r}: the source has no such column",
-                              "columns are: " + ", ".join(columns))
+                raise ImageFailure(
+                    where,
+                    f"undefined variable {name!r}: the source has no such column",
+                    "columns are: " + ", ".join(columns),
+                )
 
     # -- structures -----------------------------------------------------------
 
@@ -175,8 +184,10 @@ class Compiler:
             ref_code = ref.code if isinstance(ref, Dynamic) else self._bind("c", ref)
             media_code = media.code if isinstance(media, Dynamic) else self._bind("c", media)
             self.images.templated = True
-            call = (f"{self._bind('i', load)}({self._bind('c', kind)}, {ref_code}, {media_code}, "
-                    f"{self._bind('c', ref_where)})")
+            call = (
+                f"{self._bind('i', load)}({self._bind('c', kind)}, {ref_code}, {media_code}, "
+                f"{self._bind('c', ref_where)})"
+            )
         return Dynamic("{**" + rest_code + ", 'source': " + call + "}", names)
 
     def _parse(self, text: str, where: str):
@@ -185,8 +196,11 @@ class Compiler:
         try:
             tree = self.env.parse(text)
         except TemplateSyntaxError as exc:
-            raise Failure(where, f"template syntax error: {exc.message}",
-                          "see docs/templates.md for the template syntax") from None
+            raise ImageFailure(
+                where,
+                f"template syntax error: {exc.message}",
+                "see docs/templates.md for the template syntax",
+            ) from None
         names = sorted(meta.find_undeclared_variables(tree))
         parts = _fast_parts(tree, nodes, self.env.globals)
         if parts is None:
@@ -220,13 +234,13 @@ def _column_id(value: Any, where: str) -> str:
         return value
     if type(value) is int:
         return str(value)
-    raise Failure(where, f"custom_id column value {value!r} is not a string or an integer")
+    raise ImageFailure(where, f"custom_id column value {value!r} is not a string or an integer")
 
 
 def _missing(row: dict, names: dict[str, tuple[str, str]]) -> None:
     for name, (where, message) in names.items():
         if name not in row:
-            raise Failure(where, message, "the row's columns are: " + ", ".join(map(str, row)))
+            raise ImageFailure(where, message, "the row's columns are: " + ", ".join(map(str, row)))
 
 
 def _jinja_call(template, where: str):
@@ -245,12 +259,12 @@ def _template_failure(exc: Exception, where: str) -> Exception:
     from jinja2 import UndefinedError
     from jinja2.exceptions import SecurityError
 
-    if isinstance(exc, Failure):
+    if isinstance(exc, ImageFailure):
         return exc
     if isinstance(exc, UndefinedError):
         match = re.fullmatch(r"'(.+)' is undefined", exc.message or "")
         text = f"undefined variable {match.group(1)!r}" if match else f"undefined: {exc.message}"
-        return Failure(where, text, "every variable must be a column of the row (or `row`)")
+        return ImageFailure(where, text, "every variable must be a column of the row (or `row`)")
     if isinstance(exc, SecurityError):
-        return Failure(where, f"unsafe template operation: {exc}")
-    return Failure(where, f"template error: {type(exc).__name__}: {exc}")
+        return ImageFailure(where, f"unsafe template operation: {exc}")
+    return ImageFailure(where, f"template error: {type(exc).__name__}: {exc}")

@@ -1,0 +1,1 @@
+"""The GitOps commands on top of the executors: plan, its formats, apply."""

@@ -1,0 +1,1 @@
+"""Render: a JobSpec and its rows -> Vertex request bodies (templates, images, custom ids, token estimates, revision)."""
