@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from runner.spec.context import DEFAULT_REGION
-from runner.spec.model import BatchOptions, Budget, InlinePrompt, JobSpec, SourceRef, StreamOptions, Template
+from runner.spec.model import (
+    BatchOptions,
+    Budget,
+    InlinePrompt,
+    JobSpec,
+    OutputSpec,
+    SourceRef,
+    StreamOptions,
+    Template,
+)
 from runner.spec.rules import DEFAULT_MAX_TOKENS
 from runner.spec.uris import classify
 
@@ -50,6 +59,7 @@ def build_spec(data: dict[str, Any], path: Path, text: str, warnings: tuple[str,
         stream=_stream(data.get("stream") or {}),
         batch=_batch(data.get("batch") or {}),
         budget=Budget(**(data.get("budget") or {})),
+        output=_output(data.get("output") or {}, data["model"].strip()),
         warnings=warnings,
     )
 
@@ -87,6 +97,23 @@ def _template(template: dict[str, Any] | None, spec_dir: Path) -> Template | Non
         custom_id_template=template.get("custom_id"),
         custom_id_column=template.get("custom_id_column"),
         overrides={k: v for k, v in template.items() if k not in _TEMPLATE_KEYS},
+    )
+
+
+def _output(block: dict[str, Any], model: str) -> OutputSpec:
+    schema = block.get("schema")
+    keep = tuple(block.get("keep") or ())
+    if schema is None:
+        return OutputSpec(keep=keep)
+    from runner.spec.catalog import catalog
+
+    info = catalog().get(model)
+    features = info.structured_outputs if info is not None else None
+    return OutputSpec(
+        schema=schema,
+        keep=keep,
+        method=features.method if features else "format",
+        strict_tool=bool(features and features.strict_tools),
     )
 
 

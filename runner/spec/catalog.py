@@ -51,6 +51,22 @@ class Quota(_Record):
 
 
 @dataclass(frozen=True)
+class StructuredOutputs(_Record):
+    """What a model takes for typed results (models.yaml `structured_outputs`)."""
+
+    output_format: bool = False  # output_config.format with a JSON schema
+    strict_tools: bool = False  # tools[].strict
+    forced_tool_use: bool = True  # tool_choice {type: tool}
+
+    @property
+    def method(self) -> Literal["format", "tool"] | None:
+        """How a typed answer is asked for: JSON outputs, else a forced tool call, else not at all."""
+        if self.output_format:
+            return "format"
+        return "tool" if self.forced_tool_use else None
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     id: str  # as used in the URL: "claude-3-5-haiku@20241022", "claude-sonnet-4-6"
     name: str  # without the version: "claude-3-5-haiku"
@@ -70,6 +86,7 @@ class ModelInfo:
     retirement_date: str | None = None
     replacement: str | None = None
     notes: str | None = None
+    structured_outputs: StructuredOutputs = StructuredOutputs()
 
     def effective_status(self, today: dt.date | None = None) -> Status:
         """The declared status, advanced by dates that have passed (the data may be stale)."""
@@ -184,6 +201,7 @@ def _model(entry: dict[str, Any], default_discount: float) -> ModelInfo:
         retirement_date=entry.get("retirement_date"),
         replacement=entry.get("replacement"),
         notes=entry.get("notes"),
+        structured_outputs=StructuredOutputs(**entry.get("structured_outputs", {})),
     )
 
 

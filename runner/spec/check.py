@@ -10,6 +10,7 @@ from runner.spec.context import Context
 from runner.spec.credentials import check_credentials
 from runner.spec.findings import FileReport, Finding
 from runner.spec.image_checks import check_images
+from runner.spec.output_checks import check_output
 from runner.spec.rows import check_prepared
 from runner.spec.rules import check_blocks, check_model, check_prompts, check_references
 from runner.spec.schema import schema_findings
@@ -69,6 +70,7 @@ def _semantics(ctx: Context) -> None:
     check_images(ctx)
     check_template(ctx)
     check_prepared(ctx)
+    check_output(ctx, info)
 
 
 def _once_per_node(*groups: list[Finding]) -> list[Finding]:

@@ -32,6 +32,7 @@ class Context:
     spec_path: Path  # absolute
     stack: Any = None  # StackOutputs or None
     findings: list[Finding] = field(default_factory=list)
+    memo: dict[Any, Any] = field(default_factory=dict)  # results several checks share (a first row)
 
     @property
     def data(self) -> dict[str, Any]:

@@ -72,6 +72,20 @@ class BatchOptions:
 
 
 @dataclass(frozen=True)
+class OutputSpec:
+    """Typed results: the answer's JSON Schema, how it is asked for, and the source columns kept."""
+
+    schema: dict[str, Any] | None = None  # as written; None: untyped (a `text` column)
+    keep: tuple[str, ...] = ()
+    method: Literal["format", "tool"] | None = None  # output_config.format, or a forced tool call
+    strict_tool: bool = False  # the forced tool carries strict: true (the model takes it)
+
+    @property
+    def typed(self) -> bool:
+        return self.schema is not None
+
+
+@dataclass(frozen=True)
 class Budget:
     max_requests: int | None = None
     max_input_tokens: int | None = None
@@ -95,6 +109,7 @@ class JobSpec:
     stream: StreamOptions = field(default_factory=StreamOptions)
     batch: BatchOptions = field(default_factory=BatchOptions)
     budget: Budget = field(default_factory=Budget)
+    output: OutputSpec = field(default_factory=OutputSpec)
     warnings: tuple[str, ...] = field(
         default=(), compare=False
     )  # validation warnings (e.g. a deprecated model), one line each

@@ -18,8 +18,15 @@ def first_row(ctx: Context, path: tuple, source: str, formats: tuple[str, ...]) 
     """The first row of a local file (CSV: header + first line), or None if it cannot be known.
 
     Problems reading it are findings at `path`; a missing or misplaced file is
-    left to the reference checks.
+    left to the reference checks. Read once per check run, however many checks ask.
     """
+    key = ("first_row", path, source, formats)
+    if key not in ctx.memo:
+        ctx.memo[key] = _first_row(ctx, path, source, formats)
+    return ctx.memo[key]
+
+
+def _first_row(ctx: Context, path: tuple, source: str, formats: tuple[str, ...]) -> dict[str, Any] | None:
     if classify(source) != "file" or not source.lower().endswith(formats) or "\x00" in source:
         return None
     resolved = (ctx.base_dir / source).resolve()
