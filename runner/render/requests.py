@@ -29,8 +29,9 @@ from runner.paths import shown
 from runner.records import Request
 from runner.render.custom_ids import UniqueIds, check_custom_id, id_ok
 from runner.render.image_blocks import ImageFailure, ImageRefs, Images
-from runner.render.row_templates import Compiler, Dynamic, environment
+from runner.render.row_templates import Compiler, Dynamic
 from runner.spec.model import JobSpec
+from runner.template_sandbox import template_environment
 
 DEFAULT_ANTHROPIC_VERSION = "vertex-2023-10-16"
 
@@ -163,7 +164,7 @@ def _templated(spec: JobSpec, target: Target | None, images) -> Iterator[Request
 
     template = spec.template
     source = open_rows(template.source, target)
-    compiler = Compiler(environment(), images)
+    compiler = Compiler(template_environment(), images)
     try:
         if template.custom_id_column is not None:
             custom_id = compiler.column(template.custom_id_column, "$.template.custom_id_column")

@@ -1,6 +1,7 @@
 """Template compilation: a spec value -> a constant, or one generated Python function per row.
 
-Every string of a template is Jinja2 (sandboxed, `StrictUndefined`). Each
+Every string of a template is Jinja2, in the one sandboxed environment of
+`runner.template_sandbox` (`StrictUndefined`). Each
 distinct string is parsed once. Strings without `{{`, `{%` or `{#` are
 constants. Strings made only of literal text and plain variables
 (`Ticket {{ id }}: {{ body }}`) become f-string expressions with the exact
@@ -34,14 +35,6 @@ class Dynamic:
     def __init__(self, code: str, names: dict[str, tuple[str, str]]):
         self.code = code
         self.names = names
-
-
-def environment():
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-
-    # keep_trailing_newline: a YAML block scalar's final newline stays, as in constant strings.
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 class Compiler:

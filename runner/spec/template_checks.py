@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import cache
 from typing import Any
 
 from runner.spec.context import Context
@@ -17,17 +16,9 @@ from runner.spec.findings import Finding
 from runner.spec.image_checks import check_image_file, image_sources, is_templated
 from runner.spec.rows import first_row
 from runner.spec.uris import ROW_FORMATS
+from runner.template_sandbox import template_environment
 
 ROW_VARIABLE = "row"
-
-
-@cache
-def environment():
-    """The one sandboxed environment: an undefined variable is an error, never an empty string."""
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 def template_strings(template: dict) -> Iterator[tuple[tuple, str]]:
@@ -82,7 +73,7 @@ def check_template(ctx: Context) -> None:
         return
     from jinja2 import TemplateSyntaxError
 
-    env = environment()
+    env = template_environment()
     used: list[tuple[tuple, str]] = []
     for path, text in template_strings(template):
         if not is_templated(text) and "{#" not in text:
@@ -147,7 +138,7 @@ def _syntax_error(ctx: Context, path: tuple, exc) -> None:
 
 def _check_first_row_images(ctx: Context, row: dict[str, Any]) -> None:
     """Templated image paths, rendered with the first row, must name real images."""
-    env = environment()
+    env = template_environment()
     for path, source, in_template in image_sources(ctx):
         value = source.get("path")
         if not (
