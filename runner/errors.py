@@ -1,15 +1,7 @@
 """The one exception tree of claude-jobs; only the CLI turns these into messages and exit codes.
 
-Exit codes (documented in the README and `claude-jobs --help`):
-
-    0  success
-    1  invalid spec or input (validate found errors; run refused a spec)
-    2  usage error (bad flag, missing argument, bad environment variable)
-    3  target or configuration error (no credentials, local stack cannot start)
-    4  remote error (Vertex AI, Cloud Storage or BigQuery refused or failed)
-    5  the job finished but some rows failed, or a batch job ended unsuccessfully
-    6  plan found changes (only with `plan --detailed-exitcode`)
-    130 interrupted (Ctrl-C); nothing is lost, re-run to resume
+`EXIT_CODES` is the one table of exit codes: `claude-jobs --help` prints it, and
+tests/cli/test_exit_codes.py keeps the tables of README.md and docs/errors.md equal to it.
 """
 
 from __future__ import annotations
@@ -21,7 +13,21 @@ EXIT_CONFIG = 3
 EXIT_REMOTE = 4
 EXIT_JOB_FAILED = 5
 EXIT_CHANGES = 6
+EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+
+# code -> meaning, as --help, README.md and docs/errors.md show it (`backticks` mark commands).
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success",
+    EXIT_INVALID: "invalid spec or input",
+    EXIT_USAGE: "usage error (flag, argument, environment variable)",
+    EXIT_CONFIG: "target or configuration error (credentials, local stack, stack outputs)",
+    EXIT_REMOTE: "remote error (Vertex AI, Cloud Storage, BigQuery)",
+    EXIT_JOB_FAILED: "rows failed or a batch job ended unsuccessfully (results kept)",
+    EXIT_CHANGES: "plan found changes (`plan --detailed-exitcode`)",
+    EXIT_INTERNAL: "internal error (a bug: please report it; `CLAUDE_JOBS_DEBUG=1` shows the traceback)",
+    EXIT_INTERRUPTED: "interrupted; state is saved, re-run to resume",
+}
 
 
 class ClaudeJobsError(Exception):

@@ -13,7 +13,15 @@ import sys
 
 import click
 
-from runner.errors import EXIT_INTERRUPTED, EXIT_USAGE, ClaudeJobsError, SpecErrors, translate
+from runner.errors import (
+    EXIT_CODES,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    ClaudeJobsError,
+    SpecErrors,
+    translate,
+)
 
 # name -> "module:function" (relative to this package)
 COMMANDS: dict[str, str] = {
@@ -28,21 +36,17 @@ COMMANDS: dict[str, str] = {
     "local": "local_cmd:local",
 }
 
-EXIT_INTERNAL = 70
 INTERRUPTED = "interrupted; state is saved, re-run the same command to resume"
 
-EPILOG = """\b
-Exit codes:
-  0   success
-  1   invalid spec or input
-  2   usage error (flag, argument, environment variable)
-  3   target or configuration error (credentials, local stack)
-  4   remote error (Vertex AI, Cloud Storage, BigQuery)
-  5   rows failed or a batch job ended unsuccessfully (results kept)
-  6   plan found changes (plan --detailed-exitcode)
-  70  internal error (a bug: please report it)
-  130 interrupted; re-run to resume
-"""
+
+def _exit_codes_epilog() -> str:
+    """The exit-code table of runner/errors.py, as `claude-jobs --help` ends."""
+    width = len(str(max(EXIT_CODES)))
+    rows = "".join(f"  {code:<{width}} {meaning.replace('`', '')}\n" for code, meaning in EXIT_CODES.items())
+    return "\b\nExit codes:\n" + rows
+
+
+EPILOG = _exit_codes_epilog()
 
 
 class LazyGroup(click.Group):
