@@ -32,6 +32,25 @@ def project_options(func):
     return wrapper
 
 
+def stack_outputs_option(func):
+    """--stack-outputs FILE; without it the CLAUDE_JOBS_* variables (docs/infra.md) give the platform."""
+    return click.option(
+        "--stack-outputs",
+        "stack_outputs",
+        metavar="FILE",
+        default=None,
+        help="JSON from `pulumi stack output --json`: also check that specs use the platform's "
+        "bucket, datasets and region (default: the CLAUDE_JOBS_* variables, if set).",
+    )(func)
+
+
+def platform(stack_outputs: str | None):
+    """The StackOutputs to check specs against: the flag's file over the CLAUDE_JOBS_* variables."""
+    from runner.spec import resolve_stack_outputs
+
+    return resolve_stack_outputs(stack_outputs)
+
+
 def _check_region(ctx, param, value: str | None) -> str | None:
     """A location the model catalog knows; a typo must not silently fall back to the spec's region."""
     if value is None:

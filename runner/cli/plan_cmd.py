@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from runner.cli._common import check_regions, emit_summary, project_options, stderr_console
+from runner.cli._common import (
+    check_regions,
+    emit_summary,
+    platform,
+    project_options,
+    stack_outputs_option,
+    stderr_console,
+)
 from runner.errors import EXIT_CHANGES, EXIT_INVALID, EXIT_OK
 
 PLAN_EPILOG = """\b
@@ -64,7 +71,10 @@ def _paths(paths: tuple[str, ...]) -> list[str]:
     show_default=True,
     help="Requests sent to count-tokens per spec; above this the total is extrapolated.",
 )
-def plan(paths, project, region, local, offline, output_format, detailed_exitcode, sample_size):
+@stack_outputs_option
+def plan(
+    paths, project, region, local, offline, output_format, detailed_exitcode, sample_size, stack_outputs
+):
     """Show what `run` would do for each spec under PATH (files or folders; default jobs/).
 
     For every spec: mode, model and region, number of requests, input tokens
@@ -81,7 +91,7 @@ def plan(paths, project, region, local, offline, output_format, detailed_exitcod
     from runner.gitops.plan_format import print_table, render
 
     options = PlanOptions(offline=offline, sample_size=sample_size, region=region)
-    specs, errors = load_specs(_paths(paths))
+    specs, errors = load_specs(_paths(paths), platform(stack_outputs))
     check_regions(specs, region)
     if offline or not specs:
         result = build_plan(specs, errors, None, options)
@@ -127,7 +137,8 @@ def plan(paths, project, region, local, offline, output_format, detailed_exitcod
     help="Summaries on stdout.",
 )
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
-def apply(paths, project, region, local, no_wait, output_format, no_progress):
+@stack_outputs_option
+def apply(paths, project, region, local, no_wait, output_format, no_progress, stack_outputs):
     """Run every spec under PATH that plan marks new, changed or incomplete, and nothing else.
 
     A changed spec runs its new revision from the start (what `run --restart`
@@ -140,7 +151,7 @@ def apply(paths, project, region, local, no_wait, output_format, no_progress):
     from runner.gitops.plan import load_specs
     from runner.records import RunOptions
 
-    specs, errors = load_specs(_paths(paths))
+    specs, errors = load_specs(_paths(paths), platform(stack_outputs))
     check_regions(specs, region)
     if errors:
         for error in errors:

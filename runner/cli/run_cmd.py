@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from runner.cli._common import check_region, emit_summary, project_options, stderr_console
+from runner.cli._common import (
+    check_region,
+    emit_summary,
+    platform,
+    project_options,
+    stack_outputs_option,
+    stderr_console,
+)
 
 
 @click.command()
@@ -37,6 +44,7 @@ from runner.cli._common import check_region, emit_summary, project_options, stde
     help="Summary format on stdout.",
 )
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
+@stack_outputs_option
 def run(
     spec_path,
     project,
@@ -48,6 +56,7 @@ def run(
     no_wait,
     output_format,
     no_progress,
+    stack_outputs,
 ):
     """Run SPEC: stream calls or a batch prediction job, exactly once.
 
@@ -60,7 +69,7 @@ def run(
     from runner.records import RunOptions
     from runner.spec import load_spec
 
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, platform(stack_outputs))
     check_region(spec, region)
     options = RunOptions(
         retry_failed=retry_failed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from runner.cli._common import platform, stack_outputs_option
 from runner.errors import EXIT_INVALID, EXIT_OK
 
 
@@ -17,14 +18,7 @@ from runner.errors import EXIT_INVALID, EXIT_OK
     show_default=True,
     help="text: one line per problem; json: one document for pipelines.",
 )
-@click.option(
-    "--stack-outputs",
-    "stack_outputs",
-    metavar="FILE",
-    default=None,
-    help="JSON from `pulumi stack output --json`: also check that specs use the platform's "
-    "bucket, datasets and region.",
-)
+@stack_outputs_option
 def validate(paths, output_format, stack_outputs):
     """Check job specs: YAML, schema, model catalog, regions, files and templates.
 
@@ -34,10 +28,9 @@ def validate(paths, output_format, stack_outputs):
     model) do not fail validation. Exit 0 when all specs are valid, 1 when any is
     invalid, 2 on a usage error.
     """
-    from runner.spec import load_stack_outputs, validate_paths
+    from runner.spec import validate_paths
 
-    stack = load_stack_outputs(stack_outputs) if stack_outputs else None
-    reports = validate_paths(list(paths) or ["jobs"], stack)
+    reports = validate_paths(list(paths) or ["jobs"], platform(stack_outputs))
     invalid = [r for r in reports if not r.ok]
     errors = sum(len(r.errors) for r in reports)
     warnings = sum(len(r.warnings) for r in reports)

@@ -20,6 +20,7 @@ from runner.clients import Target
 from runner.errors import RemoteError, SpecError
 from runner.paths import shown
 from runner.spec.model import JobSpec
+from runner.spec.stack_outputs import StackOutputs
 
 State = Literal["new", "changed", "incomplete", "up-to-date", "unknown"]
 RUN_STATES = ("new", "changed", "incomplete")  # what apply runs
@@ -129,12 +130,14 @@ def extrapolate(
 # -- building a plan -------------------------------------------------------------
 
 
-def load_specs(paths: Iterable[str]) -> tuple[list[JobSpec], list[str]]:
+def load_specs(
+    paths: Iterable[str], stack_outputs: StackOutputs | None = None
+) -> tuple[list[JobSpec], list[str]]:
     """Valid specs under `paths` (files or folders) and every error line, as validate words them."""
     from runner.spec import validate_paths
 
     specs, errors = [], []
-    for report in validate_paths(list(paths)):
+    for report in validate_paths(list(paths), stack_outputs):
         if report.ok and report.spec is not None:
             specs.append(report.spec)
         else:

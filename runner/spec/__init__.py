@@ -14,7 +14,7 @@ from runner.spec.catalog import Catalog, ModelInfo, catalog
 from runner.spec.check import check_file, spec_files
 from runner.spec.findings import FileReport, Finding
 from runner.spec.model import JobSpec
-from runner.spec.stack_outputs import StackOutputs, load_stack_outputs
+from runner.spec.stack_outputs import StackOutputs, load_stack_outputs, resolve_stack_outputs
 
 __all__ = [
     "Catalog",
@@ -26,6 +26,7 @@ __all__ = [
     "catalog",
     "load_spec",
     "load_stack_outputs",
+    "resolve_stack_outputs",
     "validate_paths",
 ]
 

@@ -1,9 +1,13 @@
 """The provisioned platform as the runner sees it: the Pulumi stack outputs of `infra/`.
 
 Two sources, same shape: the JSON of `pulumi stack output --json > platform.json`
-(`load_stack_outputs`), or environment variables set by CI (`stack_outputs_from_env`).
-Specs can then name destinations relative to the platform, and
-`claude-jobs validate --stack-outputs FILE` can check that they do.
+(`load_stack_outputs`), or `CLAUDE_JOBS_*` environment variables set by CI
+(`stack_outputs_from_env`). `resolve_stack_outputs` picks one: the `--stack-outputs` file when
+given (the variables are then ignored), else the variables, else none. With outputs,
+validate, plan, apply and run check that specs use the platform's bucket, datasets and region.
+
+A bad file or a bad key in it is a configuration error (exit 3) naming the file and `$.key`;
+a bad or missing variable is a usage error (exit 2) naming the variable.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.errors import ConfigError
+from runner.errors import ClaudeJobsError, ConfigError, UsageError
 
 REQUIRED = ("project", "region", "bucket", "bigquery_datasets")
 OPTIONAL = ("runner_service_account", "workload_identity_provider", "vertex_service_agent")
@@ -33,6 +37,10 @@ ENV_VARS = {
 }
 
 SAVE_HINT = "save them with `pulumi stack output --json > platform.json`"
+ENV_HINT = (
+    "set CLAUDE_JOBS_PROJECT, CLAUDE_JOBS_REGION, CLAUDE_JOBS_BUCKET and CLAUDE_JOBS_DATASETS "
+    "together, or unset them all and pass --stack-outputs FILE"
+)
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,220}[a-z0-9]$")
@@ -83,8 +91,20 @@ def load_stack_outputs(path: str | Path) -> StackOutputs:
     return StackOutputs.from_dict(data, where=where)
 
 
+def resolve_stack_outputs(
+    path: str | Path | None, environ: Mapping[str, str] | None = None
+) -> StackOutputs | None:
+    """The platform a command checks specs against: the `--stack-outputs` file over the variables."""
+    if path is not None:
+        return load_stack_outputs(path)
+    return stack_outputs_from_env(environ)
+
+
 def stack_outputs_from_env(environ: Mapping[str, str] | None = None) -> StackOutputs | None:
-    """The platform from `CLAUDE_JOBS_*` variables; None when none of them is set."""
+    """The platform from `CLAUDE_JOBS_*` variables; None when none of them is set.
+
+    A missing or malformed variable is a `UsageError` (exit 2) naming it.
+    """
     environ = os.environ if environ is None else environ
     raw = {key: environ.get(var, "").strip() for key, var in ENV_VARS.items()}
     if not any(raw.values()):
@@ -96,48 +116,56 @@ def stack_outputs_from_env(environ: Mapping[str, str] | None = None) -> StackOut
             return [item.strip() for item in value.split(",") if item.strip()] if value else None
         return value or None
 
-    return _build(get, lambda key: ENV_VARS[key])
+    missing = [ENV_VARS[key] for key in REQUIRED if get(key) in (None, [])]
+    if missing:
+        given = ", ".join(var for key, var in ENV_VARS.items() if raw[key])
+        raise UsageError(
+            f"not set, but other stack-output variables are ({given})", where=missing[0], hint=ENV_HINT
+        )
+    return _build(get, lambda key: ENV_VARS[key], UsageError)
 
 
-def _build(get: Callable[[str], Any], where: Callable[[str], str]) -> StackOutputs:
+def _build(
+    get: Callable[[str], Any], where: Callable[[str], str], error: type[ClaudeJobsError] = ConfigError
+) -> StackOutputs:
     missing = [key for key in REQUIRED if get(key) in (None, "", [])]
     if missing:
-        raise ConfigError(
+        raise error(
             f"stack outputs lack {', '.join(missing)}",
             where=where(missing[0]),
             hint="run `pulumi up` on the platform stack (infra/), then " + SAVE_HINT,
         )
-    text = {key: _string(get(key), key, where) for key in ("project", "region", "bucket")}
+    text = {key: _string(get(key), key, where, error) for key in ("project", "region", "bucket")}
     if not _PROJECT.match(text["project"]):
-        raise ConfigError(f"{text['project']!r} is not a Google Cloud project id", where=where("project"))
+        raise error(f"{text['project']!r} is not a Google Cloud project id", where=where("project"))
     if not _REGION.match(text["region"]):
-        raise ConfigError(
+        raise error(
             f"{text['region']!r} is not a region such as us-east5",
             where=where("region"),
             hint="batch jobs need a regional location",
         )
     bucket = text["bucket"].removeprefix("gs://").rstrip("/")
     if not _BUCKET.match(bucket):
-        raise ConfigError(f"{text['bucket']!r} is not a bucket name", where=where("bucket"))
+        raise error(f"{text['bucket']!r} is not a bucket name", where=where("bucket"))
     datasets = get("bigquery_datasets")
     if isinstance(datasets, str):
         datasets = [datasets]
     if not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets):
-        raise ConfigError("must be a list of dataset ids", where=where("bigquery_datasets"))
+        raise error("must be a list of dataset ids", where=where("bigquery_datasets"))
     # Accept `project.dataset` / `project:dataset` as other tools print them; keep the id.
     datasets = [d.replace(":", ".").rsplit(".", 1)[-1] for d in datasets]
     bad = [d for d in datasets if not _DATASET.match(d)]
     if bad:
-        raise ConfigError(f"{bad[0]!r} is not a BigQuery dataset id", where=where("bigquery_datasets"))
+        raise error(f"{bad[0]!r} is not a BigQuery dataset id", where=where("bigquery_datasets"))
     optional = {
-        key: _string(get(key), key, where) if get(key) not in (None, "") else None for key in OPTIONAL
+        key: _string(get(key), key, where, error) if get(key) not in (None, "") else None for key in OPTIONAL
     }
     return StackOutputs(
         project=text["project"], region=text["region"], bucket=bucket, bigquery_datasets=datasets, **optional
     )
 
 
-def _string(value: Any, key: str, where: Callable[[str], str]) -> str:
+def _string(value: Any, key: str, where: Callable[[str], str], error: type[ClaudeJobsError]) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f"must be a string, not {type(value).__name__}", where=where(key))
+        raise error(f"must be a string, not {type(value).__name__}", where=where(key))
     return value.strip()

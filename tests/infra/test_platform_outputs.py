@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from runner.errors import EXIT_CONFIG, ConfigError
+from runner.errors import EXIT_CONFIG, EXIT_USAGE, ConfigError, UsageError
 from runner.spec.stack_outputs import ENV_VARS, StackOutputs, load_stack_outputs, stack_outputs_from_env
 
 SAVED = {
@@ -99,8 +99,8 @@ def test_no_platform_variables_means_no_platform():
     assert stack_outputs_from_env({"HOME": "/root"}) is None
 
 
-def test_partial_environment_names_the_missing_variable():
-    with pytest.raises(ConfigError) as caught:
+def test_partial_environment_is_a_usage_error_naming_the_missing_variable():
+    with pytest.raises(UsageError) as caught:
         stack_outputs_from_env(
             {
                 "CLAUDE_JOBS_PROJECT": "acme-claude-prod",
@@ -108,4 +108,31 @@ def test_partial_environment_names_the_missing_variable():
                 "CLAUDE_JOBS_DATASETS": "d",
             }
         )
-    assert str(caught.value).startswith("CLAUDE_JOBS_BUCKET: stack outputs lack bucket")
+    assert caught.value.exit_code == EXIT_USAGE
+    assert str(caught.value).startswith(
+        "CLAUDE_JOBS_BUCKET: not set, but other stack-output variables are "
+        "(CLAUDE_JOBS_PROJECT, CLAUDE_JOBS_REGION, CLAUDE_JOBS_DATASETS)"
+    )
+
+
+@pytest.mark.parametrize(
+    "var,value,message",
+    [
+        ("CLAUDE_JOBS_REGION", "global", "'global' is not a region such as us-east5"),
+        ("CLAUDE_JOBS_PROJECT", "Acme Prod", "'Acme Prod' is not a Google Cloud project id"),
+        ("CLAUDE_JOBS_BUCKET", "no/slashes", "'no/slashes' is not a bucket name"),
+        ("CLAUDE_JOBS_DATASETS", "ok,bad-name", "'bad-name' is not a BigQuery dataset id"),
+    ],
+)
+def test_a_malformed_variable_is_a_usage_error_naming_it(var, value, message):
+    environ = {
+        "CLAUDE_JOBS_PROJECT": "acme-claude-prod",
+        "CLAUDE_JOBS_REGION": "us-east5",
+        "CLAUDE_JOBS_BUCKET": "b-1",
+        "CLAUDE_JOBS_DATASETS": "d",
+        var: value,
+    }
+    with pytest.raises(UsageError) as caught:
+        stack_outputs_from_env(environ)
+    assert caught.value.exit_code == EXIT_USAGE
+    assert str(caught.value).startswith(f"{var}: {message}")
