@@ -30,7 +30,9 @@ def _markdown_table(path: Path) -> dict[int, str]:
 
 def test_every_exit_code_constant_is_in_the_table():
     constants = {
-        value for name, value in vars(runner.errors).items() if name.startswith("EXIT_") and name != "EXIT_CODES"
+        value
+        for name, value in vars(runner.errors).items()
+        if name.startswith("EXIT_") and name != "EXIT_CODES"
     }
     assert constants == set(EXIT_CODES)
 
