@@ -21,24 +21,6 @@ from runner.errors import EXIT_CONFIG, EXIT_INVALID, EXIT_REMOTE, EXIT_USAGE, tr
 REPO = Path(__file__).resolve().parents[2]
 STREAM_SPEC = REPO / "jobs" / "examples" / "stream-inline.yaml"
 BATCH_SPEC = REPO / "jobs" / "examples" / "batch-gcs-to-bq.yaml"
-PROJECT_VARS = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch, tmp_path):
-    """Run `claude-jobs ARGS`; return (exit code, stdout, the `error:` lines of stderr)."""
-    for var in PROJECT_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.delenv("CLAUDE_JOBS_DEBUG", raising=False)
-    monkeypatch.setenv("CLAUDE_JOBS_HOME", str(tmp_path / "home"))
-
-    def run(*args: str):
-        code = invoke([str(a) for a in args])
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err
-        return code, out, [line for line in err.splitlines() if line.startswith("error:")]
-
-    return run
 
 
 @pytest.fixture

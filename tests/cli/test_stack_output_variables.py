@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli import invoke
 from runner.errors import EXIT_INVALID, EXIT_OK, EXIT_USAGE
-from runner.spec.stack_outputs import ENV_VARS
 
 REPO = Path(__file__).resolve().parents[2]
 BATCH_GCS = "jobs/examples/batch-gcs-to-gcs.yaml"
@@ -32,12 +30,8 @@ VARIABLES = {
 }
 
 
-@pytest.fixture
-def cli(capsys, monkeypatch, tmp_path):
-    """`claude-jobs ARGS` from the repository root, with no platform variable set unless given."""
-    for var in (*ENV_VARS.values(), "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "CLAUDE_JOBS_DEBUG"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("CLAUDE_JOBS_HOME", str(tmp_path / "home"))
+@pytest.fixture(autouse=True)
+def _from_the_repository_root_with_no_stack(monkeypatch, tmp_path):
     monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path / "no-stack"))
 
     def refuse(*args, **kwargs):
@@ -46,14 +40,16 @@ def cli(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr("runner.local.stack.ensure_up", refuse)
     monkeypatch.chdir(REPO)
 
-    def run(*args: str, env: dict[str, str] | None = None):
+
+@pytest.fixture
+def with_env(cli, monkeypatch):
+    """`cli` with some variables set for that one call."""
+
+    def run(env: dict[str, str], *args: str):
         with monkeypatch.context() as scoped:
-            for var, value in (env or {}).items():
+            for var, value in env.items():
                 scoped.setenv(var, value)
-            code = invoke([str(a) for a in args])
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err
-        return code, out, [line for line in err.splitlines() if line.startswith("error:")]
+            return cli(*args)
 
     return run
 
@@ -65,9 +61,9 @@ def platform_file(tmp_path):
     return path
 
 
-def test_variables_give_validate_the_same_errors_as_the_flag_file(cli, platform_file):
+def test_variables_give_validate_the_same_errors_as_the_flag_file(cli, with_env, platform_file):
     by_flag = cli("validate", "--stack-outputs", platform_file, "jobs/")
-    by_variables = cli("validate", "jobs/", env=VARIABLES)
+    by_variables = with_env(VARIABLES, "validate", "jobs/")
     assert by_flag[0] == EXIT_INVALID
     assert "is not the platform's bucket 'other-bucket'" in by_flag[1]
     assert by_variables == by_flag
@@ -79,16 +75,16 @@ def test_without_variables_or_flag_validate_checks_no_platform(cli):
     assert "platform" not in out
 
 
-def test_the_flag_file_wins_over_the_variables(cli, tmp_path):
+def test_the_flag_file_wins_over_the_variables(with_env, tmp_path):
     on_platform = tmp_path / "platform.json"
     on_platform.write_text(json.dumps({**PLATFORM, "bucket": "claude-jobs-local"}))
     broken = {**VARIABLES, "CLAUDE_JOBS_REGION": "global"}  # would be exit 2 if read
-    code, _out, errors = cli("validate", "--stack-outputs", on_platform, BATCH_GCS, env=broken)
+    code, _, errors = with_env(broken, "validate", "--stack-outputs", on_platform, BATCH_GCS)
     assert (code, errors) == (EXIT_OK, [])
 
 
-def test_a_malformed_variable_is_one_located_usage_error(cli):
-    code, _out, errors = cli("validate", "jobs/", env={**VARIABLES, "CLAUDE_JOBS_REGION": "global"})
+def test_a_malformed_variable_is_one_located_usage_error(with_env):
+    code, _, errors = with_env({**VARIABLES, "CLAUDE_JOBS_REGION": "global"}, "validate", "jobs/")
     assert code == EXIT_USAGE
     assert errors == [
         "error: CLAUDE_JOBS_REGION: 'global' is not a region such as us-east5 "
@@ -96,8 +92,8 @@ def test_a_malformed_variable_is_one_located_usage_error(cli):
     ]
 
 
-def test_one_variable_alone_names_the_missing_ones(cli):
-    code, _, errors = cli("validate", "jobs/", env={"CLAUDE_JOBS_BUCKET": "other-bucket"})
+def test_one_variable_alone_names_the_missing_ones(with_env):
+    code, _, errors = with_env({"CLAUDE_JOBS_BUCKET": "other-bucket"}, "validate", "jobs/")
     assert code == EXIT_USAGE
     assert len(errors) == 1
     assert errors[0].startswith(
@@ -106,8 +102,8 @@ def test_one_variable_alone_names_the_missing_ones(cli):
     assert "--stack-outputs FILE" in errors[0]
 
 
-def test_plan_reads_the_variables(cli, platform_file):
-    by_variables = cli("plan", "--offline", "--format", "json", BATCH_GCS, env=VARIABLES)
+def test_plan_reads_the_variables(cli, with_env, platform_file):
+    by_variables = with_env(VARIABLES, "plan", "--offline", "--format", "json", BATCH_GCS)
     by_flag = cli("plan", "--offline", "--format", "json", "--stack-outputs", platform_file, BATCH_GCS)
     assert by_variables[0] == EXIT_INVALID
     assert "is not the platform's bucket 'other-bucket'" in by_variables[1]
@@ -115,10 +111,10 @@ def test_plan_reads_the_variables(cli, platform_file):
 
 
 @pytest.mark.parametrize("command", ["run", "apply"])
-def test_run_and_apply_refuse_a_spec_off_the_platform_before_any_target(cli, command, tmp_path):
+def test_run_and_apply_refuse_a_spec_off_the_platform_before_any_target(with_env, command, tmp_path):
     repo = tmp_path / "repo"
     (repo / ".git").mkdir(parents=True)
     shutil.copy(REPO / BATCH_GCS, repo / "spec.yaml")
-    code, out, errors = cli(command, repo / "spec.yaml", env=VARIABLES)
+    code, out, errors = with_env(VARIABLES, command, repo / "spec.yaml")
     assert code == EXIT_INVALID
     assert any("is not the platform's bucket 'other-bucket'" in line for line in errors + out.splitlines())
