@@ -10,10 +10,15 @@ Status = Literal["succeeded", "errored"]
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One Vertex request: the Anthropic Messages body without `model`, images already base64."""
+    """One Vertex request: the Anthropic Messages body without `model`, images already base64.
+
+    `kept`: the source row's values of the spec's `output.keep` columns, which travel with
+    the request to its result (stream mode); None when the spec keeps none.
+    """
 
     custom_id: str
     body: dict[str, Any]
+    kept: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -403,7 +403,7 @@ class BatchEngine:
                 }
             }
         stop_at = len(rows) // 2 if fault == "expired" else len(rows)
-        simulator = Simulator.from_file(self._config_source().scripted_replies)
+        simulator = Simulator.from_config(self._config_source())
         model = job["model"].rsplit("/", 1)[-1]
         duration = knobs.seconds(max(knobs.running_seconds, knobs.seconds_per_row * len(rows)))
         started = sim["running_at"]

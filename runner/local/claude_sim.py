@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -233,37 +234,79 @@ def _sentences(digest: bytes, count: int) -> list[str]:
     return tokens
 
 
-def _schema_value(schema: Any, rng: random.Random, depth: int = 0) -> Any:
-    if not isinstance(schema, dict) or depth > 6:
+_TOLD = re.compile(r"\{([^{}]*)\}\s*$")
+_FORMAT_VALUES = {
+    "date-time": "2026-01-02T03:04:05Z",
+    "time": "03:04:05Z",
+    "date": "2026-01-02",
+    "duration": "P1D",
+    "email": "user@example.com",
+    "hostname": "example.com",
+    "uri": "https://example.com/",
+    "ipv4": "192.0.2.1",
+    "ipv6": "2001:db8::1",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+}
+
+
+def _told(schema: dict) -> dict[str, float]:
+    """Constraints a structured-output schema states in its description (`{minimum: 1, maximum: 4}`),
+    which is where clients put the ones Claude does not enforce; a model reads and follows them."""
+    found = _TOLD.search(str(schema.get("description") or ""))
+    told: dict[str, float] = {}
+    for part in found.group(1).split(",") if found else ():
+        key, _, value = part.partition(":")
+        try:
+            told[key.strip()] = float(value.strip())
+        except ValueError:
+            continue
+    return told
+
+
+def _schema_value(schema: Any, rng: random.Random, depth: int = 0, defs: dict | None = None) -> Any:
+    """A value that matches `schema`: enums, ranges, lengths, required fields, arrays, nesting, $refs."""
+    if not isinstance(schema, dict) or depth > 8:
         return None
+    defs = defs if defs is not None else schema.get("$defs") or {}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return _schema_value(defs.get(ref.removeprefix("#/$defs/")), rng, depth + 1, defs)
     if "const" in schema:
         return schema["const"]
     if schema.get("enum"):
         return rng.choice(schema["enum"])
     for key in ("anyOf", "oneOf", "allOf"):
         if schema.get(key):
-            return _schema_value(schema[key][0], rng, depth + 1)
+            return _schema_value(schema[key][0], rng, depth + 1, defs)
+    told = {**_told(schema), **{k: v for k, v in schema.items() if isinstance(v, (int, float))}}
     kind = schema.get("type", "object" if "properties" in schema else "string")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
         return {
-            name: _schema_value(sub, rng, depth + 1) for name, sub in (schema.get("properties") or {}).items()
+            name: _schema_value(sub, rng, depth + 1, defs)
+            for name, sub in (schema.get("properties") or {}).items()
         }
     if kind == "array":
-        n = max(int(schema.get("minItems", 1)), 1)
-        return [_schema_value(schema.get("items", {}), rng, depth + 1) for _ in range(n)]
-    if kind == "integer":
-        lo = int(schema.get("minimum", 0))
-        return rng.randint(lo, int(schema.get("maximum", lo + 100)))
-    if kind == "number":
-        lo = float(schema.get("minimum", 0))
-        return round(rng.uniform(lo, float(schema.get("maximum", lo + 100))), 2)
+        low = int(told.get("minItems", 1))
+        n = max(low, min(int(told.get("maxItems", low + 2)), low + rng.randint(0, 2)))
+        return [_schema_value(schema.get("items", {}), rng, depth + 1, defs) for _ in range(n)]
+    if kind in ("integer", "number"):
+        lo = told["minimum"] if "minimum" in told else told.get("exclusiveMinimum", -1.0) + 1
+        hi = told["maximum"] if "maximum" in told else told.get("exclusiveMaximum", lo + 101) - 1
+        if kind == "integer":
+            low = math.ceil(lo)
+            return rng.randint(low, max(low, math.floor(hi)))
+        return round(rng.uniform(lo, hi), 2) if hi - lo >= 0.01 else lo
     if kind == "boolean":
         return rng.random() < 0.5
     if kind == "null":
         return None
-    return " ".join(rng.choices(WORDS, k=2))
+    if schema.get("format") in _FORMAT_VALUES:
+        return _FORMAT_VALUES[schema["format"]]
+    text = " ".join(rng.choices(WORDS, k=2))
+    text = text[: int(told["maxLength"])] if "maxLength" in told else text
+    return text.ljust(int(told.get("minLength", 0)), "x")
 
 
 def _forced_tool(body: dict, rng: random.Random) -> dict | None:
@@ -302,9 +345,10 @@ def reply(body: dict, model: str) -> dict:
     """The complete Anthropic Message JSON the simulated model answers to `body`."""
     digest = _digest(model, body)
     # A Random() costs more than the rest of a short reply: build it only when needed.
+    answer_format = _answer_format(body)
     rng = (
         random.Random(int.from_bytes(digest[:8], "big"))
-        if body.get("tool_choice") or body.get("stop_sequences")
+        if body.get("tool_choice") or body.get("stop_sequences") or answer_format
         else None
     )
     max_tokens = int(body.get("max_tokens") or 1)
@@ -341,6 +385,15 @@ def reply(body: dict, model: str) -> dict:
         usage["output_tokens"] = min(tokens, max_tokens)
         return message
 
+    if answer_format is not None:
+        text = orjson.dumps(_schema_value(answer_format.get("schema") or {}, rng)).decode()
+        tokens = json_tokens(text)
+        if tokens > max_tokens:
+            message["stop_reason"], text = "max_tokens", text[: max_tokens * 4]
+        message["content"].append({"type": "text", "text": text})
+        usage["output_tokens"] = min(tokens, max_tokens)
+        return message
+
     # Extended thinking comes first and spends part of max_tokens.
     thinking = _thinking_block(body, digest)
     if thinking is not None:
@@ -369,6 +422,12 @@ def reply(body: dict, model: str) -> dict:
         message["content"].append({"type": "text", "text": "".join(tokens).rstrip(" ")})
     usage["output_tokens"] = spent + len(tokens)
     return message
+
+
+def _answer_format(body: dict) -> dict | None:
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    return fmt if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
 
 
 def _thinking_block(body: dict, digest: bytes) -> dict | None:
@@ -531,8 +590,16 @@ class Simulator:
     `{"status": 529, "body": {...}}` is answered as is.
     """
 
-    def __init__(self, scripts: list[dict] | None = None):
+    def __init__(self, scripts: list[dict] | None = None, answer_faults: dict[str, float] | None = None):
         self.scripts = list(scripts or ())
+        self.answer_faults = {k: float(v) for k, v in (answer_faults or {}).items() if v}
+
+    @classmethod
+    def from_config(cls, config) -> Simulator:
+        """From a ServerConfig: its scripted replies and its answer faults."""
+        simulator = cls.from_file(config.scripted_replies)
+        simulator.answer_faults = {k: float(v) for k, v in (config.answer_faults or {}).items() if v}
+        return simulator
 
     @classmethod
     def from_file(cls, path: str | Path | None) -> Simulator:
@@ -581,9 +648,20 @@ class Simulator:
         return None
 
     def respond(self, body: dict, model: str, custom_id: str | None = None) -> Outcome:
+        if "output_config" in body or "tools" in body:
+            from runner.local.structured import check_structured
+
+            refused = check_structured(body, model)
+            if refused is not None:
+                return Outcome(400, refused)
         entry = self._script_for(body, custom_id) if self.scripts else None
         if entry is None:
-            return Outcome(200, reply(body, model))
+            message = reply(body, model)
+            if self.answer_faults:
+                from runner.local.structured import spoil_answer
+
+                spoil_answer(message, body, self.answer_faults)
+            return Outcome(200, message)
         if "error" in entry:
             error = entry["error"]
             return Outcome(int(error.get("status", 500)), error.get("body") or {})

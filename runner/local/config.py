@@ -73,6 +73,9 @@ class ServerConfig:
     use_catalog_quotas: bool = True
     faults: Faults = field(default_factory=Faults)
     scripted_replies: str | None = None  # JSONL of {match, reply | error}
+    # Typed answers spoiled on purpose, by kind -> rate (0..1), drawn from a hash of the body:
+    # invalid_json, schema_mismatch, refusal, max_tokens (runner.local.structured).
+    answer_faults: dict[str, float] = field(default_factory=dict)
     supported_betas: list[str] = field(default_factory=lambda: list(DEFAULT_BETAS))
     max_body_bytes: int = 30 * 1024 * 1024
     request_log_size: int = 10_000  # entries kept for GET /_local/requests
@@ -162,6 +165,22 @@ def _build(cls, data: dict[str, Any], where: str):
             for kind, rate in value.rates.items():
                 if not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
                     raise ConfigError(f"fault rate {kind}={rate!r} must be between 0 and 1", where=here)
+        elif name == "answer_faults":
+            from runner.local.structured import ANSWER_FAULTS
+
+            value = dict(value or {})
+            bad = sorted(set(value) - set(ANSWER_FAULTS))
+            if bad:
+                raise ConfigError(
+                    f"unknown answer fault(s) {', '.join(bad)}",
+                    where=here,
+                    hint=f"kinds: {', '.join(ANSWER_FAULTS)}",
+                )
+            for kind, rate in value.items():
+                if not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
+                    raise ConfigError(
+                        f"answer fault rate {kind}={rate!r} must be between 0 and 1", where=here
+                    )
         elif name == "quotas":
             value = {
                 str(model): _build(Quota, q or {}, f"{here}.{model}") for model, q in (value or {}).items()

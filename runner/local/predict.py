@@ -42,7 +42,7 @@ class OnlineState:
         self.configure(config)
 
     def configure(self, config: ServerConfig) -> None:
-        self.simulator = claude_sim.Simulator.from_file(config.scripted_replies)  # may refuse
+        self.simulator = claude_sim.Simulator.from_config(config)  # may refuse
         self.config = config
         self.quota = QuotaBook(config)
         self.faults = FaultPicker(config.faults)

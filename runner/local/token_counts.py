@@ -76,4 +76,11 @@ def count_tokens(body: dict) -> int:
             total += _PER_MESSAGE_TOKENS + _content_tokens(message.get("content", ""))
     for tool in body.get("tools") or ():
         total += json_tokens(tool)
+    output_format = (
+        (body.get("output_config") or {}).get("format")
+        if isinstance(body.get("output_config"), dict)
+        else None
+    )
+    if output_format:
+        total += json_tokens(output_format)  # the answer's schema counts as input
     return total

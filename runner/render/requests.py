@@ -60,7 +60,36 @@ def _render(spec: JobSpec, target: Target | None, images) -> Iterator[Request]:
 
 
 def _head(spec: JobSpec) -> dict[str, Any]:
-    return {"anthropic_version": DEFAULT_ANTHROPIC_VERSION, **spec.request}
+    return {"anthropic_version": DEFAULT_ANTHROPIC_VERSION, **spec.request, **answer_keys(spec)}
+
+
+def answer_keys(spec: JobSpec) -> dict[str, Any]:
+    """What asks for a typed answer (`output.schema`): `output_config.format`, or a forced tool.
+
+    The schema goes as Claude takes it (`wire_schema`: constraints it cannot enforce are
+    moved into descriptions); every answer is checked against the full schema later.
+    """
+    output = spec.output
+    if output.schema is None:
+        return {}
+    from runner.spec.answer_schema import TOOL_NAME, wire_schema
+
+    schema = wire_schema(output.schema)
+    if output.method == "tool":
+        tool: dict[str, Any] = {
+            "name": TOOL_NAME,
+            "description": "Record the answer. Call this exactly once with the complete answer.",
+            "input_schema": schema,
+        }
+        if output.strict_tool:
+            tool["strict"] = True
+        return {
+            "tools": [*spec.request.get("tools", ()), tool],
+            "tool_choice": {"type": "tool", "name": TOOL_NAME},
+        }
+    config = dict(spec.request.get("output_config") or {})
+    config["format"] = {"type": "json_schema", "schema": schema}
+    return {"output_config": config}
 
 
 def _located(spec: JobSpec, failure: ImageFailure, location: str | None) -> SpecError:
@@ -88,6 +117,17 @@ def _in_spec(spec: JobSpec, where: str) -> str:
 
 
 _PARENT = re.compile(r"(\.[^.\[\]]+|\[[^\]]*\])$")
+
+
+def kept_values(row: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:
+    """A source row's kept columns (`output.keep`) as JSON values: dates and decimals as text."""
+    out = {}
+    for name in keep:
+        value = row.get(name)
+        if value is not None and not isinstance(value, (str, int, float, bool, dict, list)):
+            value = value.isoformat() if hasattr(value, "isoformat") else str(value)
+        out[name] = value
+    return out
 
 
 # -- inline prompts -------------------------------------------------------------
@@ -128,6 +168,8 @@ def _prepared(spec: JobSpec, target: Target | None) -> Iterator[Request]:
 
     source = open_rows(spec.prepared, target)
     unique = UniqueIds(lambda: ((row.get("custom_id"), n) for n, row in source.numbered()), source.locate)
+    answer = answer_keys(spec)
+    keep = tuple(spec.output.keep)
 
     def requests() -> Iterator[Request]:
         for n, row in source.numbered():
@@ -149,8 +191,10 @@ def _prepared(spec: JobSpec, target: Target | None) -> Iterator[Request]:
             body.pop("model", None)  # the model goes in the URL on Vertex
             if "anthropic_version" not in body:
                 body["anthropic_version"] = DEFAULT_ANTHROPIC_VERSION
+            if answer:
+                body.update(answer)
             unique.add(custom_id, n)
-            yield Request(custom_id, body)
+            yield Request(custom_id, body, kept_values(row, keep) if keep else None)
         unique.finish()
 
     return requests()
@@ -209,6 +253,7 @@ def _rescan_ids(source, id_only, constant) -> Iterator[tuple[Any, int]]:
 
 def _template_rows(spec: JobSpec, source, build, unique: UniqueIds) -> Iterator[Request]:
     recent, window, archive = unique.recent, unique.window, unique.archive
+    keep = tuple(spec.output.keep)
     n = 0
     try:
         for n, row in source.numbered():
@@ -220,7 +265,7 @@ def _template_rows(spec: JobSpec, source, build, unique: UniqueIds) -> Iterator[
             recent[custom_id] = n
             if len(recent) >= window:
                 archive()
-            yield Request(custom_id, body)
+            yield Request(custom_id, body, kept_values(row, keep) if keep else None)
     except ImageFailure as failure:  # templates and images raise these; add the row
         raise _located(spec, failure, source.locate(n)) from None
     unique.finish()

@@ -72,7 +72,7 @@ def estimate_input_tokens(body: dict[str, Any]) -> int:
         c, i = _content_size(content)
         chars += c
         images += i
-    for key in ("tools", "tool_choice"):
+    for key in ("tools", "tool_choice", "output_config"):  # a typed answer's schema is input too
         if body.get(key):
             chars += len(orjson.dumps(body[key]))
     return math.ceil(chars / CHARS_PER_TOKEN) + images
