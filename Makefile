@@ -1,22 +1,38 @@
 # The two commands of the README: `make demo` (set up + run the main job on the
 # local stack) and `make test` (set up + the whole test suite). Both install
-# everything they need into .venv first, once.
+# everything they need into .venv first, once, and again when pyproject.toml or
+# requirements.lock changes.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+LOCK := requirements.lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
+UV := UV_PYTHON_DOWNLOADS=never $(BIN)/uv
+# `make lock LOCK_ARGS=--upgrade` moves every package to the newest version its range allows;
+# without it, versions already in the lock stay and only what pyproject.toml changed moves.
+LOCK_ARGS ?=
 DEMO_SPEC ?= jobs/examples/stream-inline.yaml
 PYTEST_ARGS ?=
 
-.PHONY: install demo lint test bench clean
+.PHONY: install lock demo lint test bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Exactly the versions of requirements.lock ([local,dev]: the local stack, Pulumi, the test and
+# lint tools), synced by uv (itself pinned there), then this project, editable, with no deps.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet "$$(grep -m1 '^uv==' $(LOCK))"
+	$(UV) pip sync --quiet --python $(BIN)/python $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $@
+
+# Re-resolve requirements.lock from pyproject.toml's ranges (for every platform, Python >= 3.11).
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet "$$(grep -m1 '^uv==' $(LOCK) || echo uv)"
+	$(UV) pip compile --quiet pyproject.toml --extra local --extra dev --universal --python-version 3.11 \
+		--custom-compile-command "make lock" $(LOCK_ARGS) -o $(LOCK)
 
 demo: $(STAMP)
 	$(BIN)/claude-jobs run $(DEMO_SPEC)

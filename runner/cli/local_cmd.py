@@ -39,7 +39,10 @@ def _port_option(name: str, env: str, default: int):
 )
 def up(vertex_port, storage_port, bigquery_port, bigquery_grpc_port, config):
     """Start the local stack (or keep the running one) and print its endpoints."""
+    from runner.cli.targets import require_local_stack
     from runner.local import stack
+
+    require_local_stack()
 
     if stack.current() is not None:
         ignored = (

@@ -10,6 +10,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from runner.clients import DEFAULT_REGION, Target, cloud_target, configured_project
+from runner.errors import ConfigError
+
+INSTALL_LOCAL = "pip install 'claude-jobs[local]'"
+
+
+def require_local_stack(where: str | None = None) -> None:
+    """Fail in one line, before anything starts, when the `[local]` extra is not installed."""
+    from runner.local import missing_modules
+
+    missing = missing_modules()
+    if not missing:
+        return
+    shown = ", ".join(missing)
+    if where == "--project":
+        raise ConfigError(
+            f"no GCP project is configured and the local stack is not installed (missing: {shown})",
+            where=where,
+            hint=f"pass --project PROJECT or set GOOGLE_CLOUD_PROJECT to run on Vertex AI, or {INSTALL_LOCAL}",
+        )
+    raise ConfigError(f"the local stack is not installed (missing: {shown})", where=where, hint=INSTALL_LOCAL)
 
 
 @contextmanager
@@ -27,6 +47,7 @@ def open_target(
             announce(f"Target: {target.description}")
         yield target
         return
+    require_local_stack("--local" if force_local else "--project")
     from runner.local.stack import ensure_up
 
     with ensure_up() as endpoints:

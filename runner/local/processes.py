@@ -44,7 +44,7 @@ def spawn(launch: Launch) -> subprocess.Popen:
             raise StackError(
                 f"cannot start the {launch.service} service: {exc}",
                 where=str(launch.log),
-                hint="reinstall with `pip install -e .` (make install)",
+                hint="reinstall with `pip install 'claude-jobs[local]'` (or `make install` in a clone)",
             ) from None
     _children[proc.pid] = proc
     return proc
