@@ -120,11 +120,11 @@ def plain_install(tmp_path):
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(_HIDE_LOCAL_STACK.format(hidden=sorted(REQUIRED_MODULES)))
+    from runner.spec.stack_outputs import ENV_VARS
+
+    unset = {"GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "CLAUDE_JOBS_DEBUG", *ENV_VARS.values()}
     env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "CLAUDE_JOBS_DEBUG")
-        and not key.startswith("PYTEST_")
+        key: value for key, value in os.environ.items() if key not in unset and not key.startswith("PYTEST_")
     }
     env.update(
         PYTHONPATH=str(hook),
