@@ -1,4 +1,8 @@
-"""Batch prediction jobs in simulated time: QUEUED -> PENDING -> RUNNING -> terminal.
+"""Batch prediction jobs in simulated time: [QUEUED ->] PENDING -> RUNNING -> terminal.
+
+A job created while its project has a free slot of the concurrent-jobs quota
+is PENDING at once (as the batch predictions page shows); one created beyond
+the quota waits in QUEUED until a slot frees.
 
 Jobs are kept as their Vertex JSON (camelCase, string enums) plus a private
 `sim` section, one file per job under `<state_dir>/batch_jobs/`, so they
@@ -33,6 +37,7 @@ TERMINAL = (
     "JOB_STATE_PARTIALLY_SUCCEEDED",
 )
 FAULT_LABEL = "local-fault"
+MODEL_VERSION_ID = "1"  # as in the page's create and get replies
 JOB_FAULTS = ("failed", "partially_succeeded", "expired", "stuck_pending")
 
 
@@ -40,13 +45,13 @@ JOB_FAULTS = ("failed", "partially_succeeded", "expired", "stuck_pending")
 class BatchKnobs:
     """`ServerConfig.batch`: simulated durations, quota and faults of batch jobs."""
 
-    queued_seconds: float = 0.5  # before a job may take a slot
+    queued_seconds: float = 0.5  # before preparation starts (in PENDING if a slot was free at create)
     pending_seconds: float = 1.0  # "preparing to run"
     running_seconds: float = 2.0  # minimum RUNNING time of a job
     seconds_per_row: float = 0.0  # extra RUNNING time per row
     speed: float = 1.0  # divides every duration above
     max_concurrent_jobs: int = 4  # per project, as Vertex's default Claude batch quota
-    quota_mode: str = "queue"  # "queue": wait in QUEUED; "reject": 429 on create
+    quota_mode: str = "queue"  # "queue": wait in QUEUED for a slot; "reject": 429 on create
     row_failure_rate: float = 0.0  # fraction of rows answered with a Bad Request status
     fault: str = ""  # default job outcome fault, one of JOB_FAULTS
     seed: int = 0  # shifts which rows the row failures hit
@@ -190,7 +195,10 @@ class BatchEngine:
 
     # -- API used by the routes -------------------------------------------------------
 
-    def create(self, project: str, location: str, body: dict) -> dict:
+    def create(self, project: str, location: str, body: dict, model_id: str | None = None) -> dict:
+        """A new job: PENDING when the project has a free slot and nothing queued before it, else
+        QUEUED. `model_id` is the `name@version` a bare model name resolved to (the reply keeps
+        the name as sent)."""
         knobs = self.knobs
         if (
             knobs.quota_mode == "reject"
@@ -208,13 +216,22 @@ class BatchEngine:
             "state": "JOB_STATE_QUEUED",
             "createTime": rfc3339(now),
             "updateTime": rfc3339(now),
+            "modelVersionId": MODEL_VERSION_ID,
         }
         if body.get("labels"):
             job["labels"] = dict(body["labels"])
         if "modelParameters" in body:
             job["modelParameters"] = body["modelParameters"]
+        sim: dict[str, Any] = {"project": project, "created": now}
+        if model_id:
+            sim["model_id"] = model_id
         with self._lock:
-            self.store.jobs[job_id] = {"job": job, "sim": {"project": project, "created": now}}
+            if self._slot_free(project):
+                # As the page shows: a job created with a free slot is PENDING at once.
+                job["state"] = "JOB_STATE_PENDING"
+                sim["pending_at"] = now
+                sim["direct"] = True
+            self.store.jobs[job_id] = {"job": job, "sim": sim}
             self.store.save(job_id)
         return dict(job)
 
@@ -245,6 +262,13 @@ class BatchEngine:
         return None
 
     # -- the state machine ---------------------------------------------------------------
+
+    def _slot_free(self, project: str) -> bool:
+        """A slot of the concurrent-jobs quota is free and no QUEUED job of `project` waits for one."""
+        return self._active_count(project) < self.knobs.max_concurrent_jobs and not any(
+            r["sim"]["project"] == project and r["job"]["state"] == "JOB_STATE_QUEUED"
+            for r in self.store.jobs.values()
+        )
 
     def _active_count(self, project: str, queued: bool = False) -> int:
         """Jobs holding a quota slot; with `queued`, also those waiting for one."""
@@ -292,9 +316,9 @@ class BatchEngine:
                         sim["pending_at"] = now
                         self._set_state(job_id, "JOB_STATE_PENDING")
                 elif state == "JOB_STATE_PENDING":
-                    if fault != "stuck_pending" and now >= sim.get("pending_at", now) + knobs.seconds(
-                        knobs.pending_seconds
-                    ):
+                    # A job created PENDING also spends the queued time there.
+                    waits = knobs.pending_seconds + (knobs.queued_seconds if sim.get("direct") else 0.0)
+                    if fault != "stuck_pending" and now >= sim.get("pending_at", now) + knobs.seconds(waits):
                         sim["running_at"] = now
                         self._set_state(job_id, "JOB_STATE_RUNNING", outputInfo=self._output_info(job))
                         state = job["state"]
@@ -404,7 +428,7 @@ class BatchEngine:
             }
         stop_at = len(rows) // 2 if fault == "expired" else len(rows)
         simulator = Simulator.from_config(self._config_source())
-        model = job["model"].rsplit("/", 1)[-1]
+        model = sim.get("model_id") or job["model"].rsplit("/", 1)[-1]
         duration = knobs.seconds(max(knobs.running_seconds, knobs.seconds_per_row * len(rows)))
         started = sim["running_at"]
         results: list[batch_io.RowResult] = []

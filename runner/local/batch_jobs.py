@@ -100,9 +100,9 @@ async def create(request, engine: BatchEngine, project: str, location: str):
         raise ApiError(400, "Invalid JSON payload received.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "Invalid JSON payload received: expected an object.")
-    _validate(request, project, location, body)
+    model_id = _validate(request, project, location, body)
     try:
-        job = engine.create(project, location, body)
+        job = engine.create(project, location, body, model_id=model_id)
     except BatchQuotaExceeded:
         limit = engine.knobs.max_concurrent_jobs
         raise ApiError(
@@ -175,7 +175,9 @@ def _decode_token(token: str) -> int:
 # -- validation of a create ---------------------------------------------------------------
 
 
-def _validate(request: web.Request, project: str, location: str, body: dict) -> None:
+def _validate(request: web.Request, project: str, location: str, body: dict) -> str:
+    """Refuse a bad create with Vertex's 400/404; normalise `body` in place (a `uris` string
+    becomes a list, as the page's reply shows). Returns the model id the job runs."""
     if location == "global":
         raise ApiError(
             400,
@@ -192,7 +194,7 @@ def _validate(request: web.Request, project: str, location: str, body: dict) -> 
             f"Invalid model {model!r}: Claude batch prediction needs the full "
             "publisher model name publishers/anthropic/models/MODEL.",
         )
-    _check_model(request, project, location, match.group(2))
+    model_id = _check_model(request, project, location, match.group(2))
     labels = body.get("labels", {})
     if not isinstance(labels, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
@@ -200,22 +202,45 @@ def _validate(request: web.Request, project: str, location: str, body: dict) -> 
         raise ApiError(400, "labels must map strings to strings.")
     _check_input(body.get("inputConfig"))
     _check_output(body.get("outputConfig"))
+    return model_id
 
 
-def _check_model(request: web.Request, project: str, location: str, model: str) -> None:
-    """The online routes' model check (known in this region, enabled), answered the same way."""
+def _check_model(request: web.Request, project: str, location: str, model: str) -> str:
+    """The online routes' model check (known in this region, enabled), answered the same way.
+
+    A bare name (`claude-haiku-4-5`, as the page's Python samples send) runs its newest
+    version known in this location. Returns the `name@version` (or bare id) that runs.
+    """
     from runner.local.predict import STATE, Reject
     from runner.local.predict import _check_model as check_online_model
 
     state = request.app.get(STATE)
     if state is None:
-        return
+        return model
+    model_id = resolve_model(state, model, location)
     try:
-        check_online_model(state, project, location, model)
+        check_online_model(state, project, location, model_id)
     except Reject as reject:
-        raise ApiError(
-            reject.status, reject.body["error"]["message"], reject.body["error"]["status"]
-        ) from None
+        error = reject.body["error"]
+        raise ApiError(reject.status, error["message"].replace(model_id, model), error["status"]) from None
+    return model_id
+
+
+def resolve_model(state, model: str, location: str) -> str:
+    """`model` itself if the server knows it; for a bare name without `@version`, its newest
+    version in `location` (configured `models`, else the catalog); else `model` unchanged."""
+    from runner.local.config import catalog_or_none
+
+    if "@" in model or state.known_model(model, location):
+        return model
+    if state.config.models is not None:
+        versions = sorted((m for m in state.config.models if m.split("@", 1)[0] == model), reverse=True)
+    else:
+        known = catalog_or_none()
+        versions = [
+            info.id for info in (known.versions_of(model) if known else []) if location in info.regions
+        ]
+    return versions[0] if versions else model
 
 
 def _check_input(config) -> None:
@@ -223,7 +248,12 @@ def _check_input(config) -> None:
         raise ApiError(400, "inputConfig is required.")
     fmt = config.get("instancesFormat")
     if fmt == "jsonl":
-        uris = (config.get("gcsSource") or {}).get("uris")
+        source = config.get("gcsSource") or {}
+        uris = source.get("uris")
+        if isinstance(uris, str):
+            # The page's REST body sends "uris": "INPUT_URIS", "a comma-separated list"; its
+            # reply echoes a list. Google's JSON parser takes one value for a repeated field.
+            uris = source["uris"] = [u.strip() for u in uris.split(",") if u.strip()]
         if (
             not isinstance(uris, list)
             or not uris

@@ -97,12 +97,12 @@ def gcs_input(local_stack):
     return f"gs://{BUCKET}/in/{run}.jsonl", run
 
 
-def _create(jobs, uri: str, run: str, labels: dict | None = None, name: str = "t"):
+def _create(jobs, uri: str, run: str, labels: dict | None = None, name: str = "t", model: str = MODEL):
     return jobs.create_batch_prediction_job(
         parent=PARENT,
         batch_prediction_job={
             "display_name": name,
-            "model": MODEL,
+            "model": model,
             "labels": labels or {},
             "input_config": {"instances_format": "jsonl", "gcs_source": {"uris": [uri]}},
             "output_config": {
@@ -144,17 +144,36 @@ def _predictions(local_stack, job: dict) -> list[dict]:
 
 def test_gcs_job_from_aiplatform_reaches_succeeded_through_every_state(jobs, server, gcs_input):
     uri, run = gcs_input
-    created = _create(jobs, uri, run)
-    assert created.state.name == "JOB_STATE_QUEUED"
-    assert re.fullmatch(rf"{PARENT}/batchPredictionJobs/\d+", created.name)
+    created = _create_in(jobs, _unique_parent(), uri, run)
+    assert created.state.name == "JOB_STATE_PENDING"  # a free slot: PENDING at once, as the page shows
+    assert created.model_version_id == "1"
+    assert re.fullmatch(r"projects/q-[0-9a-f]+/locations/us-east5/batchPredictionJobs/\d+", created.name)
     job = _wait(server, created.name)
     assert job["_seen"][-1] == "JOB_STATE_SUCCEEDED"
     assert job["_seen"] == [
-        s
-        for s in ["JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED"]
-        if s in job["_seen"]
+        s for s in ["JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED"] if s in job["_seen"]
     ]
+    assert job["modelVersionId"] == "1"
     assert jobs.get_batch_prediction_job(name=created.name).state.name == "JOB_STATE_SUCCEEDED"
+
+
+def test_a_bare_model_name_runs_the_newest_catalogued_version(jobs, server, gcs_input, local_stack):
+    uri, run = gcs_input
+    created = _create(jobs, uri, run, model="publishers/anthropic/models/claude-sonnet-4-5")
+    job = _wait(server, created.name)
+    assert job["state"] == "JOB_STATE_SUCCEEDED"
+    assert job["model"] == "publishers/anthropic/models/claude-sonnet-4-5"  # echoed as sent
+    lines = _predictions(local_stack, job)
+    assert {line["response"]["model"] for line in lines} == {"claude-sonnet-4-5@20250929"}
+
+
+def test_an_unknown_bare_model_name_is_not_found_under_its_own_name(jobs, gcs_input):
+    from google.api_core.exceptions import NotFound
+
+    uri, run = gcs_input
+    with pytest.raises(NotFound) as caught:
+        _create(jobs, uri, run, model="publishers/anthropic/models/claude-nonexistent-9")
+    assert "publishers/anthropic/models/claude-nonexistent-9`" in caught.value.message
 
 
 def test_job_json_is_camelcase_with_string_enums_int64_strings_and_rfc3339(server, jobs, gcs_input):
@@ -420,7 +439,7 @@ def test_quota_reject_mode_answers_429_resource_exhausted(jobs, server, gcs_inpu
     parent = _unique_parent()
     with _batch_knobs(server, quota_mode="reject", max_concurrent_jobs=1):
         stuck = _create_in(jobs, parent, uri, run, {"local-fault": "stuck-pending"})
-        with pytest.raises(TooManyRequests) as caught:  # even while the first is still QUEUED
+        with pytest.raises(TooManyRequests) as caught:  # even while the first is still PENDING
             _create_in(jobs, parent, uri, run)
     assert "quotas are exceeded" in caught.value.message
     jobs.cancel_batch_prediction_job(name=stuck.name)
@@ -656,7 +675,7 @@ def test_jobs_survive_a_server_restart_and_resume(local_stack_endpoints, tmp_pat
     from google.cloud import aiplatform_v1
 
     uri, run = gcs_input
-    frozen = _config(local_stack_endpoints, speed=0.0001)  # nothing leaves QUEUED
+    frozen = _config(local_stack_endpoints, speed=0.0001)  # nothing leaves PENDING
     with start_server_process(frozen, tmp_path) as first:
         client = aiplatform_v1.JobServiceClient(
             transport="rest", credentials=AnonymousCredentials(), client_options={"api_endpoint": first.url}
