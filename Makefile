@@ -22,16 +22,17 @@ install: $(STAMP)
 # lint tools), synced by uv (itself pinned there), then this project, editable, with no deps.
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "$$(grep -m1 '^uv==' $(LOCK))"
+	$(BIN)/python -m pip install --quiet "$$(grep -m1 '^uv==' $(LOCK) | cut -d' ' -f1)"
 	$(UV) pip sync --quiet --python $(BIN)/python $(LOCK)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
-# Re-resolve requirements.lock from pyproject.toml's ranges (for every platform, Python >= 3.11).
+# Re-resolve requirements.lock from pyproject.toml's ranges (for every platform, Python >= 3.11), with
+# the hash of every file, so an install gets the very files that were tested.
 lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet "$$(grep -m1 '^uv==' $(LOCK) || echo uv)"
-	$(UV) pip compile --quiet pyproject.toml --extra local --extra dev --universal --python-version 3.11 \
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet "$$(grep -m1 '^uv==' $(LOCK) | cut -d' ' -f1 | grep . || echo uv)"
+	$(UV) pip compile --quiet pyproject.toml --extra local --extra dev --universal --python-version 3.11 --generate-hashes \
 		--custom-compile-command "make lock" $(LOCK_ARGS) -o $(LOCK)
 
 demo: $(STAMP)

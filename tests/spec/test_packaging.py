@@ -193,10 +193,10 @@ def _pyproject() -> dict:
 
 
 def _lock_pins(path) -> dict[str, str]:
-    """name -> version of every `name==version` line (markers dropped; one version per name here)."""
+    """name -> version of every `name==version` line (markers, hashes, comments dropped; first version)."""
     pins: dict[str, str] = {}
     for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].split(";", 1)[0].strip()
+        line = line.split("#", 1)[0].split(";", 1)[0].rstrip("\\ ").strip()
         if "==" in line:
             name, version = line.split("==", 1)
             pins.setdefault(_normal(name.split("[")[0]), version.strip())
