@@ -35,6 +35,11 @@ class ResultRow:
     latency_ms: float | None = None
     processed_time: str | None = None  # RFC 3339
     mode: str = "stream"
+    # Shaped by runner.dataio.results (the one place that reads answers):
+    answer: dict[str, Any] | None = None  # the typed answer's fields (output.schema), checked
+    text: str | None = None  # the answer's text, for jobs without output.schema
+    kept: dict[str, Any] | None = None  # the source row's kept columns (output.keep)
+    model: str | None = None  # the model that answered
 
     @property
     def succeeded(self) -> bool:
@@ -52,6 +57,10 @@ class ResultRow:
             "latency_ms": self.latency_ms,
             "processed_time": self.processed_time,
             "mode": self.mode,
+            "answer": self.answer,
+            "text": self.text,
+            "kept": self.kept,
+            "model": self.model,
         }
 
     @classmethod
@@ -67,6 +76,10 @@ class ResultRow:
                     "stop_reason",
                     "processed_time",
                     "latency_ms",
+                    "answer",
+                    "text",
+                    "kept",
+                    "model",
                 )
             },
             usage=data.get("usage") or {},

@@ -151,6 +151,7 @@ def join_results(
     missing_why: str = "no output line for this custom_id",
     stats: JoinStats | None = None,
     workdir: str | None = None,
+    finish: Callable[[ResultRow], ResultRow] | None = None,
 ) -> Iterator[ResultRow]:
     """Yield one ResultRow per expected custom_id.
 
@@ -160,13 +161,16 @@ def join_results(
     through, checked against 8 bytes a row; beyond, they spill to partitions.
     """
     stats = stats if stats is not None else JoinStats()
+    rows = None
     if estimate <= STREAMING_MAX_ROWS:
         index = _IdIndex.build(expected_ids())
         if index is not None:
-            return _join_streaming(rounds, expected_ids, index, missing_why, stats)
-    return _join_partitioned(
-        rounds, expected_ids(), max(estimate, STREAMING_MAX_ROWS), missing_why, stats, workdir
-    )
+            rows = _join_streaming(rounds, expected_ids, index, missing_why, stats)
+    if rows is None:
+        rows = _join_partitioned(
+            rounds, expected_ids(), max(estimate, STREAMING_MAX_ROWS), missing_why, stats, workdir
+        )
+    return rows if finish is None else map(finish, rows)
 
 
 class _IdIndex:

@@ -119,7 +119,9 @@ def iter_results(spec, target, stats: JoinStats | None = None) -> Iterator[Resul
             where=str(spec.path),
             hint=f"wait for them: claude-jobs run {spec.path}",
         )
-    return merged_results(JobFiles(target), rounds, stats or JoinStats())
+    from runner.dataio.results import ResultShape
+
+    return merged_results(JobFiles(target), rounds, stats or JoinStats(), ResultShape.of(spec))
 
 
 def cancel(target, spec=None, job: str | None = None) -> list[BatchJob]:

@@ -51,8 +51,12 @@ def _newer(job: BatchJob, old: BatchJob) -> bool:
     return job.create_time > old.create_time
 
 
-def merged_results(files: JobFiles, rounds: Rounds, stats: JoinStats) -> Iterator[ResultRow]:
-    """One row per custom_id of round 0's inputs; the newest round's attempt wins."""
+def merged_results(files: JobFiles, rounds: Rounds, stats: JoinStats, shape=None) -> Iterator[ResultRow]:
+    """One row per custom_id of round 0's inputs; the newest round's attempt wins.
+
+    With a `ResultShape`, every row's answer is read (typed and checked, or its text) as it
+    is joined, so a bad answer is an errored row that `--retry-failed` re-sends.
+    """
     first = rounds.round(0)
     newest_first = sorted({key.retry for key in rounds.jobs}, reverse=True)
     outputs = (
@@ -69,4 +73,5 @@ def merged_results(files: JobFiles, rounds: Rounds, stats: JoinStats) -> Iterato
         estimate=estimate,
         stats=stats,
         missing_why="no output line for this custom_id (the job stopped before it, or dropped it)",
+        finish=shape.finish if shape is not None else None,
     )

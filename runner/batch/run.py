@@ -218,7 +218,9 @@ class BatchRun:
     # -- results ------------------------------------------------------------------
 
     def _merged(self, rounds: Rounds, stats: JoinStats) -> Iterator:
-        return merged_results(self.files, rounds, stats)
+        from runner.dataio.results import ResultShape
+
+        return merged_results(self.files, rounds, stats, ResultShape.of(self.spec))
 
     def _finish(self, rounds: Rounds, result: WaitResult) -> RunSummary:
         summary = RunSummary(

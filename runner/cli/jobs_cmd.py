@@ -161,40 +161,51 @@ def results(spec_path, project, region, local, output_format, limit):
         from runner.stream import ledger_project
 
         _print_results(
-            itertools.islice(stream_results(spec, ledger_project(project, local)), limit), output_format
+            itertools.islice(stream_results(spec, ledger_project(project, local)), limit), output_format, spec
         )
         return 0
     with _target(project, region, local, spec) as target:
         from runner.batch.lookup import iter_results
 
-        _print_results(itertools.islice(iter_results(spec, target), limit), output_format)
+        _print_results(itertools.islice(iter_results(spec, target), limit), output_format, spec)
     return 0
 
 
-def _print_results(rows, output_format: str) -> None:
+def _print_results(rows, output_format: str, spec) -> None:
+    """Rows in the one result shape: kept columns, the typed answer's fields (or text), diagnostics."""
     import orjson
 
+    from runner.dataio.results import ResultShape
+
+    shape = ResultShape.of(spec)
     if output_format == "jsonl":
         for row in rows:
-            click.echo(orjson.dumps(row.to_dict()).decode())
+            click.echo(orjson.dumps(shape.record(row), default=str).decode())
         return
     from rich.console import Console
     from rich.table import Table
 
+    columns = ["custom_id", "status", *shape.keep, *shape.fields, "stop_reason", "error"]
     table = Table(box=None, pad_edge=False)
-    for column in ("custom_id", "status", "stop_reason", "output or error"):
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        if row.succeeded:
-            text = " ".join(
-                block.get("text", "")
-                for block in (row.response or {}).get("content", [])
-                if isinstance(block, dict)
-            )
-        else:
-            text = f"{(row.error or {}).get('code') or ''} {(row.error or {}).get('message', '')}"
-        table.add_row(row.custom_id, row.status, row.stop_reason or "", text.strip()[:120])
+        record = shape.record(row)
+        error = row.error or {}
+        record["error"] = (
+            f"{error.get('type') or ''} {error.get('code') or ''} {error.get('message', '')}" if error else ""
+        )
+        table.add_row(*(_cell(record.get(column)) for column in columns))
     Console(highlight=False).print(table)
+
+
+def _cell(value) -> str:
+    import orjson
+
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return " ".join(text.split())[:120]
 
 
 @click.command()

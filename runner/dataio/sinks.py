@@ -16,6 +16,9 @@ part hold exactly `rows`, and doing it again never duplicates anything:
 
 `write_all(rows)` is the one-shot form (batch collection): the destination
 ends up holding exactly `rows`, in parts of `part_rows`.
+
+Every sink writes rows in the one shape of `runner.dataio.results.ResultShape`
+(kept columns, the typed answer's fields or `text`, then diagnostics).
 """
 
 from __future__ import annotations
@@ -30,25 +33,9 @@ from pathlib import Path
 
 import orjson
 
+from runner.dataio.results import Column, ResultShape
 from runner.errors import ConfigError, RemoteError, StateError, UsageError
 from runner.records import ResultRow
-
-BQ_SCHEMA = (
-    ("custom_id", "STRING"),
-    ("status", "STRING"),
-    ("response", "JSON"),
-    ("error", "JSON"),
-    ("stop_reason", "STRING"),
-    ("usage", "JSON"),
-    ("attempts", "INT64"),
-    ("latency_ms", "FLOAT64"),
-    ("processed_time", "TIMESTAMP"),
-    ("mode", "STRING"),
-)
-
-
-def _jsonl(rows: Iterable[ResultRow]) -> bytes:
-    return b"".join(orjson.dumps(r.to_dict()) + b"\n" for r in rows)
 
 
 class Sink:
@@ -57,6 +44,10 @@ class Sink:
     destination: str
     part_rows = 1000
     part_seconds = 1.0
+    shape: ResultShape = ResultShape()
+
+    def _jsonl(self, rows: Iterable[ResultRow]) -> bytes:
+        return self.shape.jsonl(rows)
 
     def put(self, part: int, rows: Sequence[ResultRow]) -> None:
         raise NotImplementedError
@@ -101,7 +92,8 @@ class FileSink(Sink):
     part_rows = 500
     part_seconds = 0.5
 
-    def __init__(self, path: Path, shown: str, where: str | None = None):
+    def __init__(self, path: Path, shown: str, where: str | None = None, shape: ResultShape | None = None):
+        self.shape = shape or ResultShape()
         self.path = path
         self.destination = shown
         self.where = where
@@ -135,7 +127,7 @@ class FileSink(Sink):
             return
         try:
             with open(self.path, "ab") as out:
-                out.write(_jsonl(rows))
+                out.write(self._jsonl(rows))
                 out.flush()
                 os.fsync(out.fileno())
         except OSError as exc:
@@ -155,9 +147,9 @@ class FileSink(Sink):
             for row in stored():
                 batch.append(row)
                 if len(batch) >= 1000:
-                    out.write(_jsonl(batch))
+                    out.write(self._jsonl(batch))
                     batch.clear()
-            out.write(_jsonl(batch))
+            out.write(self._jsonl(batch))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.path)
@@ -197,7 +189,8 @@ class GcsSink(Sink):
     part_rows = 5000
     part_seconds = 2.0
 
-    def __init__(self, target, bucket: str, prefix: str, shown: str):
+    def __init__(self, target, bucket: str, prefix: str, shown: str, shape: ResultShape | None = None):
+        self.shape = shape or ResultShape()
         self.client = target.storage()
         self.bucket = self.client.bucket(bucket)
         self.prefix = prefix.strip("/")
@@ -218,7 +211,7 @@ class GcsSink(Sink):
             if not rows:
                 blob.delete()
                 return
-            data = _jsonl(rows)
+            data = self._jsonl(rows)
             try:
                 blob.upload_from_string(data, content_type="application/x-ndjson", if_generation_match=0)
             except exceptions.PreconditionFailed:
@@ -260,16 +253,17 @@ class BigQuerySink(Sink):
     part_rows = 10000
     part_seconds = 5.0
 
-    def __init__(self, target, table_id: str, shown: str, location: str | None):
+    def __init__(
+        self, target, table_id: str, shown: str, location: str | None, shape: ResultShape | None = None
+    ):
+        self.shape = shape or ResultShape()
         self.client = target.bigquery()
         self.table_id = table_id
         self.destination = shown
         self._ensure_table(location)
 
     def _schema(self):
-        from google.cloud import bigquery
-
-        return [bigquery.SchemaField(name, kind) for name, kind in BQ_SCHEMA]
+        return [_field(column) for column in self.shape.bq_schema()]
 
     def _ensure_table(self, location: str | None) -> None:
         from google.cloud import bigquery
@@ -279,13 +273,37 @@ class BigQuerySink(Sink):
         if location:
             ds.location = location
         self.client.create_dataset(ds, exists_ok=True)
-        self.client.create_table(bigquery.Table(self.table_id, schema=self._schema()), exists_ok=True)
+        table = self.client.create_table(bigquery.Table(self.table_id, schema=self._schema()), exists_ok=True)
+        self._missing = self._missing_columns(table)
+        if self._missing and not self.holds_data():
+            self._recreate()  # an empty table of an older shape: make it again
+
+    def _missing_columns(self, table) -> list[str]:
+        have = {f.name.lower() for f in table.schema}
+        return [c.name for c in self.shape.bq_schema() if c.name.lower() not in have]
+
+    def _recreate(self) -> None:
+        from google.cloud import bigquery
+
+        self.client.delete_table(self.table_id, not_found_ok=True)
+        self.client.create_table(bigquery.Table(self.table_id, schema=self._schema()))
+        self._missing = []
+
+    def _check_shape(self) -> None:
+        if self._missing:
+            raise StateError(
+                f"{self.destination} has no column(s) {', '.join(self._missing)} of this spec's results "
+                "(it was made for another output shape)",
+                where="$.destination",
+                hint="pass --restart to replace the table, or choose a new destination",
+            )
 
     def put(self, part: int, rows: Sequence[ResultRow]) -> None:
         from google.cloud import bigquery
 
         if not rows:
             return
+        self._check_shape()
         stage = f"{self.table_id}__stage_{part:08d}"
         config = bigquery.LoadJobConfig(
             schema=self._schema(),
@@ -294,9 +312,9 @@ class BigQuerySink(Sink):
         )
         # JSON columns as JSON values in NDJSON (a load, unlike insert_rows_json, takes them as
         # they are). No size=: forces a resumable upload, which the emulator accepts (local-emulators.md).
-        self.client.load_table_from_file(io.BytesIO(_jsonl(rows)), stage, job_config=config).result()
-        columns = [name for name, _ in BQ_SCHEMA]
-        updates = ", ".join(f"{c} = s.{c}" for c in columns if c != "custom_id")
+        self.client.load_table_from_file(io.BytesIO(self._jsonl(rows)), stage, job_config=config).result()
+        columns = [f"`{c.name}`" for c in self.shape.bq_schema()]
+        updates = ", ".join(f"{c} = s.{c}" for c in columns if c != "`custom_id`")
         self.client.query(
             f"MERGE `{self.table_id}` t USING `{stage}` s ON t.custom_id = s.custom_id "
             f"WHEN MATCHED THEN UPDATE SET {updates} "
@@ -306,6 +324,9 @@ class BigQuerySink(Sink):
         self.client.delete_table(stage, not_found_ok=True)
 
     def reset(self) -> None:
+        if self._missing:
+            self._recreate()
+            return
         self.client.query(f"DELETE FROM `{self.table_id}` WHERE TRUE").result()
 
     def holds_data(self) -> bool:
@@ -314,24 +335,39 @@ class BigQuerySink(Sink):
         return any(True for _ in found)
 
 
+def _field(column: Column):
+    from google.cloud import bigquery
+
+    return bigquery.SchemaField(
+        column.name, column.kind, mode=column.mode, fields=[_field(f) for f in column.fields]
+    )
+
+
 def open_sink(destination: str, spec, target) -> Sink:
     """The sink for a spec's `destination`: `.jsonl` path (relative to the spec), gs:// or bq://."""
+    from runner.dataio.results import ResultShape
+
+    shape = ResultShape.of(spec) if getattr(spec, "output", None) is not None else ResultShape()
     if destination.startswith("gs://"):
         bucket, _, prefix = destination[5:].partition("/")
         if not bucket:
             raise UsageError(
                 f"no bucket in {destination!r}", where="$.destination", hint="use gs://bucket/prefix"
             )
-        return GcsSink(target, bucket, prefix, destination)
+        return GcsSink(target, bucket, prefix, destination, shape)
     if destination.startswith("bq://"):
         parts = destination[5:].split(".")
         if len(parts) != 3 or not all(parts):
             raise UsageError(f"{destination!r} is not bq://project.dataset.table", where="$.destination")
-        return BigQuerySink(target, ".".join(parts), destination, getattr(spec, "region", None))
+        if shape.keep:
+            from runner.dataio.results import kept_types
+
+            shape.kept_types = kept_types(spec, target)
+        return BigQuerySink(target, ".".join(parts), destination, getattr(spec, "region", None), shape)
     from runner.paths import shown
 
     where = f"{shown(spec.path)}: $.destination" if getattr(spec, "path", None) else "$.destination"
-    return FileSink(spec.resolve_local(destination), destination, where)
+    return FileSink(spec.resolve_local(destination), destination, where, shape)
 
 
 def read_destination(sink: Sink) -> Iterator[dict]:

@@ -62,6 +62,7 @@ def succeeded(request: Request, message: dict[str, Any], attempts: int, latency_
         attempts=attempts,
         latency_ms=round(latency_s * 1000.0, 3),
         processed_time=now_rfc3339(),
+        kept=request.kept,
     )
 
 
@@ -73,6 +74,7 @@ def errored(request: Request, error: dict[str, Any], attempts: int, latency_s: f
         attempts=attempts,
         latency_ms=None if latency_s is None else round(latency_s * 1000.0, 3),
         processed_time=now_rfc3339(),
+        kept=request.kept,
     )
 
 

@@ -65,6 +65,9 @@ class StreamRun:
         # target.region is `run --region`, else the spec's region (open_target is given both).
         self.client = client or target.anthropic(target.region)
         self.rng = random.Random()
+        from runner.dataio.results import ResultShape
+
+        self.shape = ResultShape.of(spec)  # reads every answer once, as it arrives
         self._connection_streak = 0  # connection failures since the last answer
         # One thread owns the SQLite connection: commits never interleave.
         self._ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger")
@@ -213,7 +216,7 @@ class StreamRun:
                 self.stats.record_failure(failure.kind)
                 self._check_reachable(failure)
                 if not failure.retryable or attempt > stream.max_retries:
-                    return calls.errored(request, failure.to_error(), attempt, latency)
+                    return self.shape.finish(calls.errored(request, failure.to_error(), attempt, latency))
                 await asyncio.sleep(self.backoff.delay(attempt, failure, self.rng))
                 continue
             self._connection_streak = 0
@@ -227,7 +230,7 @@ class StreamRun:
             self.limiter.settle(
                 reservation, Cost(1, used_in, usage.get("output_tokens", 0)), time.monotonic()
             )
-            return calls.succeeded(request, message, attempt, latency)
+            return self.shape.finish(calls.succeeded(request, message, attempt, latency))
 
     def _check_reachable(self, failure) -> None:
         """Circuit breaker: stop sending once the endpoint looks gone, rather than wearing every

@@ -105,11 +105,45 @@ def bq_sink(local_stack):
 
 def test_bigquery_table_is_created_with_the_result_schema(bq_sink):
     table = bq_sink.client.get_table(bq_sink.table_id)
-    assert [(f.name, f.field_type) for f in table.schema][:3] == [
+    assert [(f.name, f.field_type) for f in table.schema][:4] == [
         ("custom_id", "STRING"),
         ("status", "STRING"),
-        ("response", "JSON"),
+        ("text", "STRING"),  # a job without output.schema: the answer's text
+        ("error", "JSON"),
     ]
+    assert "response" in [f.name for f in table.schema]
+
+
+def _old_table(local_stack, rows: int) -> str:
+    from google.cloud import bigquery
+
+    table_id = f"{local_stack.project}.{DATASET}.old_{uuid.uuid4().hex[:8]}"
+    client = local_stack.bigquery()
+    old = [bigquery.SchemaField("custom_id", "STRING"), bigquery.SchemaField("status", "STRING")]
+    client.create_table(bigquery.Table(table_id, schema=old))
+    if rows:
+        client.query(f"INSERT INTO `{table_id}` (custom_id, status) VALUES ('x', 'succeeded')").result()
+    return table_id
+
+
+def test_an_empty_table_of_an_older_result_shape_is_made_again(local_stack):
+    table_id = _old_table(local_stack, rows=0)
+    sink = BigQuerySink(local_stack, table_id, f"bq://{table_id}", "us-east5")
+    sink.put(1, [ResultRow("a", "succeeded", text="hi")])
+    rows = [dict(r.items()) for r in local_stack.bigquery().list_rows(table_id)]
+    assert rows[0]["text"] == "hi" and "model" in rows[0]
+
+
+def test_a_table_holding_rows_of_another_shape_is_refused_until_a_restart_replaces_it(local_stack):
+    from runner.errors import StateError
+
+    table_id = _old_table(local_stack, rows=1)
+    sink = BigQuerySink(local_stack, table_id, f"bq://{table_id}", "us-east5")
+    with pytest.raises(StateError, match=r"has no column\(s\) text, error"):
+        sink.put(1, [ResultRow("a", "succeeded", text="hi")])
+    sink.reset()  # what --restart does
+    sink.put(1, [ResultRow("a", "succeeded", text="hi")])
+    assert [r["text"] for r in local_stack.bigquery().list_rows(table_id)] == ["hi"]
 
 
 def test_bigquery_re_putting_a_part_never_duplicates_rows(bq_sink):

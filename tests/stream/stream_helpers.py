@@ -66,6 +66,8 @@ def write_spec(
     budget: dict | None = None,
     max_tokens: int = 32,
     extra_rows: list[dict] | None = None,
+    output: dict | None = None,
+    model: str = MODEL,
 ) -> Path:
     """A template spec over `rows` generated rows (plus `extra_rows`), returning its path."""
     data = folder / "rows.jsonl"
@@ -76,7 +78,7 @@ def write_spec(
             f.write(json.dumps(row) + "\n")
     spec = {
         "name": name,
-        "model": MODEL,
+        "model": model,
         "mode": "stream",
         "request": {"max_tokens": max_tokens},
         "template": {
@@ -96,6 +98,8 @@ def write_spec(
     }
     if budget:
         spec["budget"] = budget
+    if output:
+        spec["output"] = output
     path = folder / "spec.yaml"
     path.write_text(json.dumps(spec, indent=1))
     return path

@@ -121,13 +121,15 @@ def destination_ids(folder, destination, target) -> list[str]:
     return [r["custom_id"] for r in read_destination(open_sink(destination, spec, target))]
 
 
-def kill_and_resume(folder, target, destination, kills: int, seed: int) -> None:
+def kill_and_resume(folder, target, destination, kills: int, seed: int, output: dict | None = None) -> None:
     write_spec(
         folder,
         rows=ROWS,
         name="crash",
         destination=destination,
         stream={"concurrency": 24, "max_retries": 10},
+        output=output,
+        max_tokens=200 if output else 32,
     )
     rng = random.Random(seed)
     done_at_kills = [kill_at_random_point(folder, rng) for _ in range(kills)]
@@ -145,6 +147,21 @@ def kill_and_resume(folder, target, destination, kills: int, seed: int) -> None:
 
 def test_killed_runs_resume_to_exactly_one_result_per_custom_id(state_home, lively_stack):
     kill_and_resume(state_home, lively_stack, "out/r.jsonl", kills=3, seed=1)
+
+
+def test_killed_typed_runs_resume_to_exactly_one_typed_row_per_custom_id(state_home, lively_stack):
+    output = {
+        "schema": {
+            "type": "object",
+            "properties": {"category": {"enum": ["a", "b"]}, "score": {"type": "integer"}},
+            "required": ["category", "score"],
+            "additionalProperties": False,
+        },
+        "keep": ["q"],
+    }
+    kill_and_resume(state_home, lively_stack, "out/r.jsonl", kills=3, seed=5, output=output)
+    lines = [json.loads(line) for line in (state_home / "out" / "r.jsonl").read_text().splitlines()]
+    assert all(row["category"] in ("a", "b") and row["q"].startswith("question") for row in lines)
 
 
 @pytest.mark.slow
