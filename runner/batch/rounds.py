@@ -51,7 +51,9 @@ def _newer(job: BatchJob, old: BatchJob) -> bool:
     return job.create_time > old.create_time
 
 
-def merged_results(files: JobFiles, rounds: Rounds, stats: JoinStats, shape=None) -> Iterator[ResultRow]:
+def merged_results(
+    files: JobFiles, rounds: Rounds, stats: JoinStats, shape=None, *, join_kept: bool = True
+) -> Iterator[ResultRow]:
     """One row per custom_id of round 0's inputs; the newest round's attempt wins.
 
     With a `ResultShape`, every row's answer is read (typed and checked, or its text) as it
@@ -67,7 +69,7 @@ def merged_results(files: JobFiles, rounds: Rounds, stats: JoinStats, shape=None
         return (cid for part in sorted(first) for cid in files.input_ids(first[part]))
 
     estimate = sum(int(job.labels.get(ROWS_LABEL, 0) or 0) for job in first.values())
-    return join_results(
+    rows = join_results(
         outputs,
         expected,
         estimate=estimate,
@@ -75,3 +77,9 @@ def merged_results(files: JobFiles, rounds: Rounds, stats: JoinStats, shape=None
         missing_why="no output line for this custom_id (the job stopped before it, or dropped it)",
         finish=shape.finish if shape is not None else None,
     )
+    if shape is None or not shape.keep or not join_kept:
+        return rows
+    from runner.batch.kept import attach_kept
+
+    # Round 0 staged every row's kept values; retry rounds re-send the same rows.
+    return attach_kept(rows, (pair for part in sorted(first) for pair in files.kept(first[part])))

@@ -151,6 +151,10 @@ class BatchRun:
             max_input_tokens=budget.max_input_tokens,
             region=self.region,
         )
+        if spec.output.keep and self.layout.input.startswith("bq://"):
+            from runner.dataio.results import kept_types
+
+            common["kept_types"] = kept_types(spec, self.target)
         prepared = spec.prepared
         if (
             prepared is not None
@@ -220,7 +224,18 @@ class BatchRun:
     def _merged(self, rounds: Rounds, stats: JoinStats) -> Iterator:
         from runner.dataio.results import ResultShape
 
-        return merged_results(self.files, rounds, stats, ResultShape.of(self.spec))
+        return merged_results(
+            self.files, rounds, stats, ResultShape.of(self.spec), join_kept=not self._kept_in_sql()
+        )
+
+    def _kept_in_sql(self) -> bool:
+        """BigQuery in and out: BigQuery itself joins the kept columns (one MERGE), not the client."""
+        return bool(
+            self.spec.output.keep
+            and self.layout.input.startswith("bq://")
+            and self.spec.destination.startswith("bq://")
+            and self.spec.prepared is None
+        )
 
     def _finish(self, rounds: Rounds, result: WaitResult) -> RunSummary:
         summary = RunSummary(
@@ -246,6 +261,9 @@ class BatchRun:
             sink = open_sink(self.spec.destination, self.spec, self.target)
             try:
                 sink.write_all(self.report.tally(summary, self._merged(rounds, stats)))
+                if self._kept_in_sql():
+                    first = rounds.round(0)
+                    sink.merge_kept([uri for part in sorted(first) for uri in first[part].input_uris])
             finally:
                 sink.close()
             self.report.finished(summary, rounds.all(), stats)

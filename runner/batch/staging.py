@@ -85,6 +85,18 @@ def ids_uri(input_uri: str) -> str | None:
     )
 
 
+def kept_uri(input_uri: str) -> str | None:
+    """The kept source values (`output.keep`) staged next to a JSONL input, if any were kept."""
+    return input_uri[: -len(".jsonl")] + ".kept" if input_uri.endswith(".jsonl") else None
+
+
+KEPT_PREFIX = "kept__"  # staged kept columns: never a name Vertex reserves (request, response, status)
+
+
+def kept_line(request: Request) -> bytes:
+    return orjson.dumps({"custom_id": request.custom_id, "kept": request.kept})
+
+
 def input_line(request: Request) -> bytes:
     """Vertex's input shape: `{"custom_id", "request"}`, one JSON object per line."""
     return orjson.dumps({"custom_id": request.custom_id, "request": request.body})
@@ -166,11 +178,14 @@ class _GcsPart:
         self.uris: list[str] = []
         self.lines: list[bytes] = []
         self.ids: list[str] = []
+        self.kept: list[bytes] = []
         self.size = 0
 
     def write(self, request: Request, line: bytes) -> None:
         self.lines.append(line)
         self.ids.append(request.custom_id)
+        if request.kept is not None:
+            self.kept.append(kept_line(request))
         self.size += len(line) + 1
         if self.size >= SEGMENT_BYTES:
             self._flush()
@@ -182,25 +197,33 @@ class _GcsPart:
         self.lines.append(b"")
         self.uploader.put(uri, b"\n".join(self.lines), "application/jsonl")
         self.uploader.put(ids_uri(uri), ("\n".join(self.ids) + "\n").encode(), "text/plain")
+        if self.kept:  # beside the input, never in it: Vertex's input lines are {custom_id, request}
+            self.uploader.put(kept_uri(uri), b"\n".join(self.kept) + b"\n", "application/jsonl")
         self.uris.append(uri)
-        self.lines, self.ids, self.size = [], [], 0
+        self.lines, self.ids, self.kept, self.size = [], [], [], 0
 
     def close(self) -> tuple[str, ...]:
         self._flush()
         return tuple(self.uris)
 
     def abort(self) -> None:
-        self.lines, self.ids = [], []
+        self.lines, self.ids, self.kept = [], [], []
 
 
 class _BigQueryPart:
-    def __init__(self, bigquery, uri: str, location: str):
+    def __init__(self, bigquery, uri: str, location: str, kept_types: dict[str, str] | None = None):
         self.client = bigquery
         self.uri = uri
         self.location = location
+        self.kept_types = kept_types or {}
         self.spool = tempfile.TemporaryFile(prefix="claude-jobs-stage-")
 
     def write(self, request: Request, line: bytes) -> None:
+        if request.kept is not None and self.kept_types:
+            # Extra columns of the input table (Vertex ignores them), typed like the destination's,
+            # so the results' kept columns are filled by one MERGE that BigQuery runs.
+            extra = {KEPT_PREFIX + name: value for name, value in request.kept.items()}
+            line = line[:-1] + b"," + orjson.dumps(extra, default=str)[1:]
         self.spool.write(line + b"\n")
 
     def close(self) -> tuple[str, ...]:
@@ -212,7 +235,8 @@ class _BigQueryPart:
             schema=[
                 bigquery.SchemaField("custom_id", "STRING", mode="REQUIRED"),
                 bigquery.SchemaField("request", "JSON", mode="REQUIRED"),
-            ],
+            ]
+            + [bigquery.SchemaField(KEPT_PREFIX + name, kind) for name, kind in self.kept_types.items()],
         )
         self.spool.seek(0)
         try:
@@ -250,6 +274,7 @@ def stage(
     max_input_tokens: int | None = None,
     region: str = "us-east5",
     where: str = "",
+    kept_types: dict[str, str] | None = None,
 ) -> Staged:
     """Write `requests` as job inputs of at most `max_per_job` rows each.
 
@@ -270,7 +295,7 @@ def stage(
             return _Discard()
         if uploader is not None:
             return _GcsPart(uploader, layout, key)
-        return _BigQueryPart(bigquery, layout.input_uri(key), region)
+        return _BigQueryPart(bigquery, layout.input_uri(key), region, kept_types)
 
     try:
         for request in requests:

@@ -323,6 +323,25 @@ class BigQuerySink(Sink):
         ).result()
         self.client.delete_table(stage, not_found_ok=True)
 
+    def merge_kept(self, input_tables: list[str]) -> None:
+        """Fill the kept columns from the staged input tables (`kept__NAME` columns): one MERGE
+        that BigQuery runs, so no kept value passes through the client."""
+        keep = self.shape.keep
+        if not keep or not input_tables:
+            return
+        prefix = "kept__"
+        selects = " UNION ALL ".join(
+            "SELECT custom_id, "
+            + ", ".join(f"{prefix}{name} AS {name}" for name in keep)
+            + f" FROM `{uri.removeprefix('bq://')}`"
+            for uri in input_tables
+        )
+        updates = ", ".join(f"{name} = s.{name}" for name in keep)
+        self.client.query(
+            f"MERGE `{self.table_id}` t USING ({selects}) s ON t.custom_id = s.custom_id "
+            f"WHEN MATCHED THEN UPDATE SET {updates}"
+        ).result()
+
     def reset(self) -> None:
         if self._missing:
             self._recreate()
