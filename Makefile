@@ -43,6 +43,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check runner infra tests bench
 	$(BIN)/ruff format --check runner infra tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

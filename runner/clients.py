@@ -175,4 +175,7 @@ def _check_token(credentials) -> None:
     try:
         credentials.refresh(bounded)
     except GoogleAuthError as exc:
-        raise translate(exc) from None
+        error = translate(exc)
+        if error is None:
+            raise
+        raise error from None

@@ -66,22 +66,17 @@ class ResultRow:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResultRow:
         return cls(
-            **{
-                k: data.get(k)
-                for k in (
-                    "custom_id",
-                    "status",
-                    "response",
-                    "error",
-                    "stop_reason",
-                    "processed_time",
-                    "latency_ms",
-                    "answer",
-                    "text",
-                    "kept",
-                    "model",
-                )
-            },
+            custom_id=data["custom_id"],
+            status=data["status"],
+            response=data.get("response"),
+            error=data.get("error"),
+            stop_reason=data.get("stop_reason"),
+            processed_time=data.get("processed_time"),
+            latency_ms=data.get("latency_ms"),
+            answer=data.get("answer"),
+            text=data.get("text"),
+            kept=data.get("kept"),
+            model=data.get("model"),
             usage=data.get("usage") or {},
             attempts=data.get("attempts") or 1,
             mode=data.get("mode") or "stream",

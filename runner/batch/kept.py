@@ -34,8 +34,8 @@ def attach_kept(
             conn.execute("PRAGMA cache_size=-16000")  # 16 MB
             conn.execute("CREATE TABLE kept (custom_id TEXT PRIMARY KEY, kept BLOB) WITHOUT ROWID")
             pairs = iter(kept)
-            while chunk := list(islice(pairs, 10_000)):
-                conn.executemany("INSERT OR REPLACE INTO kept VALUES (?, ?)", chunk)
+            while loaded := list(islice(pairs, 10_000)):
+                conn.executemany("INSERT OR REPLACE INTO kept VALUES (?, ?)", loaded)
             it = iter(rows)
             while chunk := list(islice(it, CHUNK)):
                 marks = ",".join("?" * len(chunk))

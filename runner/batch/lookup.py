@@ -80,12 +80,12 @@ def parse_job_ref(ref: str) -> tuple[str | None, str | None, str]:
 
 def _job_name(target, ref: str) -> tuple[str, str]:
     name, region, job_id = parse_job_ref(ref)
-    if name is None:
-        return (
-            f"projects/{target.project}/locations/{target.region}/batchPredictionJobs/{job_id}",
-            target.region,
-        )
-    return name, region
+    if name is not None and region is not None:
+        return name, region
+    return (
+        f"projects/{target.project}/locations/{target.region}/batchPredictionJobs/{job_id}",
+        target.region,
+    )
 
 
 def list_jobs(target) -> list[BatchJob]:

@@ -255,13 +255,13 @@ class BatchRun:
             summary.state = "submitted" if self.submitter.created else "running"
             self.report.detached(summary, rounds.all())
         else:
-            from runner.dataio.sinks import open_sink
+            from runner.dataio.sinks import BigQuerySink, open_sink
 
             stats = JoinStats()
             sink = open_sink(self.spec.destination, self.spec, self.target)
             try:
                 sink.write_all(self.report.tally(summary, self._merged(rounds, stats)))
-                if self._kept_in_sql():
+                if self._kept_in_sql() and isinstance(sink, BigQuerySink):
                     first = rounds.round(0)
                     sink.merge_kept([uri for part in sorted(first) for uri in first[part].input_uris])
             finally:

@@ -79,15 +79,18 @@ class Layout:
 def ids_uri(input_uri: str) -> str | None:
     """The custom_id list staged next to a JSONL input, if we wrote it."""
     return (
-        input_uri[: -len(".jsonl")] + ".ids"
-        if input_uri.startswith("gs://") and input_uri.endswith(".jsonl")
-        else None
+        _beside(input_uri, ".ids") if input_uri.startswith("gs://") and input_uri.endswith(".jsonl") else None
     )
+
+
+def _beside(jsonl_uri: str, suffix: str) -> str:
+    """The object staged next to a JSONL input segment: its `.ids` or `.kept`."""
+    return jsonl_uri[: -len(".jsonl")] + suffix
 
 
 def kept_uri(input_uri: str) -> str | None:
     """The kept source values (`output.keep`) staged next to a JSONL input, if any were kept."""
-    return input_uri[: -len(".jsonl")] + ".kept" if input_uri.endswith(".jsonl") else None
+    return _beside(input_uri, ".kept") if input_uri.endswith(".jsonl") else None
 
 
 KEPT_PREFIX = "kept__"  # staged kept columns: never a name Vertex reserves (request, response, status)
@@ -151,10 +154,10 @@ class _Uploader:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _raise_failed(self) -> None:
-        done = [f for f in self.futures if f.done()]
-        for future in done:
-            if future.exception() is not None:
-                raise _upload_error(future.exception())
+        for future in self.futures:
+            error = future.exception() if future.done() else None
+            if error is not None:
+                raise _upload_error(error)
         self.futures = [f for f in self.futures if not f.done()]
 
 
@@ -196,9 +199,9 @@ class _GcsPart:
         uri = self.layout.input_uri(self.key, len(self.uris))
         self.lines.append(b"")
         self.uploader.put(uri, b"\n".join(self.lines), "application/jsonl")
-        self.uploader.put(ids_uri(uri), ("\n".join(self.ids) + "\n").encode(), "text/plain")
+        self.uploader.put(_beside(uri, ".ids"), ("\n".join(self.ids) + "\n").encode(), "text/plain")
         if self.kept:  # beside the input, never in it: Vertex's input lines are {custom_id, request}
-            self.uploader.put(kept_uri(uri), b"\n".join(self.kept) + b"\n", "application/jsonl")
+            self.uploader.put(_beside(uri, ".kept"), b"\n".join(self.kept) + b"\n", "application/jsonl")
         self.uris.append(uri)
         self.lines, self.ids, self.kept, self.size = [], [], [], 0
 

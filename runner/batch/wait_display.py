@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from runner.batch.identity import JobKey
 from runner.batch.poll import WaitResult
 from runner.batch.submit_queue import SubmitQueue
+
+if TYPE_CHECKING:
+    from rich.live import Live
 
 STATE_STYLE = {
     "SUCCEEDED": "green",
@@ -64,7 +68,7 @@ class Progress:
     def __init__(self, enabled: bool, console=None):
         self.enabled = enabled
         self.console = console
-        self.live = None
+        self.live: Live | None = None
         self.started = time.monotonic()
         self.states: dict[str, str] = {}
 

@@ -134,9 +134,10 @@ class ResultShape:
         row.answer = answer
         return None
 
-    def _compile(self):
+    def _compile(self) -> Any:
         from jsonschema import Draft202012Validator
 
+        assert self.schema is not None  # only typed results are checked
         self._validator = Draft202012Validator(self.schema)
         return self._validator
 

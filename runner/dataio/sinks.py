@@ -74,6 +74,10 @@ class Sink:
         """Whether the destination holds anything `reset()` would remove."""
         raise NotImplementedError
 
+    def stored(self) -> Iterator[dict]:
+        """Every result the destination holds, as a dict."""
+        raise NotImplementedError
+
     def write_all(self, rows: Iterable[ResultRow]) -> int:
         """Make the destination hold exactly `rows`; returns how many were written."""
         self.reset()
@@ -164,6 +168,13 @@ class FileSink(Sink):
         except FileNotFoundError:
             return False
 
+    def stored(self) -> Iterator[dict]:
+        if self.path.exists():
+            with open(self.path, "rb") as f:
+                for line in f:
+                    if line.strip():
+                        yield orjson.loads(line)
+
     def write_all(self, rows: Iterable[ResultRow]) -> int:
         count = 0
 
@@ -247,6 +258,12 @@ class GcsSink(Sink):
             )
         except exceptions.NotFound:
             return False  # no bucket: put() says so
+
+    def stored(self) -> Iterator[dict]:
+        for blob in self.client.list_blobs(self.bucket, prefix=self.listing_prefix):
+            for line in blob.download_as_bytes().splitlines():
+                if line.strip():
+                    yield orjson.loads(line)
 
 
 class BigQuerySink(Sink):
@@ -353,6 +370,10 @@ class BigQuerySink(Sink):
         found = self.client.query(f"SELECT 1 FROM `{self.table_id}` LIMIT 1").result()
         return any(True for _ in found)
 
+    def stored(self) -> Iterator[dict]:
+        for row in self.client.list_rows(self.table_id):
+            yield dict(row.items())
+
 
 def _field(column: Column):
     from google.cloud import bigquery
@@ -391,20 +412,7 @@ def open_sink(destination: str, spec, target) -> Sink:
 
 def read_destination(sink: Sink) -> Iterator[dict]:
     """Every stored result as a dict, for tests and `results` on a destination (not the ledger)."""
-    if isinstance(sink, FileSink):
-        if sink.path.exists():
-            with open(sink.path, "rb") as f:
-                for line in f:
-                    if line.strip():
-                        yield orjson.loads(line)
-    elif isinstance(sink, GcsSink):
-        for blob in sink.client.list_blobs(sink.bucket, prefix=sink.listing_prefix):
-            for line in blob.download_as_bytes().splitlines():
-                if line.strip():
-                    yield orjson.loads(line)
-    else:
-        for row in sink.client.list_rows(sink.table_id):
-            yield dict(row.items())
+    return sink.stored()
 
 
 def refuse_foreign_data(spec, sink) -> None:

@@ -177,7 +177,7 @@ async def plan_spec(spec: JobSpec, target: Target | None, options: PlanOptions) 
             line.notes.append("reads a remote input: requests and tokens unknown offline")
         else:
             await count_spec(spec, regional, options, line)
-        if line.input_tokens is not None and info is not None:
+        if line.input_tokens is not None and line.output_tokens_max is not None and info is not None:
             # Catalog prices; batch rows pay the catalog's `batch_discount` fraction.
             line.cost_usd = info.cost_usd(
                 line.input_tokens, line.output_tokens_max, batch=spec.mode == "batch"

@@ -405,7 +405,7 @@ class BatchEngine:
             rows, schema = batch_io.read_bigquery_rows(target, source["bigquerySource"]["inputUri"], location)
         info = job["outputInfo"]
         if "bigqueryOutputDataset" in info:
-            project, dataset, _ = batch_io.parse_bq(info["bigqueryOutputDataset"], knobs.project)
+            project, dataset = batch_io.parse_bq_dataset(info["bigqueryOutputDataset"], knobs.project)
             if dataset.startswith("prediction_model_"):
                 from google.cloud import bigquery
 
@@ -452,7 +452,7 @@ class BatchEngine:
         if "gcsOutputDirectory" in info:
             batch_io.write_gcs(target, info["gcsOutputDirectory"], results, knobs.output_files)
         else:
-            project, dataset, _ = batch_io.parse_bq(info["bigqueryOutputDataset"], knobs.project)
+            project, dataset = batch_io.parse_bq_dataset(info["bigqueryOutputDataset"], knobs.project)
             batch_io.write_bigquery(target, project, dataset, info["bigqueryOutputTable"], schema, results)
         if fault == "expired":
             return "JOB_STATE_EXPIRED", {

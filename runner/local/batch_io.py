@@ -73,8 +73,16 @@ def parse_bq(uri: str, default_project: str) -> tuple[str, str | None, str | Non
     parts = uri[5:].split(".")
     if len(parts) > 3 or not all(parts):
         raise JobInputError(f"Invalid BigQuery URI {uri!r}: expected bq://PROJECT.DATASET.TABLE")
-    parts += [None] * (3 - len(parts))
-    return parts[0] or default_project, parts[1], parts[2]
+    padded: list[str | None] = [*parts, None, None]
+    return padded[0] or default_project, padded[1], padded[2]
+
+
+def parse_bq_dataset(uri: str, default_project: str) -> tuple[str, str]:
+    """`bq://project.dataset` (the output dataset this engine names in outputInfo) -> (project, dataset)."""
+    project, dataset, _ = parse_bq(uri, default_project)
+    if dataset is None:
+        raise JobInputError(f"Invalid BigQuery dataset {uri!r}: expected bq://PROJECT.DATASET")
+    return project, dataset
 
 
 # -- reading ------------------------------------------------------------------

@@ -81,12 +81,13 @@ def _handler(func):
     return wrapper
 
 
-def _job_id(request: web.Request, engine: BatchEngine, project: str, location: str, raw: str) -> str:
+def _job(engine: BatchEngine, project: str, location: str, raw: str) -> dict:
+    """The job `raw` names in this project and location, or Vertex's 404."""
     name = f"projects/{project}/locations/{location}/batchPredictionJobs/{raw}"
     job = engine.get(raw) if raw.isdigit() else None
     if job is None or job["name"] != name:
         raise ApiError(404, f"The BatchPredictionJob {name} does not exist.")
-    return raw
+    return job
 
 
 # -- routes -------------------------------------------------------------------------
@@ -117,8 +118,7 @@ async def create(request, engine: BatchEngine, project: str, location: str):
 
 @_handler
 async def get(request, engine: BatchEngine, project: str, location: str):
-    job_id = _job_id(request, engine, project, location, unquote(request.match_info["job"]))
-    return _json(200, engine.get(job_id))
+    return _json(200, _job(engine, project, location, unquote(request.match_info["job"])))
 
 
 @_handler
@@ -126,12 +126,12 @@ async def post_action(request, engine: BatchEngine, project: str, location: str)
     raw, _sep, action = unquote(request.match_info["job"]).partition(":")
     if action != "cancel":
         raise ApiError(404, f"The requested URL {request.path} was not found.")
-    job_id = _job_id(request, engine, project, location, raw)
-    blocked = engine.cancel(job_id)
+    _job(engine, project, location, raw)  # Vertex's 404 unless it exists here
+    blocked = engine.cancel(raw)
     if blocked:
         raise ApiError(
             400,
-            f"Cannot cancel BatchPredictionJob {job_id}: it is already in state {blocked}.",
+            f"Cannot cancel BatchPredictionJob {raw}: it is already in state {blocked}.",
             "FAILED_PRECONDITION",
         )
     return _json(200, {})

@@ -358,22 +358,23 @@ def reply(body: dict, model: str) -> dict:
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
     }
-    message = {
+    content: list[dict[str, Any]] = []
+    message: dict[str, Any] = {
         "id": _ident("msg_vrtx_", digest),
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [],
+        "content": content,
         "stop_reason": "end_turn",
         "stop_sequence": None,
         "usage": usage,
     }
 
-    tool = _forced_tool(body, rng)
-    if tool is not None:
+    tool = _forced_tool(body, rng) if rng is not None else None
+    if tool is not None and rng is not None:
         tool_input = _schema_value(tool.get("input_schema") or {}, rng)
-        tokens = json_tokens(tool_input) + 8
-        message["content"].append(
+        tool_tokens = json_tokens(tool_input) + 8
+        content.append(
             {
                 "type": "tool_use",
                 "id": _ident("toolu_vrtx_", digest[1:]),
@@ -381,37 +382,37 @@ def reply(body: dict, model: str) -> dict:
                 "input": tool_input,
             }
         )
-        message["stop_reason"] = "tool_use" if tokens <= max_tokens else "max_tokens"
-        usage["output_tokens"] = min(tokens, max_tokens)
+        message["stop_reason"] = "tool_use" if tool_tokens <= max_tokens else "max_tokens"
+        usage["output_tokens"] = min(tool_tokens, max_tokens)
         return message
 
-    if answer_format is not None:
+    if answer_format is not None and rng is not None:
         text = orjson.dumps(_schema_value(answer_format.get("schema") or {}, rng)).decode()
-        tokens = json_tokens(text)
-        if tokens > max_tokens:
+        answer_tokens = json_tokens(text)
+        if answer_tokens > max_tokens:
             message["stop_reason"], text = "max_tokens", text[: max_tokens * 4]
-        message["content"].append({"type": "text", "text": text})
-        usage["output_tokens"] = min(tokens, max_tokens)
+        content.append({"type": "text", "text": text})
+        usage["output_tokens"] = min(answer_tokens, max_tokens)
         return message
 
     # Extended thinking comes first and spends part of max_tokens.
     thinking = _thinking_block(body, digest)
     if thinking is not None:
-        message["content"].append(thinking)
+        content.append(thinking)
         max_tokens -= len(_TOKEN_RE.findall(thinking["thinking"]))
     spent = usage["output_tokens"] = int(body.get("max_tokens") or 1) - max_tokens
 
-    tokens = []
+    tokens: list[str] = []
     images = _images(body)
     if images:
         noun = "image" if len(images) == 1 else "images"
         tokens = [w + " " for w in f"I can see {len(images)} {noun} ({', '.join(images)}).".split()]
     tokens += _sentences(digest, 12 + digest[8] % 109)
     stop_sequences = [s for s in body.get("stop_sequences") or () if isinstance(s, str) and s]
-    if stop_sequences:
+    if stop_sequences and rng is not None:
         cut, text, said = _stop_point(tokens, stop_sequences, rng)
         if cut < max_tokens:
-            message["content"].append({"type": "text", "text": text})
+            content.append({"type": "text", "text": text})
             message["stop_reason"], message["stop_sequence"] = "stop_sequence", said
             usage["output_tokens"] = spent + cut
             return message
@@ -419,7 +420,7 @@ def reply(body: dict, model: str) -> dict:
         tokens = tokens[: max(max_tokens, 0)]
         message["stop_reason"] = "max_tokens"
     if tokens:
-        message["content"].append({"type": "text", "text": "".join(tokens).rstrip(" ")})
+        content.append({"type": "text", "text": "".join(tokens).rstrip(" ")})
     usage["output_tokens"] = spent + len(tokens)
     return message
 
@@ -568,10 +569,10 @@ class Outcome:
 
 
 def _request_text(body: dict) -> str:
-    parts = [body.get("system") if isinstance(body.get("system"), str) else ""]
-    for block in body.get("system") if isinstance(body.get("system"), list) else ():
-        if isinstance(block, dict):
-            parts.append(str(block.get("text", "")))
+    system = body.get("system")
+    parts: list[str] = [system if isinstance(system, str) else ""]
+    if isinstance(system, list):
+        parts += [str(b.get("text", "")) for b in system if isinstance(b, dict)]
     for message in body.get("messages") or ():
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, str):

@@ -132,7 +132,7 @@ async def _serve(config: ServerConfig, args: argparse.Namespace) -> None:
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port, backlog=1024)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # the real port when --port 0
+    port = runner.addresses[0][1]  # the real port when --port 0
     if args.ready_file:
         ready = Path(args.ready_file)
         tmp = ready.with_name(ready.name + ".tmp")

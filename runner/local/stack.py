@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from runner.clients import LOCAL_PROJECT
 from runner.errors import ConfigError, StackError, UsageError
@@ -122,7 +123,7 @@ def _start(root: Path, asked: dict[str, int | None], config, seed: bool, owned: 
         emulators.storage_launch(root, HOST, chosen["storage"]),
     ]
     procs = {launch.service: processes.spawn(launch) for launch in launches}
-    record = {
+    record: dict[str, Any] = {
         "endpoints": asdict(endpoints),
         "ports": chosen,
         "services": {
@@ -213,7 +214,7 @@ def ensure_up(config: str | Path | None = None) -> Iterator[StackEndpoints]:
     users and is stopped by the last one to leave. It takes the port env vars
     if set, else free ports: an automatic run must not fail on a taken port.
     """
-    asked = {
+    asked: dict[str, int | None] = {
         name: ports.parse_port(os.environ[env], env) if os.environ.get(env) else 0
         for name, env in ports.PORT_ENV.items()
     }

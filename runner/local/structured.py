@@ -165,8 +165,12 @@ def spoil_answer(message: dict, body: dict, rates: dict[str, float]) -> None:
     content = message.get("content") or []
     text_block = next((b for b in content if b.get("type") == "text"), None)
     tool_block = next((b for b in content if b.get("type") == "tool_use"), None)
-    typed = isinstance(body.get("output_config"), dict) and text_block is not None
-    if not typed and tool_block is None:
+    # The answer: JSON text of a typed request, else the forced tool's input.
+    if isinstance(body.get("output_config"), dict) and text_block is not None:
+        block, typed = text_block, True
+    elif tool_block is not None:
+        block, typed = tool_block, False
+    else:
         return
     fault = draw(body, rates)
     if fault is None:
@@ -176,19 +180,19 @@ def spoil_answer(message: dict, body: dict, rates: dict[str, float]) -> None:
         message["stop_reason"] = "refusal"
     elif fault == "max_tokens":
         if typed:
-            text_block["text"] = text_block["text"][: max(1, len(text_block["text"]) // 2)]
+            block["text"] = block["text"][: max(1, len(block["text"]) // 2)]
         message["stop_reason"] = "max_tokens"
         message["usage"]["output_tokens"] = int(body.get("max_tokens") or 1)
     elif fault == "invalid_json" and typed:
-        text_block["text"] = text_block["text"].rstrip("}") + ","
+        block["text"] = block["text"].rstrip("}") + ","
     else:  # schema_mismatch (and invalid_json for a tool, whose input is always an object)
-        answer = orjson.loads(text_block["text"]) if typed else dict(tool_block["input"])
+        answer = orjson.loads(block["text"]) if typed else dict(block["input"])
         if isinstance(answer, dict) and answer:
             first = next(iter(answer))  # a value of the wrong type breaks any schema for it
             answer[first] = "not a number" if isinstance(answer[first], (int, float)) else 12345
         elif isinstance(answer, dict):
             answer["unexpected_field"] = True
         if typed:
-            text_block["text"] = orjson.dumps(answer).decode()
+            block["text"] = orjson.dumps(answer).decode()
         else:
-            tool_block["input"] = answer
+            block["input"] = answer

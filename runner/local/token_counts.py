@@ -26,7 +26,7 @@ def json_tokens(value: Any) -> int:
     return text_tokens(orjson.dumps(value).decode())
 
 
-def image_tokens(source: dict) -> int:
+def image_tokens(source: Any) -> int:
     """Anthropic's estimate (w*h)/750 after scaling to a 1568 px long edge; unknown: the maximum."""
     if not isinstance(source, dict) or source.get("type") != "base64":
         return _MAX_IMAGE_TOKENS

@@ -30,7 +30,7 @@ from runner.records import Request
 from runner.render.custom_ids import UniqueIds, check_custom_id, id_ok
 from runner.render.image_blocks import ImageFailure, ImageRefs, Images
 from runner.render.row_templates import Compiler, Dynamic
-from runner.spec.model import JobSpec
+from runner.spec.model import JobSpec, SourceRef, Template
 from runner.template_sandbox import template_environment
 
 DEFAULT_ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -53,9 +53,9 @@ def referenced_images(spec: JobSpec, target: Target | None = None) -> list[tuple
 
 def _render(spec: JobSpec, target: Target | None, images) -> Iterator[Request]:
     if spec.template is not None:
-        return _templated(spec, target, images)
+        return _templated(spec, spec.template, target, images)
     if spec.prepared is not None:
-        return _prepared(spec, target)
+        return _prepared(spec, spec.prepared, target)
     return _inline(spec, images)
 
 
@@ -161,19 +161,18 @@ def _inline(spec: JobSpec, images) -> Iterator[Request]:
 # -- prepared requests ----------------------------------------------------------
 
 
-def _prepared(spec: JobSpec, target: Target | None) -> Iterator[Request]:
+def _prepared(spec: JobSpec, prepared: SourceRef, target: Target | None) -> Iterator[Request]:
     import orjson
 
     from runner.dataio.sources import open_rows
 
-    source = open_rows(spec.prepared, target)
+    source = open_rows(prepared, target)
     unique = UniqueIds(lambda: ((row.get("custom_id"), n) for n, row in source.numbered()), source.locate)
     answer = answer_keys(spec)
     keep = tuple(spec.output.keep)
 
     def requests() -> Iterator[Request]:
         for n, row in source.numbered():
-            custom_id = row.get("custom_id")
             body = row.get("request")
             if type(body) is str:
                 try:
@@ -187,7 +186,7 @@ def _prepared(spec: JobSpec, target: Target | None) -> Iterator[Request]:
                     hint='prepared rows look like {"custom_id": "a-1", "request": '
                     '{"messages": [...], "max_tokens": 100}}',
                 )
-            check_custom_id(custom_id, source.locate(n))
+            custom_id = check_custom_id(row.get("custom_id"), source.locate(n))
             body.pop("model", None)  # the model goes in the URL on Vertex
             if "anthropic_version" not in body:
                 body["anthropic_version"] = DEFAULT_ANTHROPIC_VERSION
@@ -203,10 +202,9 @@ def _prepared(spec: JobSpec, target: Target | None) -> Iterator[Request]:
 # -- templates ------------------------------------------------------------------
 
 
-def _templated(spec: JobSpec, target: Target | None, images) -> Iterator[Request]:
+def _templated(spec: JobSpec, template: Template, target: Target | None, images) -> Iterator[Request]:
     from runner.dataio.sources import open_rows
 
-    template = spec.template
     source = open_rows(template.source, target)
     compiler = Compiler(template_environment(), images)
     try:
@@ -216,6 +214,7 @@ def _templated(spec: JobSpec, target: Target | None, images) -> Iterator[Request
             custom_id = compiler.string(template.custom_id_template or "", "$.template.custom_id")
         # Request defaults stay literal; the template's own keys are templates.
         templated = compiler.value({**template.overrides, "messages": template.messages}, "$.template")
+        body: Dynamic | dict[str, Any]
         if isinstance(templated, Dynamic):
             body = Dynamic(
                 "{**" + compiler.namespace_constant(_head(spec)) + ", " + templated.code[1:], templated.names

@@ -140,7 +140,8 @@ class Compiler:
             compiled.append((key, self.value(item, path)))
         if not any(isinstance(v, Dynamic) for _, v in compiled):
             return kind(compiled) if kind is dict else [v for _, v in compiled]
-        parts, names = [], {}
+        parts: list[str] = []
+        names: dict[str, tuple[str, str]] = {}
         for key, item in compiled:
             if isinstance(item, Dynamic):
                 code = item.code

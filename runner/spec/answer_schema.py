@@ -106,7 +106,7 @@ def subset_problems(schema: dict[str, Any]) -> list[Problem]:
                 "wrap the answer in {type: object, properties: {...}, required: [...]}",
             )
         )
-    defs = schema.get("$defs") if isinstance(schema.get("$defs"), dict) else {}
+    defs = schema["$defs"] if isinstance(schema.get("$defs"), dict) else {}
     _walk(schema, (), defs, problems)
     unique: dict[str, Problem] = {}
     for problem in problems:  # one line per problem, at its first place (a recursive $ref is one)
@@ -280,7 +280,7 @@ def _wire(node: Any, root: bool = False) -> Any:
 def column_problems(schema: dict[str, Any], keep: list[str]) -> list[Problem]:
     """BigQuery's column-name rules for the answer's fields (and their nested fields), and clashes."""
     problems: list[Problem] = []
-    properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    properties = schema["properties"] if isinstance(schema.get("properties"), dict) else {}
     taken: dict[str, str] = {c: "a column of every result row" for c in RESULT_COLUMNS}
     for name in keep:
         taken.setdefault(name.lower(), f"kept column {name!r}")

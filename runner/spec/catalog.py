@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from runner.errors import ConfigError
 
@@ -20,6 +20,8 @@ CATALOG_FILE = Path(__file__).with_name("models.yaml")
 
 class _Record:
     """Attribute access plus `record["key"]`, so callers may treat prices and quotas as dicts."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # every subclass is a dataclass
 
     def __getitem__(self, key: str):
         try:
@@ -206,4 +208,4 @@ def _model(entry: dict[str, Any], default_discount: float) -> ModelInfo:
 
 
 def _passed(date: str | None, today: dt.date) -> bool:
-    return bool(date) and dt.date.fromisoformat(date) <= today
+    return date is not None and date != "" and dt.date.fromisoformat(date) <= today

@@ -6,9 +6,11 @@ import base64
 import binascii
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from runner.image_headers import sniff_media_type
 from runner.spec.context import Context
+from runner.spec.findings import Path_
 from runner.spec.uris import GCS_OBJECT, check_platform, check_reference, local_path
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # the Messages API rejects larger images
@@ -27,7 +29,7 @@ def is_templated(value: str) -> bool:
 
 def image_sources(ctx: Context) -> Iterator[tuple[tuple, dict, bool]]:
     """(path of the source, source, in a template?) for every image block of the spec."""
-    roots = []
+    roots: list[tuple[Path_, Any, bool]] = []
     prompts = ctx.data.get("prompts")
     if isinstance(prompts, list):
         roots += [

@@ -128,6 +128,8 @@ def _check_keep(ctx: Context, keep: list[str]) -> None:
                 "the custom_id is always there; keep other columns",
             )
             bad.add(index)
+    formats: tuple[str, ...]
+    where: tuple[str, ...]
     if template is not None:
         source, formats, where = template.get("source"), ROW_FORMATS, ("template", "source")
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from typing import Any, TypeGuard
 
 from runner.spec.catalog import ModelInfo, catalog
 from runner.spec.context import Context
@@ -240,8 +241,7 @@ def check_references(ctx: Context) -> None:
 
 
 def _references(data: dict) -> list:
-    template = data.get("template") if isinstance(data.get("template"), dict) else {}
-    batch = data.get("batch") if isinstance(data.get("batch"), dict) else {}
+    template, batch = _mapping(data.get("template")), _mapping(data.get("batch"))
     return [
         data.get("destination"),
         data.get("prepared"),
@@ -253,7 +253,7 @@ def _references(data: dict) -> list:
 
 def check_prompts(ctx: Context, info: ModelInfo | None) -> None:
     """Unique custom_ids; max_tokens within the model's limit; tool_choice names a tool; budget."""
-    defaults = ctx.data.get("request") if isinstance(ctx.data.get("request"), dict) else {}
+    defaults = _mapping(ctx.data.get("request"))
     _check_request(ctx, ("request",), defaults, {}, info)
     prompts = ctx.data.get("prompts")
     if isinstance(prompts, list):
@@ -328,5 +328,10 @@ def _check_request(ctx: Context, path: tuple, own: dict, defaults: dict, info: M
             )
 
 
-def _is_int(value) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _mapping(value: Any) -> dict:
+    """`value` when it is a mapping, else an empty one: the schema reports the wrong type."""
+    return value if isinstance(value, dict) else {}

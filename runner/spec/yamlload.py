@@ -9,7 +9,7 @@ strings (a spec is JSON data, not YAML 1.1 timestamps).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
@@ -31,10 +31,13 @@ _SCALAR_TAGS = {
 
 
 # libyaml's parser when PyYAML was built with it: about ten times faster than the pure one.
-_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    _BaseLoader = yaml.SafeLoader
+else:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_BASE):
+class _Loader(_BaseLoader):
     """SafeLoader without the timestamp resolver: `2024-01-01` stays the string it looks like."""
 
 
@@ -211,7 +214,7 @@ def _convert(node: yaml.Node, path: Path_, result: LoadedYaml, counter: list[int
         return _mapping(node, path, result, counter, depth)
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, path + (i,), result, counter, depth + 1) for i, item in enumerate(node.value)]
-    return _scalar(node, path, result)
+    return _scalar(cast(yaml.ScalarNode, node), path, result)  # composed nodes: mapping, sequence or scalar
 
 
 def _mapping(node: yaml.MappingNode, path: Path_, result: LoadedYaml, counter, depth) -> dict:

@@ -19,6 +19,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
+from typing import Any
 
 from runner.errors import Interrupted, RemoteError
 from runner.records import Request
@@ -99,7 +100,7 @@ class StreamRun:
             feeders = [asyncio.create_task(self._producer(workers_n))]
             feeders += [asyncio.create_task(self._worker()) for _ in range(workers_n)]
             stop = asyncio.create_task(interrupted.wait())
-            pending = set(feeders) | {writer, flusher}
+            pending: set[asyncio.Task[Any]] = set(feeders) | {writer, flusher}
             failed = False
             while pending & set(feeders) and not stop.done() and not failed:
                 done, pending = await asyncio.wait(pending | {stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -120,8 +121,9 @@ class StreamRun:
             await flusher
             await self._in_ledger(self._repair_dirty)
             for task in feeders:
-                if not task.cancelled() and task.exception() is not None:
-                    raise task.exception()
+                error = None if task.cancelled() else task.exception()
+                if error is not None:
+                    raise error
             if interrupted.is_set():
                 raise Interrupted("interrupted: finished rows are saved; re-run the same command to resume")
         finally:

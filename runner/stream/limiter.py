@@ -202,16 +202,17 @@ class Limiter:
 
     async def acquire(self, cost: Cost) -> Reservation:
         """Wait (FIFO) until `cost` fits under every quota and the concurrency limit."""
-        if self._lock is None:
+        if self._lock is None or self._changed is None:
             self._lock, self._changed = asyncio.Lock(), asyncio.Event()
+        changed = self._changed
         async with self._lock:
             while True:
-                self._changed.clear()
+                changed.clear()
                 got = self.try_reserve(cost, self.clock())
                 if isinstance(got, Reservation):
                     return got
                 # Woken early by any finishing call: its refund may be what we wait for.
                 try:
-                    await asyncio.wait_for(self._changed.wait(), timeout=None if got == float("inf") else got)
+                    await asyncio.wait_for(changed.wait(), timeout=None if got == float("inf") else got)
                 except TimeoutError:
                     pass

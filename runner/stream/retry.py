@@ -139,7 +139,7 @@ class Backoff:
     base: float = 1.0
     cap: float = 60.0
 
-    def delay(self, retry_number: int, failure: CallFailure, rng: random.Random = random) -> float:
+    def delay(self, retry_number: int, failure: CallFailure, rng: random.Random) -> float:
         window = min(self.cap, self.base * (2 ** max(0, retry_number - 1)))
         delay = rng.uniform(0.0, window)
         if failure.retry_after is not None:

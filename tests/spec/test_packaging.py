@@ -1,4 +1,4 @@
-"""An installed (non-editable) wheel carries the schemas and the catalog, and validate works from it."""
+"""An installed (non-editable) wheel carries the schemas, the catalog and py.typed, and validate works from it."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ def test_wheel_contains_the_schemas_and_the_catalog(unpacked_wheel):
         packaged = unpacked_wheel / "runner" / "schemas" / name
         assert packaged.read_bytes() == (REPO / "schemas" / name).read_bytes()
     assert (unpacked_wheel / "runner" / "spec" / "models.yaml").is_file()
+
+
+def test_wheel_marks_the_package_as_typed(unpacked_wheel):
+    # PEP 561: without py.typed, type checkers ignore the annotations of an installed claude-jobs.
+    assert (unpacked_wheel / "runner" / "py.typed").is_file()
 
 
 def test_validate_runs_from_the_installed_wheel(unpacked_wheel, tmp_path):
