@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` (set up + run the main job on the
-# local stack) and `make test` (set up + the whole test suite). Both install
+# local stack) and `make test` (set up + `make lint` + the whole test suite). Both install
 # everything they need into .venv first, once, and again when pyproject.toml or
 # requirements.lock changes.
 PYTHON ?= python3
@@ -39,13 +39,15 @@ demo: $(STAMP)
 	$(BIN)/claude-jobs run $(DEMO_SPEC)
 	@echo "--- results:" && $(BIN)/claude-jobs results $(DEMO_SPEC) --format table
 
+# ruff (lint + format), the import contracts of docs/internals.md, mypy (pyproject.toml configures each).
 lint: $(STAMP)
 	$(BIN)/ruff check runner infra tests bench
 	$(BIN)/ruff format --check runner infra tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-test: $(STAMP)
+# The lint gate first (a failing check stops here), then the tests.
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
