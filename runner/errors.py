@@ -104,12 +104,6 @@ class StateError(ClaudeJobsError):
     exit_code = EXIT_INVALID
 
 
-class JobFailed(ClaudeJobsError):
-    """The run ended but rows failed or the batch job ended unsuccessfully; results are kept."""
-
-    exit_code = EXIT_JOB_FAILED
-
-
 class Interrupted(ClaudeJobsError):
     """The user interrupted the run; state is saved and a re-run resumes."""
 

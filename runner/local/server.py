@@ -26,7 +26,7 @@ from aiohttp import web
 
 from runner.errors import ConfigError, StackError
 from runner.local.config import FAULT_KINDS, ServerConfig
-from runner.local.predict import CONFIG, setup
+from runner.local.predict import setup
 
 STATE_DIR = web.AppKey("runner.local.state_dir", Path)
 
@@ -42,11 +42,6 @@ def create_app(config: ServerConfig, state_dir: Path) -> web.Application:
 
         batch_jobs.setup(app, config, Path(state_dir))
     return app
-
-
-def current_config(app: web.Application) -> ServerConfig:
-    """The live config (POST /_local/config replaces it while the server runs)."""
-    return app[CONFIG][0]
 
 
 # -- the process ----------------------------------------------------------------

@@ -23,7 +23,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-JSON_TYPES = ("object", "array", "string", "integer", "number", "boolean", "null")
 STRING_FORMATS = frozenset(
     {"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"}
 )

@@ -188,14 +188,6 @@ class Ledger:
             )
         ]
 
-    @property
-    def open_part_size(self) -> int:
-        if self._open_part is None:
-            return 0
-        return self._conn.execute(
-            "SELECT COUNT(*) FROM results WHERE part = ?", (self._open_part,)
-        ).fetchone()[0]
-
     # -- writes (one transaction each, fsynced) ----------------------------------
 
     def record(self, rows: list[ResultRow]) -> None:

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-# HTTP statuses that fail the row at once: the request itself is wrong, or access is.
-FATAL_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
 # Anthropic error types that mean "try again later" when they arrive as an SSE `error` event.
 RETRYABLE_ERROR_TYPES = frozenset(
     {"overloaded_error", "api_error", "rate_limit_error", "timeout_error", "internal_server_error"}
