@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from runner.spec.build import build_spec
-from runner.spec.context import Context
+from runner.spec.context import Context, repo_root_for
 from runner.spec.credentials import check_credentials
 from runner.spec.findings import FileReport, Finding
 from runner.spec.image_checks import check_images
@@ -27,6 +27,10 @@ def check_file(path: str | Path, stack=None, display: str | None = None) -> File
     absolute = Path(os.path.abspath(path))
     if not absolute.is_file():  # a FIFO or device would block or lie
         report.findings.append(_not_a_file(absolute))
+        return report
+    escape = _outside_boundary(absolute)
+    if escape is not None:  # checked before reading: its contents must not reach any message
+        report.findings.append(escape)
         return report
     try:
         with open(absolute, "rb") as handle:
@@ -60,6 +64,30 @@ def _not_a_file(path: Path) -> Finding:
     if path.is_dir():
         return Finding(1, 1, (), "is a folder, not a spec file", "file.folder", "pass a *.yaml spec file")
     return Finding(1, 1, (), "not a regular file", "file.read", "pass a *.yaml spec file")
+
+
+def _outside_boundary(absolute: Path) -> Finding | None:
+    """A spec that is (or sits behind) a symlink leading out of its repository, like a data file would.
+
+    The boundary is the repository the spec is named in; a spec named outside any repository
+    must stay in its own folder.
+    """
+    root = repo_root_for(absolute.parent)
+    boundary = root if absolute.is_relative_to(root) else absolute.parent
+    try:
+        resolved, inside = absolute.resolve(), boundary.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return Finding(1, 1, (), "cannot resolve the file (a symlink loop?)", "file.read")
+    if resolved.is_relative_to(inside):
+        return None
+    return Finding(
+        1,
+        1,
+        (),
+        "the spec file is a symlink to a file outside the repository; it was not read",
+        "files.outside-repo",
+        "copy the spec into the repository instead of linking it",
+    )
 
 
 def _semantics(ctx: Context) -> None:

@@ -26,9 +26,40 @@ def load_schema(name: str) -> dict[str, Any]:
 def validator_for(name: str):
     """A validator over the schema with its local `$ref`s inlined: same verdicts, a third faster."""
     from jsonschema import Draft202012Validator
+    from jsonschema.validators import extend
 
     schema = load_schema(name)
-    return Draft202012Validator(_inline(schema, schema))
+    validator = extend(Draft202012Validator, {"pattern": _ecma_pattern})
+    return validator(_inline(schema, schema))
+
+
+def _ecma_pattern(validator, pattern: str, instance: Any, schema: dict):
+    """`pattern` as JSON Schema means it (ECMA 262): `$` ends the string, where Python's `$` also
+    matches before a final newline, so `"a\\n"` would pass `^[a-z]+$` (and editors refuse it)."""
+    from jsonschema.exceptions import ValidationError
+
+    if isinstance(instance, str) and not _compiled(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def _compiled(pattern: str):
+    import re
+
+    out, escaped, in_class = [], False, False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "[":
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        elif ch == "$" and not in_class:
+            ch = r"\Z"
+        out.append(ch)
+    return re.compile("".join(out))
 
 
 def _inline(node: Any, root: dict, depth: int = 0) -> Any:
@@ -144,6 +175,21 @@ def _explain(error, loaded: LoadedYaml, root: dict) -> list[Finding]:
             )
         ]
     message = error.message
+    if not path and error.validator == "type":
+        # Never echo a document that is one scalar: it may be a file that was never a spec.
+        kind = type(instance).__name__ if instance is not None else "null"
+        kind = {"str": "string", "int": "number", "float": "number", "bool": "boolean", "list": "list"}.get(
+            kind, kind
+        )
+        return [
+            Finding(
+                *loaded.mark(path),
+                path,
+                f"a spec must be a mapping of keys (name:, model:, ...), not a {kind}",
+                "schema.type",
+                "start from an example in jobs/examples/",
+            )
+        ]
     if _has_message(error):
         message = error.schema["x-message"].format(instance=_short(instance))
     elif error.validator == "type" and path in loaded.coerced:

@@ -43,3 +43,16 @@ def spec_file(tmp_path, monkeypatch):
 
     write.root = tmp_path
     return write
+
+
+@pytest.fixture
+def run_cli_in(capsys):
+    """`claude-jobs ARGS` in-process from the current folder: (exit code, stdout, stderr)."""
+    from runner.cli import invoke
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = invoke(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -52,3 +52,31 @@ def test_a_symlink_out_of_the_repository_is_outside(spec_file, tmp_path_factory)
     assert rules(spec_file(SPEC.format(prepared="link.jsonl", destination="t.jsonl"))) == [
         "files.outside-repo"
     ]
+
+
+SECRET = "db-password-hunter2-SUPERSECRET-value"
+
+
+def test_a_spec_that_links_out_of_the_repository_is_refused_unread(spec_file, tmp_path_factory, run_cli_in):
+    outside = tmp_path_factory.mktemp("outside") / "secret.txt"
+    outside.write_text(SECRET + "\n")
+    (spec_file.root / "jobs").mkdir()
+    (spec_file.root / "jobs" / "x.yaml").symlink_to(outside)
+    for args in (["validate", "jobs"], ["plan", "--format", "markdown", "jobs/x.yaml"]):
+        code, out, err = run_cli_in(*args)
+        assert code == 1, (args, out, err)
+        assert SECRET not in out + err
+        assert "jobs/x.yaml:1:1: $: the spec file is a symlink to a file outside the repository" in out + err
+
+
+def test_a_spec_linking_inside_the_repository_is_read(spec_file):
+    (spec_file.root / "p.jsonl").write_text(LINE)
+    target = spec_file(SPEC.format(prepared="p.jsonl", destination="t.jsonl"), name="real/spec.yaml")
+    (spec_file.root / "link.yaml").symlink_to(target)
+    assert rules(spec_file.root / "link.yaml") == []
+
+
+def test_a_scalar_document_is_not_echoed(spec_file):
+    report = check_file(spec_file(SECRET + "\n"))
+    assert [f.rule for f in report.errors] == ["schema.type"]
+    assert SECRET not in report.errors[0].message
