@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 
 from runner.errors import ConfigError, UsageError
+from runner.paths import PROJECT_ID
 
 DEFAULT_REGION = "us-east5"
 LOCAL_PROJECT = "claude-jobs-local"
@@ -135,6 +136,14 @@ def _project_id(value: str, where: str, hint: str) -> str:
         raise UsageError("empty project id", where=where, hint=hint)
     if any(ch.isspace() or ord(ch) < 32 for ch in project):
         raise UsageError(f"{project!r} is not a project id (it contains blanks)", where=where, hint=hint)
+    if not PROJECT_ID.match(project):
+        shown = project if len(project) <= 40 else project[:37] + "..."
+        raise UsageError(
+            f"{shown!r} is not a Google Cloud project id "
+            "(6-30 lowercase letters, digits or hyphens, starting with a letter)",
+            where=where,
+            hint=hint,
+        )
     return project
 
 

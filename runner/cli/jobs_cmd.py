@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -150,7 +151,7 @@ def status(ref, project, region, local, output_format):
 @click.option(
     "--format", "output_format", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True
 )
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N rows.")
+@click.option("--limit", type=click.IntRange(min=1, max=sys.maxsize), default=None, help="At most N rows.")
 def results(spec_path, project, region, local, output_format, limit):
     """Print SPEC's results, one per custom_id: batch jobs' joined outputs, or the stream ledger."""
     import itertools

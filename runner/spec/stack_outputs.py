@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ClaudeJobsError, ConfigError, UsageError
+from runner.paths import PROJECT_ID
 
 REQUIRED = ("project", "region", "bucket", "bigquery_datasets")
 OPTIONAL = ("runner_service_account", "workload_identity_provider", "vertex_service_agent")
@@ -41,7 +42,6 @@ ENV_HINT = (
     "set CLAUDE_JOBS_PROJECT, CLAUDE_JOBS_REGION, CLAUDE_JOBS_BUCKET and CLAUDE_JOBS_DATASETS "
     "together, or unset them all and pass --stack-outputs FILE"
 )
-_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,220}[a-z0-9]$")
 _DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
@@ -136,7 +136,7 @@ def _build(
             hint="run `pulumi up` on the platform stack (infra/), then " + SAVE_HINT,
         )
     text = {key: _string(get(key), key, where, error) for key in ("project", "region", "bucket")}
-    if not _PROJECT.match(text["project"]):
+    if not PROJECT_ID.match(text["project"]):
         raise error(f"{text['project']!r} is not a Google Cloud project id", where=where("project"))
     if not _REGION.match(text["region"]):
         raise error(

@@ -92,6 +92,14 @@ def test_a_negative_limit_is_refused_naming_the_flag(cli):
     assert len(errors) == 1 and errors[0].startswith("error: --limit: -1 is not in the range")
 
 
+def test_a_limit_too_large_for_a_row_count_is_a_usage_error(cli):
+    code, _, errors = cli("results", STREAM_SPEC, "--limit", "99999999999999999999")
+    assert code == EXIT_USAGE
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: --limit: 99999999999999999999 is not in the range"
+    )
+
+
 def test_a_missing_argument_is_one_usage_line(cli):
     code, _, errors = cli("run")
     assert code == EXIT_USAGE
@@ -194,7 +202,7 @@ def test_a_blank_project_variable_is_a_usage_error_not_the_local_stack(cli, no_s
 
 def test_a_project_without_credentials_is_exit_3_with_the_fix(cli, monkeypatch, tmp_path):
     _no_adc(monkeypatch, tmp_path)
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "my-project")
     code, _, errors = cli("run", STREAM_SPEC)
     assert code == EXIT_CONFIG
     assert len(errors) == 1
@@ -210,7 +218,7 @@ def test_credentials_that_cannot_reach_the_token_endpoint_are_exit_3_up_front(cl
     monkeypatch.setenv(
         "GOOGLE_APPLICATION_CREDENTIALS", str(_service_account(tmp_path, f"http://127.0.0.1:{port}/token"))
     )
-    code, _, errors = cli("plan", STREAM_SPEC, "--project", "p")
+    code, _, errors = cli("plan", STREAM_SPEC, "--project", "my-project")
     assert code == EXIT_CONFIG
     assert len(errors) == 1
     assert errors[0].startswith(
@@ -243,7 +251,7 @@ def test_revoked_credentials_are_exit_3_with_the_login_fix(cli, monkeypatch, tmp
         _no_adc(monkeypatch, tmp_path)
         token_uri = f"http://127.0.0.1:{server.server_address[1]}/token"
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(_service_account(tmp_path, token_uri)))
-        code, _, errors = cli("list", "--project", "p")
+        code, _, errors = cli("list", "--project", "my-project")
     finally:
         server.shutdown()
         server.server_close()
@@ -518,3 +526,18 @@ def test_a_group_without_a_command_shows_its_help_not_an_error_line(cli, capsys,
     assert code == EXIT_USAGE
     assert err.startswith("Usage: claude-jobs") and "Commands:" in err
     assert "error:" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("project", ["/tmp/elsewhere", "../../..", "a/b", "My-Project", "p"])
+def test_a_project_that_is_not_a_project_id_is_refused_before_any_state_is_written(
+    cli, no_stack, monkeypatch, tmp_path, project
+):
+    code, _, errors = cli("run", STREAM_SPEC, "--project", project)
+    assert code == EXIT_USAGE
+    assert len(errors) == 1 and errors[0].startswith("error: --project: ")
+    assert "is not a Google Cloud project id" in errors[0]
+    assert not (tmp_path / "home").exists()
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", project)
+    code, _, errors = cli("status", STREAM_SPEC)
+    assert code == EXIT_USAGE
+    assert len(errors) == 1 and errors[0].startswith("error: GOOGLE_CLOUD_PROJECT: ")
