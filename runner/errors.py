@@ -176,10 +176,20 @@ def _translate_one(exc: BaseException) -> ClaudeJobsError | None:
     return None
 
 
+_SQLITE_FULL = 13
+
+
 def _state_database(exc: BaseException) -> StateError:
     """Only local state (stream ledgers) lives in SQLite: a damaged or unopenable database."""
     from runner.paths import state_dir
 
+    if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or "disk is full" in str(exc):
+        # The ledger is intact: moving it away would re-send (and re-pay) every row it holds.
+        return ConfigError(
+            f"no space left on device for the state folder {state_dir()}",
+            where="CLAUDE_JOBS_HOME" if _home_from_env() else str(state_dir()),
+            hint="free some disk space (or set CLAUDE_JOBS_HOME to a bigger disk), then re-run to resume",
+        )
     return StateError(
         f"a state database in {state_dir()} cannot be used: {_first_line(exc)}",
         where="CLAUDE_JOBS_HOME" if _home_from_env() else str(state_dir()),

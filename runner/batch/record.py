@@ -8,13 +8,12 @@ appear instead of submitting a second one.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import orjson
 
-from runner.paths import state_dir
+from runner.paths import private_folder, state_dir, write_private
 
 
 class SubmissionRecord:
@@ -32,10 +31,8 @@ class SubmissionRecord:
         return self._data
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(orjson.dumps(self._load(), option=orjson.OPT_INDENT_2))
-        os.replace(tmp, self.path)  # atomic: a crash never leaves half a record
+        private_folder(self.path.parent)
+        write_private(self.path, orjson.dumps(self._load(), option=orjson.OPT_INDENT_2))
 
     def job(self, display_name: str) -> str | None:
         return (self._load()["submissions"].get(display_name) or {}).get("job")

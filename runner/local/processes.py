@@ -14,6 +14,7 @@ from pathlib import Path
 
 from runner.errors import StackError
 from runner.local.emulators import Launch
+from runner.paths import PRIVATE_FILE, private_folder
 
 STOP_GRACE_SECONDS = 5.0
 
@@ -22,14 +23,13 @@ _children: dict[int, subprocess.Popen] = {}
 
 
 def spawn(launch: Launch) -> subprocess.Popen:
-    launch.log.parent.mkdir(parents=True, exist_ok=True)
     if launch.ready_file is not None:
         launch.ready_file.unlink(missing_ok=True)
     env = {**os.environ, **launch.env}
     # The services must never talk to real Google Cloud, whatever the caller's environment says.
     for var in ("STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT"):
         env.pop(var, None)
-    with open(launch.log, "ab") as log:
+    with _private_log(launch.log) as log:
         try:
             proc = subprocess.Popen(
                 launch.argv,
@@ -39,6 +39,7 @@ def spawn(launch: Launch) -> subprocess.Popen:
                 env=env,
                 cwd=str(launch.log.parent),
                 start_new_session=True,
+                umask=0o077,  # its state (logs, prompts, answers) is only its owner's
             )
         except OSError as exc:
             raise StackError(
@@ -48,6 +49,12 @@ def spawn(launch: Launch) -> subprocess.Popen:
             ) from None
     _children[proc.pid] = proc
     return proc
+
+
+def _private_log(path: Path):
+    """The log opened for appending, created 0600: services log the prompts they receive."""
+    private_folder(path.parent)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE), "ab")
 
 
 def describe(proc: subprocess.Popen, launch: Launch) -> dict:
@@ -126,9 +133,14 @@ def me() -> dict:
 
 def spawn_watchdog(argv: list[str], log_path: Path) -> dict:
     """Start a detached helper process; its pid, group and start time, like a service's."""
-    with open(log_path, "ab") as log:
+    with _private_log(log_path) as log:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            umask=0o077,
         )
     _children[proc.pid] = proc
     import psutil

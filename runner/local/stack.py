@@ -29,7 +29,7 @@ from runner.errors import ConfigError, StackError, UsageError
 from runner.local import emulators, ports, processes
 from runner.local.emulators import SERVICES, Launch
 from runner.local.ports import HOST
-from runner.paths import state_dir
+from runner.paths import PRIVATE_FILE, private_folder, state_dir, write_private
 
 START_TIMEOUT_ENV = "CLAUDE_JOBS_LOCAL_START_TIMEOUT"
 
@@ -338,8 +338,8 @@ def _answers(url: str, timeout: float) -> bool:
 def _locked(root: Path) -> Iterator[None]:
     """One up/down at a time per stack folder (two terminals, or a run next to `local up`)."""
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        lock = open(root / "stack.lock", "w")
+        private_folder(root)
+        lock = os.fdopen(os.open(root / "stack.lock", os.O_WRONLY | os.O_CREAT, PRIVATE_FILE), "w")
     except OSError as exc:
         raise _unusable(root, exc) from None
     with lock:
@@ -372,9 +372,7 @@ def _read_record(root: Path) -> dict | None:
 
 
 def _write_record(root: Path, record: dict) -> None:
-    tmp = root / "stack.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2))
-    tmp.replace(root / "stack.json")
+    write_private(root / "stack.json", json.dumps(record, indent=2))
 
 
 def _running_endpoints(root: Path) -> StackEndpoints | None:
@@ -405,8 +403,8 @@ def _write_server_config(root: Path, config: str | Path | None, endpoints: Stack
     batch.setdefault("project", endpoints.project)
     server_config.batch = batch
     path = root / "vertex" / "config.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(server_config.to_dict(), indent=2))
+    private_folder(path.parent)
+    write_private(path, json.dumps(server_config.to_dict(), indent=2))
     return path
 
 

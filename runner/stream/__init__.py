@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runner.errors import SpecError
-from runner.paths import state_dir
+from runner.paths import private_folder, state_dir
 from runner.records import ResultRow, RunOptions, RunSummary
 
 __all__ = ["iter_results", "ledger_path", "ledger_project", "run_stream", "stream_status"]
@@ -48,7 +48,7 @@ def run_stream(spec, target, options: RunOptions) -> RunSummary:
     # The sink first: a destination that cannot be written fails before the ledger starts.
     sink = open_sink(spec.destination, spec, target)
     path = ledger_path(spec, target.project)
-    path.parent.mkdir(parents=True, exist_ok=True)  # a bad CLAUDE_JOBS_HOME is named first
+    private_folder(path.parent)  # a bad CLAUDE_JOBS_HOME is named first
     if not options.restart and not _started(path):
         refuse_foreign_data(spec, sink)
     ledger = Ledger.open(

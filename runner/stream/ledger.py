@@ -25,6 +25,7 @@ from pathlib import Path
 import orjson
 
 from runner.errors import StateError
+from runner.paths import PRIVATE_FILE, create_private, private_folder
 from runner.records import ResultRow
 
 SCHEMA = """
@@ -72,7 +73,7 @@ class Ledger:
         Holds an exclusive lock until `close()`: two runs of one spec at once would
         send rows twice. The kernel drops the lock when the process dies, even on kill -9.
         """
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         lock = _lock(path.with_suffix(".lock"), spec_name)
         try:
             ledger = cls._open(path, spec_name, revision, restart)
@@ -84,6 +85,7 @@ class Ledger:
 
     @classmethod
     def _open(cls, path: Path, spec_name: str, revision: str, restart: bool) -> Ledger:
+        create_private(path)
         conn = _connect(path)
         conn.executescript(SCHEMA)
         stored = dict(conn.execute("SELECT key, value FROM meta").fetchall())
@@ -232,7 +234,10 @@ class Ledger:
             conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", values)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite has already rolled back after some errors (a full disk): a second
+            # ROLLBACK would raise and hide the real cause.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
 
     def seal(self) -> int | None:
@@ -253,7 +258,7 @@ class Ledger:
 
 
 def _lock(path: Path, spec_name: str) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

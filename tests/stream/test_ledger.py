@@ -140,3 +140,23 @@ def test_a_second_run_of_the_same_spec_is_refused_while_the_first_holds_the_ledg
         Ledger.open(ledger.path, spec_name="s", revision="rev1")
     ledger.close()
     Ledger.open(ledger.path, spec_name="s", revision="rev1").close()
+
+
+def test_a_full_disk_is_reported_as_no_space_not_as_a_damaged_ledger(ledger, monkeypatch, tmp_path):
+    from runner.errors import EXIT_CONFIG, translate
+
+    monkeypatch.setenv("CLAUDE_JOBS_HOME", str(tmp_path))
+    ledger.record([row("a")])
+    pages = ledger._conn.execute("PRAGMA page_count").fetchone()[0]
+    ledger._conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from now on
+    with pytest.raises(sqlite3.OperationalError) as raised:
+        ledger.record(
+            [ResultRow(custom_id=f"big{i}", status="succeeded", error={"m": "x" * 4000}) for i in range(50)]
+        )
+    error = translate(raised.value)
+    assert error is not None and error.exit_code == EXIT_CONFIG
+    assert str(error).startswith(f"CLAUDE_JOBS_HOME: no space left on device for the state folder {tmp_path}")
+    assert "move" not in str(error)
+    ledger._conn.execute("PRAGMA max_page_count = 1073741823")  # space again: nothing was lost
+    ledger.record([row("b")])
+    assert ledger.counts()["succeeded"] == 2

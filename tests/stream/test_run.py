@@ -220,3 +220,16 @@ def test_the_progress_display_reports_rows_and_rates_on_stderr(state_home, quiet
     run(state_home, quiet_vertex, RunOptions(progress=True), rows=12)
     err = capsys.readouterr().err
     assert "12/12" in err and "req/s" in err and "429s 0" in err
+
+
+def test_the_state_folder_and_the_ledger_are_private_to_their_owner(state_home, quiet_vertex):
+    import os
+    import stat
+
+    run(state_home, quiet_vertex, rows=3)
+    state = state_home / "state"
+    folders = [state, *(p for p in state.rglob("*") if p.is_dir())]
+    files = [p for p in state.rglob("*") if p.is_file()]
+    assert any(p.name == "ledger.sqlite" for p in files)
+    assert {oct(stat.S_IMODE(os.stat(p).st_mode)) for p in folders} == {oct(0o700)}
+    assert {oct(stat.S_IMODE(os.stat(p).st_mode)) for p in files} == {oct(0o600)}
