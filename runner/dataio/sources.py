@@ -18,17 +18,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import orjson
-
 from runner.clients import Target
 from runner.errors import ClaudeJobsError, ConfigError, RemoteError, SpecError, translate
 from runner.paths import shown
 from runner.spec.model import SourceRef
+from runner.spec.row_parsers import CSV_FIELD_LIMIT, BadCsv, BadJson, csv_records, parse_json_line
 
 GCS_CHUNK = 4 << 20  # bytes per ranged read of a Cloud Storage object
 _READ_CHUNK = 1 << 20  # bytes per read of a local file
 BQ_PAGE = 5_000  # rows per BigQuery page
-_CSV_FIELD_LIMIT = 64 << 20
 
 
 class RowSource:
@@ -61,7 +59,6 @@ class RowSource:
 
 def _jsonl_rows(chunks: Iterator[bytes], name: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) per non-blank line; one chunk of bytes in memory at a time."""
-    loads = orjson.loads
     lineno = 0
     tail = b""
     for chunk in itertools.chain(_without_bom(chunks), (b"\n",)):  # "\n" ends an unended last line
@@ -70,8 +67,8 @@ def _jsonl_rows(chunks: Iterator[bytes], name: str) -> Iterator[tuple[int, dict[
         for line in lines:
             lineno += 1
             try:
-                row = loads(line)
-            except orjson.JSONDecodeError as exc:
+                row = parse_json_line(line)
+            except BadJson as exc:
                 if line.strip():
                     raise _bad_line(name, lineno, exc) from None
                 continue
@@ -88,29 +85,26 @@ def _without_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield from chunks
 
 
-def _bad_line(name: str, lineno: int, exc: orjson.JSONDecodeError | None) -> SpecError:
+def _bad_line(name: str, lineno: int, exc: BadJson | None) -> SpecError:
     hint = 'each line of a .jsonl input must be one JSON object, e.g. {"id": 1, "text": "..."}'
     if exc is None:
         return SpecError("not a JSON object", where=f"{name}:{lineno}", hint=hint)
     # Each line is parsed alone: the decoder's own "line 1 column N" would contradict `lineno`.
-    return SpecError(f"not valid JSON: {exc.msg}", where=f"{name}:{lineno}:{exc.colno}", hint=hint)
+    where = f"{name}:{lineno}:{exc.column}" if exc.column else f"{name}:{lineno}"
+    return SpecError(f"not valid JSON: {exc.message}", where=where, hint=hint)
 
 
 def _csv_rows(text: io.TextIOBase, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    csv.field_size_limit(_CSV_FIELD_LIMIT)
-    reader = csv.reader(text)
+    records = csv_records(text)
     try:
-        header = next(reader, None)
-        if header is None:
+        first = next(records, None)
+        if first is None:
             return
-        if header and header[0].startswith("\ufeff"):
+        header = first[1]
+        if header[0].startswith("\ufeff"):
             header[0] = header[0][1:]
         width = len(header)
-        start = reader.line_num + 1
-        for values in reader:
-            if not values:
-                start = reader.line_num + 1
-                continue
+        for start, values in records:
             if len(values) != width:
                 raise SpecError(
                     f"{len(values)} fields where the header has {width}",
@@ -118,14 +112,14 @@ def _csv_rows(text: io.TextIOBase, name: str) -> Iterator[tuple[int, dict[str, A
                     hint="quote fields that contain commas or newlines",
                 )
             yield start, dict(zip(header, values))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise SpecError(f"bad CSV: {exc}", where=f"{name}:{reader.line_num}") from None
+    except BadCsv as exc:
+        raise SpecError(exc.message, where=f"{name}:{exc.line}", hint=exc.hint) from None
     except UnicodeDecodeError as exc:
         raise SpecError(f"not UTF-8 text: {exc.reason}", where=name, hint="save the file as UTF-8") from None
 
 
 def _csv_header(text: io.TextIOBase) -> list[str]:
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     header = next(csv.reader(text), [])
     if header and header[0].startswith("\ufeff"):
         header[0] = header[0][1:]
@@ -354,8 +348,8 @@ class BigQueryRows(RowSource):
 
 def _decode_json(value: str, where: str, column: str) -> Any:
     try:
-        return orjson.loads(value)
-    except orjson.JSONDecodeError:
+        return parse_json_line(value)
+    except BadJson:
         raise SpecError(f"column {column!r} is not valid JSON", where=where) from None
 
 

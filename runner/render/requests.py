@@ -139,14 +139,15 @@ def _inline(spec: JobSpec, images) -> Iterator[Request]:
     bodies = []
     for i, prompt in enumerate(prompts):
         where = f"$.prompts[{i}]"
-        check_custom_id(prompt.custom_id, f"{where}.custom_id")
+        check_custom_id(prompt.custom_id, _in_spec(spec, f"{where}.custom_id"))
         try:
             messages = compiler.value(prompt.messages, f"{where}.messages")
         except ImageFailure as failure:
             raise _located(spec, failure, None) from None
         bodies.append({**_head(spec), **prompt.overrides, "messages": messages})
     unique = UniqueIds(
-        lambda: ((p.custom_id, i) for i, p in enumerate(prompts)), lambda i: f"$.prompts[{i}].custom_id"
+        lambda: ((p.custom_id, i) for i, p in enumerate(prompts)),
+        lambda i: _in_spec(spec, f"$.prompts[{i}].custom_id"),
     )
 
     def requests() -> Iterator[Request]:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import csv
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from runner.spec.context import Context
+from runner.spec.row_parsers import BadCsv, BadJson, csv_records, parse_json_line
 from runner.spec.uris import REQUEST_FORMATS, classify
 
-CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # fullmatch: `$` would accept a final newline
 
 
 def first_row(ctx: Context, path: tuple, source: str, formats: tuple[str, ...]) -> dict[str, Any] | None:
@@ -54,7 +54,7 @@ def check_prepared(ctx: Context) -> None:
         return
     shape = 'each line looks like {"custom_id": "a-1", "request": {"messages": [...], "max_tokens": 100}}'
     custom_id, request = row.get("custom_id"), row.get("request")
-    if not isinstance(custom_id, str) or not CUSTOM_ID.match(custom_id):
+    if not isinstance(custom_id, str) or not CUSTOM_ID.fullmatch(custom_id):
         ctx.error(
             ("prepared",),
             f"the first line of {prepared} has no custom_id of 1-64 letters, digits, '-' or '_'",
@@ -74,8 +74,13 @@ def _csv_first_row(
     ctx: Context, path: tuple, source: str, resolved: Path, rule: str
 ) -> dict[str, Any] | None:
     with resolved.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
+        records = csv_records(handle)
+        try:
+            header = next(records, (0, None))[1]
+            row = next(records, (0, None))[1]
+        except BadCsv as exc:
+            ctx.error(path, f"{source}:{exc.line}: {exc.message}", rule, exc.hint)
+            return None
         if not header or not any(h.strip() for h in header):
             ctx.error(
                 path, f"{source} has no header row", rule, "the first line of a CSV source names its columns"
@@ -90,7 +95,6 @@ def _csv_first_row(
                 "rename one of them: each column is one template variable",
             )
             return None
-        row = next(reader, None)
         if row is None:
             ctx.error(path, f"{source} has no rows", rule, "add rows below the header line")
             return None
@@ -105,9 +109,9 @@ def _jsonl_first_row(
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                ctx.error(path, f"line {number} of {source} is not JSON: {exc.msg}", rule)
+                row = parse_json_line(line)
+            except BadJson as exc:
+                ctx.error(path, f"line {number} of {source} is not valid JSON: {exc.message}", rule)
                 return None
             if not isinstance(row, dict):
                 ctx.error(
