@@ -18,6 +18,9 @@ from runner.spec.findings import Finding, Path_
 MAX_BYTES = 5 * 1024 * 1024  # a spec is a few KB; data belongs in a source file
 MAX_NODES = 100_000  # after expanding aliases: stops "billion laughs"
 MAX_DEPTH = 64
+# Text after expanding aliases: one big anchored string aliased thousands of times is few
+# nodes but gigabytes for every later check (credentials, schema, templates) to walk.
+MAX_EXPANDED_CHARS = 2 * MAX_BYTES
 
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -157,7 +160,7 @@ def load_yaml(raw: bytes) -> LoadedYaml:
             "yaml.empty",
             "start from an example in jobs/examples/",
         )
-    counter = [0]
+    counter = [0, 0]  # nodes, characters of text
     try:
         result.data = _convert(node, (), result, counter, 0)
     except _TooBig as exc:
@@ -214,6 +217,14 @@ def _convert(node: yaml.Node, path: Path_, result: LoadedYaml, counter: list[int
         return _mapping(node, path, result, counter, depth)
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, path + (i,), result, counter, depth + 1) for i, item in enumerate(node.value)]
+    counter[1] += len(node.value)
+    if counter[1] > MAX_EXPANDED_CHARS:
+        raise _TooBig(
+            f"more than {MAX_EXPANDED_CHARS // 1024 // 1024} MB of text once aliases are expanded",
+            node.start_mark,
+            "yaml.aliases",
+            "alias small values only; keep long texts in a data file",
+        )
     return _scalar(cast(yaml.ScalarNode, node), path, result)  # composed nodes: mapping, sequence or scalar
 
 
@@ -242,6 +253,7 @@ def _mapping(node: yaml.MappingNode, path: Path_, result: LoadedYaml, counter, d
             )
             continue
         seen[key] = where
+        counter[1] += len(key)
         result.keys[path + (key,)] = where
         out[key] = _convert(value_node, path + (key,), result, counter, depth + 1)
     for value_node in merged:  # `<<: *defaults`: explicit keys win

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.spec.yamlload import MAX_NODES, load_yaml
+from runner.spec.yamlload import MAX_EXPANDED_CHARS, MAX_NODES, load_yaml
 
 
 def test_values_and_keys_keep_their_line_and_column():
@@ -56,6 +56,17 @@ def test_alias_expansion_is_bounded():
     loaded = load_yaml("\n".join(lines).encode())
     assert loaded.fatal
     assert loaded.findings[0].message == f"more than {MAX_NODES} YAML nodes once aliases are expanded"
+
+
+def test_text_expanded_from_aliases_is_bounded():
+    big = "x" * (1 << 20)
+    text = f"big: &big {big}\nmany: [" + ", ".join(["*big"] * 20) + "]\n"
+    loaded = load_yaml(text.encode())
+    assert loaded.fatal
+    assert [f.rule for f in loaded.findings] == ["yaml.aliases"]
+    assert loaded.findings[0].message == (
+        f"more than {MAX_EXPANDED_CHARS // 1024 // 1024} MB of text once aliases are expanded"
+    )
 
 
 def test_a_recursive_alias_is_an_error_not_a_hang():
