@@ -113,6 +113,11 @@ class RunSummary:
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def collected(self) -> bool:
+        """False while batch jobs run (stuck, timed out, not waited for): no rows counted yet."""
+        return self.state not in ("stuck", "timeout", "submitted", "running")
+
+    @property
     def ok(self) -> bool:
         return self.errored == 0 and self.state in ("done", "submitted", "running")
 

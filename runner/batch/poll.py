@@ -19,7 +19,10 @@ from runner.errors import RemoteError
 BACKOFF = 1.5
 FIRST_INTERVAL = 1.0
 MAX_INTERVAL = 300.0
-MAX_POLL_FAILURES = 10  # consecutive transient failures before giving up
+# After a failed poll (no answer, 429, 5xx) the next one waits 1 s, doubling up to a minute,
+# until the failures have lasted `outage_timeout` (batch.outage_timeout).
+FIRST_RETRY = 1.0
+MAX_RETRY = 60.0
 
 
 def first_interval(base: float) -> float:
@@ -54,6 +57,7 @@ class Waiter:
         poll_interval: float,
         pending_timeout: float,
         wait_timeout: float,
+        outage_timeout: float = 1_800.0,
         on_update: Callable[[WaitResult, SubmitQueue | None], None] = lambda result, queue: None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -63,6 +67,7 @@ class Waiter:
         self.poll_interval = max(0.01, poll_interval)
         self.pending_timeout = pending_timeout
         self.wait_timeout = wait_timeout
+        self.outage_timeout = outage_timeout
         self.on_update = on_update
         self.clock = clock
         self.sleep = sleep
@@ -77,6 +82,7 @@ class Waiter:
         waiting_since: dict[str, float] = {}
         interval = first_interval(self.poll_interval)
         failures = 0
+        failing_since = 0.0
         while True:
             changed = False
             try:
@@ -90,10 +96,21 @@ class Waiter:
                         result.jobs[name] = fresh
                 failures = 0
             except RemoteError as exc:
-                # A long wait must not die of one dropped connection or 503: poll again later.
-                failures += 1
-                if not transient(exc) or failures > MAX_POLL_FAILURES:
+                # A 24-48 h wait must not die of a dropped connection, a 429 or a 503: keep
+                # polling, backing off, for as long as the outage is within the bound.
+                if not transient(exc):
                     raise
+                if not failures:
+                    failing_since = self.clock()
+                failures += 1
+                if self.clock() - failing_since >= self.outage_timeout:
+                    raise RemoteError(
+                        f"{exc.message} (polls failed for {_minutes(self.clock() - failing_since)})",
+                        status=exc.status,
+                        where=exc.where,
+                        hint="the jobs keep running: re-run the same command to re-attach; "
+                        "batch.outage_timeout sets how long polling retries",
+                    ) from exc
             self.on_update(result, queue)
             queued = bool(queue and queue.waiting)
             if not failures and not queued and (until_submitted or result.finished):
@@ -115,6 +132,10 @@ class Waiter:
             if elapsed > self.wait_timeout:
                 result.timed_out = True
                 return result
+            if failures:
+                retry = min(FIRST_RETRY * 2 ** (failures - 1), MAX_RETRY)
+                self.sleep(min(retry, max(0.0, self.outage_timeout - (now - failing_since)) + 0.01))
+                continue
             self.sleep(min(interval, max(0.0, self.wait_timeout - elapsed) + 0.01))
             interval = (
                 first_interval(self.poll_interval) if changed else next_interval(interval, self.poll_interval)
@@ -125,3 +146,7 @@ class Waiter:
         if job.create_time is None:
             return 0.0
         return max(0.0, (self.now() - job.create_time).total_seconds())
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"

@@ -93,6 +93,7 @@ class BatchRun:
             poll_interval=batch.poll_interval,
             pending_timeout=batch.pending_timeout,
             wait_timeout=batch.wait_timeout,
+            outage_timeout=batch.outage_timeout,
             on_update=lambda result, queue: self._seen(rounds, result, queue),
         )
         result = waiter.wait(rounds.all(), self.queue, until_submitted=until_submitted)
@@ -243,7 +244,6 @@ class BatchRun:
             mode="batch",
             target=self.target.description,
             jobs=[job.name for job in rounds.all()],
-            destination=self.spec.destination,
         )
         summary.details.update(
             revision=self.rev, created=list(self.submitter.created), throttled=self.queue.throttled
@@ -266,6 +266,7 @@ class BatchRun:
                     sink.merge_kept([uri for part in sorted(first) for uri in first[part].input_uris])
             finally:
                 sink.close()
+            summary.destination = self.spec.destination  # only once results are there
             self.report.finished(summary, rounds.all(), stats)
         summary.elapsed_s = round(time.monotonic() - self.started, 3)
         return summary

@@ -115,13 +115,16 @@ def emit_summary(summary, output_format: str) -> int:
 
         click.echo(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
-        lines = [
-            f"{summary.spec} ({summary.mode}) on {summary.target}: {summary.state}",
-            f"  rows: {summary.total} total, {summary.succeeded} succeeded, "
-            f"{summary.errored} errored, {summary.skipped} already done",
-            f"  tokens: {summary.input_tokens} in, {summary.output_tokens} out; "
-            f"cost ~${summary.cost_usd:.4f}",
-        ]
+        lines = [f"{summary.spec} ({summary.mode}) on {summary.target}: {summary.state}"]
+        if summary.collected:
+            lines += [
+                f"  rows: {summary.total} total, {summary.succeeded} succeeded, "
+                f"{summary.errored} errored, {summary.skipped} already done",
+                f"  tokens: {summary.input_tokens} in, {summary.output_tokens} out; "
+                f"cost ~${summary.cost_usd:.4f}",
+            ]
+        else:
+            lines.append("  rows: none collected yet (the jobs have not finished)")
         if summary.jobs:
             lines.append("  jobs: " + ", ".join(summary.jobs))
         if summary.destination:

@@ -126,7 +126,7 @@ def _stream(block: dict[str, Any]) -> StreamOptions:
 
 def _batch(block: dict[str, Any]) -> BatchOptions:
     values = dict(block)
-    for key in ("poll_interval", "pending_timeout", "wait_timeout"):
+    for key in ("poll_interval", "pending_timeout", "wait_timeout", "outage_timeout"):
         if key in values:
             values[key] = seconds(values[key])
     if values.get("input") and not values.get("output"):

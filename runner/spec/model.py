@@ -69,6 +69,7 @@ class BatchOptions:
     poll_interval: float = 30.0
     pending_timeout: float = 86_400.0
     wait_timeout: float = 172_800.0
+    outage_timeout: float = 1_800.0
 
 
 @dataclass(frozen=True)

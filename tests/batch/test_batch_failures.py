@@ -41,7 +41,7 @@ def test_a_job_that_ends_unsuccessfully_fails_the_run_and_keeps_what_it_wrote(
 
 
 def test_a_job_stuck_pending_past_the_pending_timeout_is_reported_and_left_alone(
-    local_stack, make_spec, server
+    local_stack, make_spec, server, capsys
 ):
     from runner.batch import cancel
 
@@ -52,6 +52,13 @@ def test_a_job_stuck_pending_past_the_pending_timeout_is_reported_and_left_alone
         (stuck,) = summary.details["stuck"]
         assert stuck["state"] in ("QUEUED", "PENDING") and stuck["waited_s"] >= 1
         assert any("pending_timeout" in line for line in summary.details["report"])
+        assert summary.destination == ""  # nothing was collected: no results file to name
+        from runner.cli._common import emit_summary
+
+        emit_summary(summary, "text")
+        printed = capsys.readouterr().out
+        assert "rows: none collected yet" in printed and "0 total" not in printed
+        assert "results:" not in printed
         (job,) = jobs_of(spec, local_stack)
         assert not job.terminal  # left for the user to cancel or wait on
     finally:

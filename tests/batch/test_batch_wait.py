@@ -54,6 +54,29 @@ def test_transient_failures_while_polling_are_waited_through():
     assert result.finished and result.jobs[JOB.name].state == "SUCCEEDED"
 
 
+def test_an_outage_of_many_failed_polls_is_waited_through_with_backoff():
+    clock = Clock()
+    down = [RemoteError("connection refused")] * 12 + [RemoteError("429", status=429)] * 3
+    api = ScriptedJobs("RUNNING", *down, "SUCCEEDED")
+    sleeps = []
+    w = waiter(api, clock, poll_interval=0.01)
+    w.sleep = lambda seconds: sleeps.append(seconds) or clock.sleep(seconds)
+    result = w.wait([JOB])
+    assert result.finished and result.jobs[JOB.name].state == "SUCCEEDED"
+    retries = sleeps[1:16]
+    assert retries[:7] == pytest.approx([1, 2, 4, 8, 16, 32, 60], abs=0.02)
+    assert max(retries) == pytest.approx(60, abs=0.02)
+
+
+def test_polling_gives_up_once_an_outage_lasts_the_outage_timeout():
+    clock = Clock()
+    api = ScriptedJobs("RUNNING", RemoteError("connection refused"))
+    with pytest.raises(RemoteError, match=r"connection refused \(polls failed for 10 min\)") as raised:
+        waiter(api, clock, outage_timeout=600).wait([JOB])
+    assert "batch.outage_timeout" in raised.value.hint
+    assert 600 <= clock.now <= 700
+
+
 def test_a_non_transient_failure_while_polling_is_raised():
     api = ScriptedJobs("RUNNING", RemoteError("denied", status=403))
     with pytest.raises(RemoteError, match="denied"):
