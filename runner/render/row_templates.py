@@ -253,12 +253,16 @@ def _template_failure(exc: Exception, where: str) -> Exception:
     from jinja2 import UndefinedError
     from jinja2.exceptions import SecurityError
 
+    from runner.template_sandbox import TemplateLimit
+
     if isinstance(exc, ImageFailure):
         return exc
     if isinstance(exc, UndefinedError):
         match = re.fullmatch(r"'(.+)' is undefined", exc.message or "")
         text = f"undefined variable {match.group(1)!r}" if match else f"undefined: {exc.message}"
         return ImageFailure(where, text, "every variable must be a column of the row (or `row`)")
+    if isinstance(exc, TemplateLimit):
+        return ImageFailure(where, f"template too costly: {exc}", "see the limits in docs/templates.md")
     if isinstance(exc, SecurityError):
         return ImageFailure(where, f"unsafe template operation: {exc}")
     return ImageFailure(where, f"template error: {type(exc).__name__}: {exc}")

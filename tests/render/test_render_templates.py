@@ -202,6 +202,40 @@ def test_sandbox_refuses_unsafe_attribute_access(repo):
         list(render_requests(spec))
 
 
+def test_a_template_cannot_change_the_row(repo):
+    spec = _rows_spec(
+        repo, [{"id": 1, "s": "x"}], [{"role": "user", "content": "{{ row.update({'s': 'y'}) }}{{ s }}"}]
+    )
+    with pytest.raises(SpecError, match=r"job\.yaml:\d+:\d+: \$\.template\.messages\[0\]\.content: unsafe"):
+        list(render_requests(spec))
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ 'a' * 1000000000 }}",
+        "{{ ['a'] * 1000000000 }}",
+        "{{ 'x' | center(1000000000) }}",
+        "{{ '%0999999999d' % 1 }}",
+        "{{ '{:>999999999}'.format(1) }}",
+        "{{ 10 ** 1000000 }}",
+        "{{ range(1000000000) | list }}",
+    ],
+)
+def test_a_template_cannot_build_huge_values(repo, template):
+    spec = _rows_spec(repo, [{"id": 1}], [{"role": "user", "content": template}])
+    with pytest.raises(SpecError, match=r"\$\.template\.messages\[0\]\.content: template too costly"):
+        list(render_requests(spec))
+
+
+def test_nested_loops_stop_at_the_time_budget_with_a_located_error(repo, monkeypatch):
+    monkeypatch.setattr("runner.template_sandbox.RENDER_SECONDS", 0.2)
+    loops = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+    spec = _rows_spec(repo, [{"id": 1}], [{"role": "user", "content": loops}])
+    with pytest.raises(SpecError, match=r"content: template too costly: rendering took longer than 0.2 s"):
+        list(render_requests(spec))
+
+
 def test_jinja_tags_and_loops_work(repo):
     spec = _rows_spec(
         repo,
