@@ -139,7 +139,8 @@ def _inline(spec: JobSpec, images) -> Iterator[Request]:
     bodies = []
     for i, prompt in enumerate(prompts):
         where = f"$.prompts[{i}]"
-        check_custom_id(prompt.custom_id, _in_spec(spec, f"{where}.custom_id"))
+        if type(prompt.custom_id) is not str or not id_ok(prompt.custom_id):
+            check_custom_id(prompt.custom_id, _in_spec(spec, f"{where}.custom_id"))  # parses: only here
         try:
             messages = compiler.value(prompt.messages, f"{where}.messages")
         except ImageFailure as failure:
@@ -147,14 +148,17 @@ def _inline(spec: JobSpec, images) -> Iterator[Request]:
         bodies.append({**_head(spec), **prompt.overrides, "messages": messages})
     unique = UniqueIds(
         lambda: ((p.custom_id, i) for i, p in enumerate(prompts)),
-        lambda i: _in_spec(spec, f"$.prompts[{i}].custom_id"),
+        lambda i: f"$.prompts[{i}].custom_id",
     )
 
     def requests() -> Iterator[Request]:
-        for i, (prompt, body) in enumerate(zip(prompts, bodies)):
-            unique.add(prompt.custom_id, i)
-            yield Request(prompt.custom_id, body)
-        unique.finish()
+        try:
+            for i, (prompt, body) in enumerate(zip(prompts, bodies)):
+                unique.add(prompt.custom_id, i)
+                yield Request(prompt.custom_id, body)
+            unique.finish()
+        except SpecError as exc:  # the duplicate's place in the spec file, as validate writes it
+            raise SpecError(exc.message, where=_in_spec(spec, exc.where or "$"), hint=exc.hint) from None
 
     return requests()
 

@@ -31,7 +31,8 @@ def test_inline_duplicate_custom_id_is_located_at_the_second_prompt(repo):
     with pytest.raises(SpecError) as err:
         list(render_requests(spec))
     assert str(err.value).startswith(
-        "$.prompts[1].custom_id: custom_id 'a' is not unique: also at $.prompts[0].custom_id"
+        "repo/jobs/job.yaml:1:1: $.prompts[1].custom_id: custom_id 'a' is not unique: "
+        "also at $.prompts[0].custom_id"
     )
 
 
@@ -39,7 +40,9 @@ def test_inline_invalid_custom_id_fails_before_anything_is_yielded(repo):
     spec = inline_spec(
         repo, [{"custom_id": "ok", "messages": HELLO}, {"custom_id": "not ok!", "messages": HELLO}]
     )
-    with pytest.raises(SpecError, match=r"^\$\.prompts\[1\]\.custom_id: custom_id 'not ok!'"):
+    with pytest.raises(
+        SpecError, match=r"^repo/jobs/job\.yaml:1:1: \$\.prompts\[1\]\.custom_id: custom_id 'not ok!'"
+    ):
         render_requests(spec)
 
 

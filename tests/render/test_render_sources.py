@@ -97,6 +97,8 @@ def test_remote_sources_need_a_target(repo):
 
 def test_rows_are_streamed_not_loaded(repo, monkeypatch):
     """Iterating stops reading when the consumer stops: the rest of the file is never parsed."""
+    import orjson
+
     import runner.dataio.sources as sources
 
     path = repo / "data" / "big.jsonl"
@@ -105,8 +107,8 @@ def test_rows_are_streamed_not_loaded(repo, monkeypatch):
             fh.write(b'{"i": %d}\n' % i)
     monkeypatch.setattr(sources, "_READ_CHUNK", 1 << 16)
     parsed = []
-    real = sources.orjson.loads
-    monkeypatch.setattr(sources.orjson, "loads", lambda b: parsed.append(1) or real(b))
+    real = orjson.loads
+    monkeypatch.setattr(orjson, "loads", lambda b: parsed.append(1) or real(b))
     rows = iter(open_rows(file_source(repo, "../data/big.jsonl"), None))
     assert [next(rows)["i"] for _ in range(3)] == [0, 1, 2]
     assert len(parsed) < 10_000
