@@ -179,7 +179,7 @@ def _translate_one(exc: BaseException) -> ClaudeJobsError | None:
 _SQLITE_FULL = 13
 
 
-def _state_database(exc: BaseException) -> StateError:
+def _state_database(exc: BaseException) -> ClaudeJobsError:
     """Only local state (stream ledgers) lives in SQLite: a damaged or unopenable database."""
     from runner.paths import state_dir
 
