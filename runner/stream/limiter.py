@@ -17,6 +17,15 @@ and then climbs back: the rate linearly over `recovery_seconds`, the
 concurrency by +1 per success until the first congestion (slow start), by
 +1/limit per success after it (additive increase).
 
+The rate climbs back to a *ceiling*, not always to the full quota. The limiter
+keeps what succeeded over the last `measure_seconds`; when a 429 comes while
+that measured rate is below the rate we aimed at, the server's real quota is
+lower than the spec says (or shared), so the ceiling becomes `hold` x the
+measured rate (when the measured rate is below `hold` x the aim; otherwise the
+ceiling is the aim). Above the ceiling the rate only probes, at `1 / probe_seconds`
+of the quota per second, so a quota that grows back is found again without a
+sawtooth of 429s around a quota that did not.
+
 The arithmetic is synchronous and takes `now` as an argument so tests drive it
 with a fake clock; `acquire()` is the thin asyncio wrapper around it.
 """
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 
 
@@ -103,6 +113,9 @@ class Limiter:
         decrease: float = 0.85,
         recovery_seconds: float = 10.0,
         min_scale: float = 0.05,
+        measure_seconds: float = 10.0,
+        hold: float = 0.97,
+        probe_seconds: float = 120.0,
     ):
         now = clock()
         self.clock = clock
@@ -124,7 +137,13 @@ class Limiter:
         self.concurrency = float(min(self.max_concurrency, 4))
         self.slow_start = True
         self.in_flight = 0
+        self.measure_seconds = measure_seconds
+        self.hold = hold
+        self.probe_seconds = probe_seconds
+        self._started = now
+        self._used: deque[tuple[float, Cost]] = deque()  # successes of the last measure_seconds
         self._scale_floor = 1.0  # rate scale right after the last back-off
+        self._ceiling = 1.0  # where the rate climbs back to after it
         self._backed_off_at: float | None = None  # last back-off of any kind
         self._rate_backed_off_at = 0.0
         self._changed: asyncio.Event | None = None
@@ -133,11 +152,28 @@ class Limiter:
     # -- arithmetic (synchronous, clock passed in) ----------------------------
 
     def scale(self, now: float) -> float:
-        """The fraction of the quota we currently aim for (1.0 unless recovering from a 429)."""
+        """The fraction of the quota we currently aim for (1.0 unless recovering from a 429):
+        linearly from the back-off floor to the ceiling over `recovery_seconds`, then probing."""
         if self._scale_floor >= 1.0:
             return 1.0
-        climbed = (now - self._rate_backed_off_at) / self.recovery_seconds
-        return min(1.0, self._scale_floor + (1.0 - self._scale_floor) * max(0.0, climbed))
+        elapsed = max(0.0, now - self._rate_backed_off_at)
+        if elapsed < self.recovery_seconds:
+            climbed = elapsed / self.recovery_seconds
+            return min(1.0, self._scale_floor + (self._ceiling - self._scale_floor) * climbed)
+        return min(1.0, self._ceiling + (elapsed - self.recovery_seconds) / self.probe_seconds)
+
+    def measured_scale(self, now: float) -> float | None:
+        """What succeeded over the last `measure_seconds`, as a fraction of the quota (the most
+        used bucket); None before a second of history."""
+        while self._used and self._used[0][0] <= now - self.measure_seconds:
+            self._used.popleft()
+        span = min(self.measure_seconds, now - self._started)
+        if span < 1.0 or not self.buckets:
+            return None
+        return max(
+            sum(getattr(cost, name) for _, cost in self._used) / span / bucket.rate
+            for name, bucket in self.buckets.items()
+        )
 
     def try_reserve(self, cost: Cost, now: float) -> Reservation | float:
         """Reserve `cost` now, or return how long to wait (inf: wait for a call to finish)."""
@@ -158,6 +194,7 @@ class Limiter:
         """The call succeeded: correct the reservation with the real usage and grow concurrency."""
         self._finish(now)
         self._correct(reservation.cost, used)
+        self._used.append((now, used))
         if self.slow_start:
             self.concurrency = min(self.max_concurrency, self.concurrency + 1.0)
         else:
@@ -180,7 +217,13 @@ class Limiter:
         self._backed_off_at = now
         self.concurrency = max(1.0, self.concurrency * 0.5)
         if kind == "rate_limited":
-            self._scale_floor = max(self.min_scale, self.scale(now) * self.decrease)
+            aimed, measured = self.scale(now), self.measured_scale(now)
+            if measured is not None and measured < aimed * self.hold:
+                # Refused below the rate we aimed at: the real quota is about what got through.
+                self._ceiling = max(self.min_scale, min(1.0, measured * self.hold))
+            else:
+                self._ceiling = aimed
+            self._scale_floor = max(self.min_scale, self._ceiling * self.decrease)
             self._rate_backed_off_at = now
             for bucket in self.buckets.values():
                 bucket.drain()

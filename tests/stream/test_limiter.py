@@ -165,3 +165,65 @@ def test_backoff_waits_at_least_the_servers_retry_after():
     failure = CallFailure("overloaded", True, "busy", retry_after=3.0)
     delays = [Backoff(base=1.0).delay(1, failure, random.Random(i)) for i in range(50)]
     assert min(delays) >= 3.0 and max(delays) <= 4.0
+
+
+def test_a_429_below_the_aimed_rate_sets_the_ceiling_to_what_got_through():
+    lim = limiter(rpm=600, decrease=0.8, recovery_seconds=10.0, hold=0.9, probe_seconds=100.0)
+    for i in range(50):  # 5 requests/s for 10 s: half the 10/s quota
+        t = i * 0.2
+        lim.settle(Reservation(Cost(1), t), Cost(1), t)
+    lim.fail(Reservation(Cost(1), 10.0), 10.0, kind="rate_limited")
+    assert lim.measured_scale(10.0) == pytest.approx(0.5, abs=0.02)
+    ceiling = 0.9 * lim.measured_scale(10.0)
+    assert lim.scale(10.0) == pytest.approx(0.8 * ceiling)
+    assert lim.scale(20.0) == pytest.approx(ceiling)  # climbed back over recovery_seconds
+    assert lim.scale(30.0) == pytest.approx(ceiling + 0.1)  # then probes at 1/probe_seconds per second
+    assert lim.scale(1000.0) == 1.0
+
+
+def test_a_429_with_no_history_or_at_the_aimed_rate_climbs_back_to_where_it_was():
+    lim = limiter(rpm=600, decrease=0.8, recovery_seconds=10.0)
+    for i in range(100):  # the full 10/s
+        t = i * 0.1
+        lim.settle(Reservation(Cost(1), t), Cost(1), t)
+    lim.fail(Reservation(Cost(1), 10.0), 10.0, kind="rate_limited")
+    assert lim.scale(20.0) == pytest.approx(1.0)
+
+
+def _against_a_server(quota_rpm: float, limits: Limits, seconds: float, **kw) -> tuple[float, float]:
+    """A limiter-paced client against a server enforcing `quota_rpm` (a one-minute bucket that
+    starts drained, as Vertex's after another job): (goodput of the real quota, 429s / attempts)."""
+    now = [0.0]
+    lim = Limiter(limits, 32, clock=lambda: now[0], **kw)
+    server_level, server_rate, server_cap = 0.0, quota_rpm / 60.0, quota_rpm
+    in_flight: list[tuple[float, Reservation]] = []
+    latency, step = 0.08, 0.01
+    ok = attempts = rejected = 0
+    last = 0.0
+    while now[0] < seconds:
+        server_level = min(server_cap, server_level + (now[0] - last) * server_rate)
+        last = now[0]
+        for done in [f for f in in_flight if f[0] <= now[0]]:
+            in_flight.remove(done)
+            lim.settle(done[1], Cost(1), now[0])
+        while isinstance(got := lim.try_reserve(Cost(1), now[0]), Reservation):
+            attempts += 1
+            if server_level >= 1.0:
+                server_level -= 1.0
+                ok += 1
+                in_flight.append((now[0] + latency, got))
+            else:
+                rejected += 1
+                lim.fail(got, now[0], kind="rate_limited")
+        now[0] += step
+    return ok / (seconds / 60.0 * quota_rpm), rejected / max(1, attempts)
+
+
+def test_a_real_quota_half_of_the_spec_gets_over_90_percent_with_at_most_5_percent_429s():
+    goodput, rate_429 = _against_a_server(600, Limits(requests_per_minute=1200), 300.0)
+    assert goodput >= 0.90 and rate_429 <= 0.05, (goodput, rate_429)
+
+
+def test_the_quota_the_spec_says_is_still_used_over_95_percent_with_under_1_percent_429s():
+    goodput, rate_429 = _against_a_server(600, Limits(requests_per_minute=600), 300.0)
+    assert goodput >= 0.95 and rate_429 < 0.01, (goodput, rate_429)
