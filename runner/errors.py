@@ -6,6 +6,8 @@ tests/cli/test_exit_codes.py keeps the tables of README.md and docs/errors.md eq
 
 from __future__ import annotations
 
+import sys
+
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -122,9 +124,10 @@ def translate(exc: BaseException) -> ClaudeJobsError | None:
     """The ClaudeJobsError a library or OS exception means for a user, or None if it is a bug.
 
     The one place where google-auth, google-api-core, anthropic, httpx and OSError failures
-    that escaped the modules become located one-line errors. It inspects class names and
-    modules instead of importing the libraries, so it costs nothing when they are not loaded.
-    Explicit causes (`raise X from exc`) are followed, so a wrapper is understood by what it
+    that escaped the modules become located one-line errors. It matches with `isinstance`
+    against each library's own exception classes, taken from `sys.modules` only when the
+    library is already loaded (one that is not loaded cannot have raised anything), so it
+    imports nothing and costs nothing for a library the run never used. Explicit causes (`raise X from exc`) are followed, so a wrapper is understood by what it
     wraps; the implicit context is not, so a bug inside an `except OSError:` stays a bug.
     """
     seen: set[int] = set()
@@ -138,18 +141,43 @@ def translate(exc: BaseException) -> ClaudeJobsError | None:
     return None
 
 
+# (module, class) of the foreign exceptions translate understands; see _loaded().
+_GOOGLE_AUTH = ("google.auth.exceptions", "GoogleAuthError")
+_GOOGLE_AUTH_UNREACHABLE = (
+    ("google.auth.exceptions", "TransportError"),
+    ("google.auth.exceptions", "TimeoutError"),
+)
+_GOOGLE_API = ("google.api_core.exceptions", "GoogleAPIError")
+_ANTHROPIC_API = ("anthropic", "APIError")
+_NETWORK = (
+    ("httpx", "TransportError"),  # timeouts, connection and protocol failures
+    ("httpcore", "TimeoutException"),
+    ("aiohttp", "ClientError"),
+    ("requests.exceptions", "ConnectionError"),
+)
+_SQLITE = ("sqlite3", "DatabaseError")
+
+
+def _loaded(module: str, name: str) -> type[BaseException] | None:
+    """The exception class `module.name` when that module is already imported, else None."""
+    found = getattr(sys.modules.get(module), name, None)
+    return found if isinstance(found, type) and issubclass(found, BaseException) else None
+
+
+def _is(exc: BaseException, *classes: tuple[str, str]) -> bool:
+    return any(isinstance(exc, cls) for cls in (_loaded(*c) for c in classes) if cls is not None)
+
+
 def _translate_one(exc: BaseException) -> ClaudeJobsError | None:
-    module = type(exc).__module__ or ""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if module.startswith("google.auth") or "GoogleAuthError" in names:
-        return _google_auth(exc, names)
-    if module.startswith("google.api_core") or "GoogleAPIError" in names:
+    if _is(exc, _GOOGLE_AUTH):
+        return _google_auth(exc)
+    if _is(exc, _GOOGLE_API):
         code = getattr(exc, "code", None)
         status = code if isinstance(code, int) else None
         return RemoteError(
             f"Google Cloud refused the request: {_first_line(exc)}", status=status, hint=_status_hint(status)
         )
-    if module.startswith("anthropic") and "APIError" in names:
+    if _is(exc, _ANTHROPIC_API):
         status = getattr(exc, "status_code", None)
         if status is None:
             return RemoteError(
@@ -159,17 +187,12 @@ def _translate_one(exc: BaseException) -> ClaudeJobsError | None:
         return RemoteError(
             f"Vertex AI answered {status}: {_first_line(exc)}", status=status, hint=_status_hint(status)
         )
-    if module.startswith(("httpx", "httpcore", "aiohttp", "requests", "urllib3")) and (
-        "TransportError" in names
-        or "ConnectionError" in names
-        or "TimeoutException" in names
-        or "ClientError" in names
-    ):
+    if _is(exc, *_NETWORK):
         return RemoteError(
             f"network error: {_first_line(exc)}",
             hint="check the network (and that the local stack is up); re-run to resume",
         )
-    if module == "sqlite3" and "DatabaseError" in names:
+    if _is(exc, _SQLITE):
         return _state_database(exc)
     if isinstance(exc, OSError):
         return _os_error(exc)
@@ -197,8 +220,8 @@ def _state_database(exc: BaseException) -> ClaudeJobsError:
     )
 
 
-def _google_auth(exc: BaseException, names: set[str]) -> ConfigError:
-    if "TransportError" in names or "TimeoutError" in names:
+def _google_auth(exc: BaseException) -> ConfigError:
+    if isinstance(exc, TimeoutError) or _is(exc, *_GOOGLE_AUTH_UNREACHABLE):
         return ConfigError(
             f"cannot reach Google to get an access token: {_first_line(exc)}",
             where="GOOGLE_APPLICATION_CREDENTIALS",

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from google.api_core.exceptions import NotFound
 
 from runner.dataio.sources import gcs_blob
 from runner.errors import RemoteError
-
-
-class NotFound(Exception):
-    """Shaped like google.api_core.exceptions.NotFound, as errors.translate recognises it."""
-
-    code = 404
-
-
-NotFound.__module__ = "google.api_core.exceptions"
 
 
 class _Client:
@@ -27,7 +19,7 @@ class _Client:
 
 def test_a_google_refusal_reading_an_object_is_a_located_remote_error():
     with pytest.raises(RemoteError) as err:
-        gcs_blob(None, "gs://b/o.jsonl", "$.template.source", _Client(NotFound("404 gone")))
+        gcs_blob(None, "gs://b/o.jsonl", "$.template.source", _Client(NotFound("gone")))
     assert err.value.exit_code == 4 and err.value.status == 404
     assert str(err.value) == (
         "$.template.source: cannot read gs://b/o.jsonl: Google Cloud refused "
