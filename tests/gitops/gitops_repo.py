@@ -2,6 +2,10 @@
 
 Spec names (and BigQuery destinations) get a unique suffix so that jobs from
 one test never look like another test's runs on the shared session stack.
+Stream specs get quotas far above the catalog's (`LIFTED_QUOTAS`): what these
+tests apply is plan/apply, not the limiter (tests/stream/test_limiter.py), and
+under the catalog quotas pacing alone made each apply of the two 5-row
+examples take ~10 s.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ import io
 import json
 import re
 import shutil
+import urllib.request
 import uuid
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "jobs" / "examples"
 STREAM_EXAMPLES = ("stream-inline.yaml", "stream-template-csv-image.yaml")
+LIFTED_QUOTAS = "  requests_per_minute: 1000000\n  input_tokens_per_minute: 1000000000\n  output_tokens_per_minute: 1000000000\n"
 
 
 @dataclass
@@ -90,5 +97,34 @@ def make_repo(root: Path, examples: tuple[str, ...] | None = None) -> Repo:
         text = re.sub(r"^name: (\S+)", rf"name: \1-{suffix}", text, count=1, flags=re.M)
         text = re.sub(r"^(destination: bq://\S+)", rf"\1_{suffix}", text, count=1, flags=re.M)
         text = re.sub(r"^(\s+poll_interval:) \S+", r"\1 1s", text, flags=re.M)
+        if re.search(r"^mode: stream$", text, flags=re.M):
+            text, lifted = re.subn(r"^stream:\n", "stream:\n" + LIFTED_QUOTAS, text, count=1, flags=re.M)
+            if not lifted:
+                text += "stream:\n" + LIFTED_QUOTAS
         spec.write_text(text)
     return Repo(root=root, suffix=suffix)
+
+
+def _post_config(vertex_url: str, changes: dict) -> None:
+    request = urllib.request.Request(
+        f"{vertex_url}/_local/config",
+        data=json.dumps(changes).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+@contextmanager
+def fast_batch_jobs(vertex_url: str, speed: float = 20.0) -> Iterator[None]:
+    """The local server's simulated batch jobs run `speed` x faster (well under a second); restored after.
+
+    What apply is tested for is its bookkeeping, not how long a simulated job sits in QUEUED.
+    """
+    with urllib.request.urlopen(f"{vertex_url}/_local/config", timeout=10) as response:
+        original = json.loads(response.read())["batch"]
+    _post_config(vertex_url, {"batch": {**original, "speed": speed}})
+    try:
+        yield
+    finally:
+        _post_config(vertex_url, {"batch": original})

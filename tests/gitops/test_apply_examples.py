@@ -7,7 +7,7 @@ the expensive step, so it happens once and each test checks one consequence.
 from __future__ import annotations
 
 import pytest
-from gitops_repo import EXAMPLES, make_repo
+from gitops_repo import EXAMPLES, fast_batch_jobs, make_repo
 
 from runner.spec.catalog import catalog
 
@@ -18,10 +18,11 @@ EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
 def applied(tmp_path_factory, local_stack):
     """The examples planned, applied once, then applied and planned again."""
     repo = make_repo(tmp_path_factory.mktemp("examples") / "repo")
-    before = repo.json("plan", "jobs/", "--local")
-    first = repo.json("apply", "jobs/", "--local", "--no-progress")
-    second = repo.cli("apply", "jobs/", "--local", "--no-progress")  # the text output
-    after = repo.json("plan", "jobs/", "--local", "--detailed-exitcode")
+    with fast_batch_jobs(local_stack.vertex_url):
+        before = repo.json("plan", "jobs/", "--local")
+        first = repo.json("apply", "jobs/", "--local", "--no-progress")
+        second = repo.cli("apply", "jobs/", "--local", "--no-progress")  # the text output
+        after = repo.json("plan", "jobs/", "--local", "--detailed-exitcode")
     return repo, before, first, second, after
 
 
