@@ -57,7 +57,10 @@ def resolve_ports(asked: dict[str, int | None]) -> dict[str, int]:
 
 
 def port_free(port: int) -> bool:
+    """Nothing listens on `port`. A socket left in TIME_WAIT by a stack just stopped does not
+    count: the servers bind with SO_REUSEADDR, so this probe does too."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:

@@ -34,7 +34,7 @@ STATE_DIR = web.AppKey("runner.local.state_dir", Path)
 def create_app(config: ServerConfig, state_dir: Path) -> web.Application:
     """The whole server: online routes, /_local endpoints, then batch jobs if that module exists."""
     # Bodies are read by the routes themselves so that oversize ones get Vertex's 413.
-    app = web.Application(client_max_size=config.max_body_bytes + 1024 * 1024)
+    app = web.Application(client_max_size=config.max_body_bytes + 1024 * 1024, middlewares=[admin_guard])
     app[STATE_DIR] = Path(state_dir)
     setup(app, config)
     if importlib.util.find_spec("runner.local.batch_jobs") is not None:
@@ -42,6 +42,47 @@ def create_app(config: ServerConfig, state_dir: Path) -> web.Application:
 
         batch_jobs.setup(app, config, Path(state_dir))
     return app
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@web.middleware
+async def admin_guard(request: web.Request, handler):
+    """`/_local/*` reconfigures the stack and shows logged prompts: loopback callers only.
+
+    The socket is bound to loopback, but a web page in the developer's browser can still
+    reach it: cross-origin requests carry an `Origin` (or `Sec-Fetch-Site`) header, and a
+    DNS-rebinding page a `Host` that is not a loopback name. Either is refused with 403.
+    """
+    if request.path.startswith("/_local/"):
+        refusal = _admin_refusal(request)
+        if refusal is not None:
+            from runner.local.faults import google_error
+
+            return web.json_response(google_error(403, "PERMISSION_DENIED", refusal), status=403)
+    return await handler(request)
+
+
+def _admin_refusal(request: web.Request) -> str | None:
+    host = request.headers.get("Host", "")
+    if _hostname(host) not in _LOOPBACK:
+        return f"/_local endpoints answer only Host 127.0.0.1 or localhost, not {host[:80]!r}"
+    origin = request.headers.get("Origin")
+    if origin is not None and _hostname(origin.partition("://")[2]) not in _LOOPBACK:
+        return f"/_local endpoints refuse cross-origin requests (Origin {origin[:80]!r})"
+    if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
+        return "/_local endpoints refuse cross-site requests"
+    return None
+
+
+def _hostname(netloc: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit("//" + netloc).hostname
+    except ValueError:
+        return None
 
 
 # -- the process ----------------------------------------------------------------

@@ -88,7 +88,11 @@ def up(
 def _up(asked: dict[str, int | None], config, seed: bool, owned: bool = False) -> StackEndpoints:
     root = stack_dir()
     with _locked(root):
+        previous = _read_record(root)
         running = _running_endpoints(root)
+        if config is None and previous is not None and previous.get("config"):
+            # A half-dead stack is restarted as it was started (`local up --config X`).
+            config = previous["config"]
         if running is not None:
             if owned:
                 _add_user(root)
@@ -116,7 +120,7 @@ def _start(root: Path, asked: dict[str, int | None], config, seed: bool, owned: 
         bigquery_grpc=f"{HOST}:{chosen['bigquery_grpc']}",
         root=str(root),
     )
-    config_file = _write_server_config(root, config, endpoints)
+    config_file, user_config = _write_server_config(root, config, endpoints)
     launches = [  # the slowest to boot first
         emulators.bigquery_launch(root, HOST, chosen["bigquery"], chosen["bigquery_grpc"], LOCAL_PROJECT),
         emulators.vertex_launch(root, HOST, chosen["vertex"], config_file),
@@ -130,6 +134,8 @@ def _start(root: Path, asked: dict[str, int | None], config, seed: bool, owned: 
             name: processes.describe(proc, launch) for (name, proc), launch in zip(procs.items(), launches)
         },
     }
+    if user_config is not None:
+        record["config"] = str(user_config)
     if owned:
         record["users"] = [processes.me()]
         record["watchdog"] = processes.spawn_watchdog(
@@ -387,8 +393,14 @@ def _running_endpoints(root: Path) -> StackEndpoints | None:
     return None
 
 
-def _write_server_config(root: Path, config: str | Path | None, endpoints: StackEndpoints) -> Path:
-    """The Vertex server's config: the user's file (validated) plus where the emulators answer."""
+def _write_server_config(
+    root: Path, config: str | Path | None, endpoints: StackEndpoints
+) -> tuple[Path, Path | None]:
+    """The Vertex server's config: the user's file (validated) plus where the emulators answer.
+
+    A copy of the user's config is kept too (second value, None without one): a stack found
+    half dead is restarted with it, even if the file has changed or gone since.
+    """
     from runner.local.batch_engine import BatchKnobs
     from runner.local.config import ServerConfig
 
@@ -397,6 +409,11 @@ def _write_server_config(root: Path, config: str | Path | None, endpoints: Stack
         BatchKnobs.from_dict(server_config.batch)
     except ConfigError as exc:
         raise ConfigError(exc.message, where=f"{config}: batch", hint=exc.hint) from None
+    user_copy = None
+    if config is not None:
+        user_copy = root / "vertex" / "user-config.json"
+        private_folder(user_copy.parent)
+        write_private(user_copy, json.dumps(server_config.to_dict(), indent=2))
     batch = dict(server_config.batch)
     batch.setdefault("storage_url", endpoints.storage)
     batch.setdefault("bigquery_url", endpoints.bigquery)
@@ -405,7 +422,7 @@ def _write_server_config(root: Path, config: str | Path | None, endpoints: Stack
     path = root / "vertex" / "config.json"
     private_folder(path.parent)
     write_private(path, json.dumps(server_config.to_dict(), indent=2))
-    return path
+    return path, user_copy
 
 
 def _tail(log: Path, lines: int = 5) -> str:

@@ -290,3 +290,27 @@ def test_a_free_port_taken_before_its_service_binds_it_makes_up_retry_on_new_por
         assert "address already in use" in (tmp_path / "logs" / "vertex.log").read_text().lower()
     finally:
         stack.down()
+
+
+def test_a_half_dead_stack_started_with_a_config_is_restarted_with_that_config(tmp_path, monkeypatch):
+    import os
+    import signal
+    import urllib.request
+
+    monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path / "stack"))
+    for env in ("CLAUDE_JOBS_LOCAL_VERTEX_PORT", "CLAUDE_JOBS_LOCAL_STORAGE_PORT"):
+        monkeypatch.delenv(env, raising=False)
+    config = tmp_path / "slow.yaml"
+    config.write_text("time_to_first_token: 0.123\n")
+    stack.up(vertex_port=0, storage_port=0, bigquery_port=0, bigquery_grpc_port=0, config=config, seed=False)
+    try:
+        record = json.loads((tmp_path / "stack" / "stack.json").read_text())
+        os.killpg(record["services"]["storage"]["pgid"], signal.SIGKILL)  # half dead now
+        psutil.wait_procs([psutil.Process(record["services"]["storage"]["pid"])], timeout=5)
+        config.unlink()  # the stack keeps its own copy
+        with stack.ensure_up() as endpoints:
+            url = f"{endpoints.vertex}/_local/config"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert json.load(response)["time_to_first_token"] == 0.123
+    finally:
+        stack.down()
