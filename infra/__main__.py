@@ -21,7 +21,7 @@ from infra.identity import (
     VertexServiceAgentArgs,
 )
 from infra.services import ProjectServices, ProjectServicesArgs
-from infra.storage import BatchBucket, BatchBucketArgs
+from infra.storage import STATE_PREFIX, BatchBucket, BatchBucketArgs
 from infra.wif import GitHubFederation, GitHubFederationArgs
 
 cfg = load_config()
@@ -93,6 +93,8 @@ github = GitHubFederation(
 pulumi.export("project", cfg.project)
 pulumi.export("region", cfg.region)
 pulumi.export("bucket", bucket.bucket_name)
+# Where `claude-jobs` keeps ledgers, locks and claims shared by every runner (CLAUDE_JOBS_STATE).
+pulumi.export("stateUri", bucket.bucket_name.apply(lambda name: f"gs://{name}/{STATE_PREFIX}"))
 pulumi.export("bigquery_datasets", datasets.dataset_ids)
 pulumi.export("runner_service_account", runner.email)
 pulumi.export("workload_identity_provider", github.provider_name)

@@ -13,6 +13,7 @@ from infra.cmek import grant_key_to_agent
 # Prefixes the runner writes under; objects there are transient and expire.
 STAGING_PREFIX = "staging/"
 OUTPUT_PREFIX = "output/"
+STATE_PREFIX = "claude-jobs-state"  # ledgers, locks, claims: never expired by a lifecycle rule
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,14 @@ class RunOptions:
     cancel_on_interrupt: bool = False  # batch: Ctrl-C cancels the job instead of leaving it running
     wait: bool = True  # batch: wait for a terminal state and collect results
     progress: bool = True  # live progress display on stderr
+    state: str | None = None  # the state location (gs://bucket/prefix); None: the local state folder
+    wait_lock: float = 0.0  # seconds to wait for another run of the spec to release its lock
+    implicit_restart: bool = False  # apply restarts a changed spec: that never takes a destination over
+
+    @property
+    def take_over(self) -> bool:
+        """`run --restart`: also take the destination over from another spec."""
+        return self.restart and not self.implicit_restart
 
 
 @dataclass

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 
 from runner.batch import preflight
-from runner.batch.claims import claims_for
 from runner.batch.collect import JoinStats
 from runner.batch.identity import JobKey, revision_filter, spec_filter
 from runner.batch.jobs import JobApi
@@ -47,12 +46,16 @@ class BatchRun:
         )
         self.api = JobApi.for_target(target, self.region)
         self.files = JobFiles(target)
+        from runner.state import open_state
+        from runner.state.claims import SubmissionClaims
+
+        self.store = open_state(options.state, target)
         self.submitter = Submitter(
             self.api,
             SubmissionRecord(spec.name, self.rev),
             spec.name,
             self.rev,
-            claims=claims_for(target, self.layout),
+            claims=SubmissionClaims(self.store, target.project, spec.name, self.rev),
         )
         self.bodies: dict[JobKey, dict] = {}
         self.queue = SubmitQueue(
@@ -66,6 +69,7 @@ class BatchRun:
     # -- the run ----------------------------------------------------------------
 
     def run(self) -> RunSummary:
+        self._claim_destination()
         rounds = Rounds()
         for job in self.api.list(revision_filter(self.spec.name, self.rev)):
             rounds.add(job)
@@ -109,6 +113,21 @@ class BatchRun:
     @staticmethod
     def _clean(result: WaitResult) -> bool:
         return result.finished and not result.stuck and not result.timed_out
+
+    def _claim_destination(self) -> None:
+        """One spec per destination (runner/state/claims.py); `--restart` takes it over."""
+        from runner.paths import shown
+        from runner.state.claims import claim_destination
+
+        claim_destination(
+            self.store,
+            destination_key=self.spec.destination_key,
+            shown=self.spec.destination,
+            spec_name=self.spec.name,
+            project=self.target.project,
+            restart=self.options.take_over,
+            where=f"{shown(self.spec.path)}: $.destination",
+        )
 
     def _refuse_foreign_destination(self) -> None:
         """Collection replaces the destination: on the spec's first job, it must not hold others' data."""

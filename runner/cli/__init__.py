@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "results": "jobs_cmd:results",
     "cancel": "jobs_cmd:cancel",
     "list": "jobs_cmd:list_jobs",
+    "unlock": "state_cmd:unlock",
+    "state": "state_cmd:state",
     "local": "local_cmd:local",
 }
 

@@ -51,6 +51,57 @@ def platform(stack_outputs: str | None):
     return resolve_stack_outputs(stack_outputs)
 
 
+def state_option(func):
+    """--state: the state location (default: $CLAUDE_JOBS_STATE, else the local state folder)."""
+    return click.option(
+        "--state",
+        "state",
+        default=None,
+        callback=_check_state,
+        help="State location gs://BUCKET/PREFIX for ledgers, locks and claims shared by every "
+        "machine (default: $CLAUDE_JOBS_STATE; none: the local state folder .claude-jobs/).",
+    )(func)
+
+
+def _check_state(ctx, param, value: str | None) -> str | None:
+    from runner.state.store import state_uri
+
+    return state_uri(value)
+
+
+def wait_lock_option(func):
+    return click.option(
+        "--wait-lock",
+        "wait_lock",
+        default="0",
+        metavar="DURATION",
+        callback=_check_duration,
+        help="If another run (on any machine) holds the spec's lock, wait for it this long "
+        "(e.g. 90s, 30m, 2h) instead of stopping at once.",
+    )(func)
+
+
+def _check_duration(ctx, param, value: str) -> float:
+    return parse_duration(value, "--wait-lock")
+
+
+def parse_duration(value: str, where: str) -> float:
+    text = value.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:]) if text else None
+    number = text[:-1] if scale else text
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 7 * 86_400 or seconds != seconds:
+        raise UsageError(
+            f"{value!r} is not a duration",
+            where=where,
+            hint="use seconds or a unit: 90s, 30m, 2h (at most 7 days)",
+        )
+    return seconds
+
+
 def _check_region(ctx, param, value: str | None) -> str | None:
     """A location the model catalog knows; a typo must not silently fall back to the spec's region."""
     if value is None:

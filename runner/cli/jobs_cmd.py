@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from runner.cli._common import project_options, stderr_console
+from runner.cli._common import project_options, state_option, stderr_console
 
 
 def _is_spec(ref: str | None) -> bool:
@@ -81,7 +81,8 @@ def _print_jobs(jobs, title: str | None = None) -> None:
 @click.option(
     "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def status(ref, project, region, local, output_format):
+@state_option
+def status(ref, project, region, local, output_format, state):
     """Show a spec's runs (batch jobs or stream ledger), one batch job, or all unfinished jobs.
 
     SPEC is a spec file; JOB a batch job ID or its full resource name. With
@@ -93,6 +94,7 @@ def status(ref, project, region, local, output_format):
     if spec is not None and spec.mode == "stream":
         from runner.stream import ledger_project, stream_status
 
+        _sync_stream_state(spec, project, region, local, state)
         data = stream_status(spec, project=ledger_project(project, local))
         if output_format == "json":
             _echo_json(data)
@@ -152,7 +154,8 @@ def status(ref, project, region, local, output_format):
     "--format", "output_format", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True
 )
 @click.option("--limit", type=click.IntRange(min=1, max=sys.maxsize), default=None, help="At most N rows.")
-def results(spec_path, project, region, local, output_format, limit):
+@state_option
+def results(spec_path, project, region, local, output_format, limit, state):
     """Print SPEC's results, one per custom_id: batch jobs' joined outputs, or the stream ledger."""
     import itertools
 
@@ -161,6 +164,7 @@ def results(spec_path, project, region, local, output_format, limit):
         from runner.stream import iter_results as stream_results
         from runner.stream import ledger_project
 
+        _sync_stream_state(spec, project, region, local, state)
         _print_results(
             itertools.islice(stream_results(spec, ledger_project(project, local)), limit), output_format, spec
         )
@@ -170,6 +174,16 @@ def results(spec_path, project, region, local, output_format, limit):
 
         _print_results(itertools.islice(iter_results(spec, target), limit), output_format, spec)
     return 0
+
+
+def _sync_stream_state(spec, project, region, local, state) -> None:
+    """A Cloud Storage state location: bring this machine's copy of the ledger up to date first."""
+    if state is None:
+        return
+    from runner.stream import sync_state
+
+    with _target(project, region, local, spec) as target:
+        sync_state(spec, target, state)
 
 
 def _print_results(rows, output_format: str, spec) -> None:

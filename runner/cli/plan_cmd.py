@@ -10,7 +10,9 @@ from runner.cli._common import (
     platform,
     project_options,
     stack_outputs_option,
+    state_option,
     stderr_console,
+    wait_lock_option,
 )
 from runner.errors import EXIT_CHANGES, EXIT_INVALID, EXIT_OK
 
@@ -72,8 +74,18 @@ def _paths(paths: tuple[str, ...]) -> list[str]:
     help="Requests sent to count-tokens per spec; above this the total is extrapolated.",
 )
 @stack_outputs_option
+@state_option
 def plan(
-    paths, project, region, local, offline, output_format, detailed_exitcode, sample_size, stack_outputs
+    paths,
+    project,
+    region,
+    local,
+    offline,
+    output_format,
+    detailed_exitcode,
+    sample_size,
+    stack_outputs,
+    state,
 ):
     """Show what `run` would do for each spec under PATH (files or folders; default jobs/).
 
@@ -90,7 +102,7 @@ def plan(
     from runner.gitops.plan import PlanOptions, build_plan, load_specs
     from runner.gitops.plan_format import print_table, render
 
-    options = PlanOptions(offline=offline, sample_size=sample_size, region=region)
+    options = PlanOptions(offline=offline, sample_size=sample_size, region=region, state=state)
     specs, errors = load_specs(_paths(paths), platform(stack_outputs))
     check_regions(specs, region)
     if offline or not specs:
@@ -138,7 +150,11 @@ def plan(
 )
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
 @stack_outputs_option
-def apply(paths, project, region, local, no_wait, output_format, no_progress, stack_outputs):
+@state_option
+@wait_lock_option
+def apply(
+    paths, project, region, local, no_wait, output_format, no_progress, stack_outputs, state, wait_lock
+):
     """Run every spec under PATH that plan marks new, changed or incomplete, and nothing else.
 
     A changed spec runs its new revision from the start (what `run --restart`
@@ -159,7 +175,12 @@ def apply(paths, project, region, local, no_wait, output_format, no_progress, st
         click.echo("nothing was applied: fix the invalid specs first", err=True)
         return EXIT_INVALID
     console = stderr_console()
-    options = RunOptions(wait=not no_wait, progress=not no_progress and output_format == "text")
+    options = RunOptions(
+        wait=not no_wait,
+        progress=not no_progress and output_format == "text",
+        state=state,
+        wait_lock=wait_lock,
+    )
 
     def on_start(line):
         console.print(

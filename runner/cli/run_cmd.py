@@ -10,7 +10,9 @@ from runner.cli._common import (
     platform,
     project_options,
     stack_outputs_option,
+    state_option,
     stderr_console,
+    wait_lock_option,
 )
 
 
@@ -45,6 +47,8 @@ from runner.cli._common import (
 )
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
 @stack_outputs_option
+@state_option
+@wait_lock_option
 def run(
     spec_path,
     project,
@@ -57,6 +61,8 @@ def run(
     output_format,
     no_progress,
     stack_outputs,
+    state,
+    wait_lock,
 ):
     """Run SPEC: stream calls or a batch prediction job, exactly once.
 
@@ -77,6 +83,8 @@ def run(
         cancel_on_interrupt=cancel_on_interrupt,
         wait=not no_wait,
         progress=not no_progress and output_format == "text",
+        state=state,
+        wait_lock=wait_lock,
     )
     console = stderr_console()
     with open_target(

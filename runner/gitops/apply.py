@@ -81,7 +81,7 @@ def apply(
     A failure in one spec (reading its state or running it) is recorded and the
     others still run.
     """
-    options = PlanOptions(count_tokens=False, region=region)
+    options = PlanOptions(count_tokens=False, region=region, state=run_options.state)
     result = ApplyResult()
     for spec in specs:
         applied = _apply_one(spec, target, run_options, options, on_start)
@@ -119,7 +119,7 @@ def _apply_one(
     if on_start:
         on_start(line)
     # changed: the new revision starts over; incomplete: resume from the ledger.
-    run = dataclasses.replace(run_options, restart=line.state == "changed")
+    run = dataclasses.replace(run_options, restart=line.state == "changed", implicit_restart=True)
     try:
         applied.summary = execute(spec, dataclasses.replace(target, region=line.region), run)
     except Exception as exc:

@@ -35,6 +35,7 @@ class PlanOptions:
     count_tokens: bool = True  # False: state only (apply does not need the numbers)
     sample_size: int = SAMPLE_SIZE
     region: str | None = None  # --region: overrides every spec's region
+    state: str | None = None  # --state / CLAUDE_JOBS_STATE: where stream ledgers live
 
 
 @dataclass
@@ -183,18 +184,18 @@ async def plan_spec(spec: JobSpec, target: Target | None, options: PlanOptions) 
                 line.input_tokens, line.output_tokens_max, batch=spec.mode == "batch"
             )
     if regional is not None:
-        read_state(spec, regional, line)
+        read_state(spec, regional, line, options.state)
     else:
         line.detail = "offline: state not read"
     return line
 
 
-def read_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
+def read_state(spec: JobSpec, target: Target, line: SpecPlan, state: str | None = None) -> None:
     """Fill state, revision and detail from the batch job labels or the stream ledger."""
     if spec.mode == "batch":
         _batch_state(spec, target, line)
     else:
-        _stream_state(spec, target, line)
+        _stream_state(spec, target, line, state)
 
 
 def _batch_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
@@ -225,12 +226,12 @@ def _job_revision(job) -> str | None:
     return job.labels.get(REV_LABEL)
 
 
-def _stream_state(spec: JobSpec, target: Target, line: SpecPlan) -> None:
+def _stream_state(spec: JobSpec, target: Target, line: SpecPlan, state: str | None = None) -> None:
     from runner.render.revision import revision_label, spec_revision
     from runner.stream import stream_status
 
     line.revision = label = revision_label(spec_revision(spec, target))
-    status = stream_status(spec, target) or {}
+    status = stream_status(spec, target, state=state) or {}
     ran = status.get("revision")
     ran = revision_label(ran) if ran else None
     finished = status.get("succeeded", 0) + status.get("errored", 0)

@@ -66,6 +66,7 @@ def validate_paths(
                 hint="pass spec files or folders; the default is jobs/",
             )
     _unique_names(reports)
+    _unique_destinations(reports)
     return reports
 
 
@@ -84,6 +85,31 @@ def _unique_names(reports: list[FileReport]) -> None:
                     f"name {report.spec.name!r} is already used by {earlier.path}",
                     "name.duplicate",
                     "a spec's name is its identity in job labels and ledgers: rename one",
+                )
+            )
+            report.spec = None
+
+
+def _unique_destinations(reports: list[FileReport]) -> None:
+    """Two specs writing one destination would each replace the other's results."""
+    first: dict[str, FileReport] = {}
+    for report in reports:
+        if report.spec is None:
+            continue
+        earlier = first.setdefault(report.spec.destination_key, report)
+        if (
+            earlier is not report
+            and earlier.spec is not None
+            and Path(earlier.path).resolve() != Path(report.path).resolve()
+        ):
+            report.findings.append(
+                Finding(
+                    *report.destination_at,
+                    ("destination",),
+                    f"destination {report.spec.destination!r} is already written by spec "
+                    f"{earlier.spec.name!r} ({earlier.path})",
+                    "destination.duplicate",
+                    "each spec owns its destination (a run replaces it): give one of them another",
                 )
             )
             report.spec = None

@@ -52,6 +52,7 @@ def check_file(path: str | Path, stack=None, display: str | None = None) -> File
     semantic = [f for f in ctx.findings[len(secrets) :] if not _covered(f, structural)]
     report.findings = sorted(structural + semantic, key=lambda f: (f.line, f.column, f.message))
     report.name_at = loaded.mark(("name",))
+    report.destination_at = loaded.mark(("destination",))
     if report.ok:
         warnings = tuple(f.format(display) for f in report.warnings)
         report.spec = build_spec(loaded.data, absolute, loaded.text, warnings)

@@ -77,6 +77,7 @@ class FileReport:
     findings: list[Finding] = field(default_factory=list)
     spec: JobSpec | None = None
     name_at: tuple[int, int] = (1, 1)  # where `name:` is written, for cross-file findings
+    destination_at: tuple[int, int] = (1, 1)  # where `destination:` is written
 
     @property
     def errors(self) -> list[Finding]:

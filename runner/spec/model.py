@@ -122,3 +122,17 @@ class JobSpec:
 
     def resolve_local(self, relative: str) -> Path:
         return (self.base_dir / relative).resolve()
+
+    @property
+    def destination_key(self) -> str:
+        """The destination as one string whoever names it: an absolute path for a file,
+        `gs://bucket/prefix` without a trailing slash, `bq://project.dataset.table`."""
+        return destination_key(self.destination, self.base_dir)
+
+
+def destination_key(destination: str, base_dir: Path) -> str:
+    if destination.startswith("gs://"):
+        return destination.rstrip("/")
+    if destination.startswith("bq://"):
+        return destination
+    return (base_dir / destination).resolve().as_posix()

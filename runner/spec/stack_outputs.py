@@ -36,6 +36,8 @@ ENV_VARS = {
     "workload_identity_provider": "CLAUDE_JOBS_WORKLOAD_IDENTITY_PROVIDER",
     "vertex_service_agent": "CLAUDE_JOBS_VERTEX_SERVICE_AGENT",
 }
+# `stateUri` (ledgers, locks and claims; docs/gitops.md) reaches runs as CLAUDE_JOBS_STATE, which
+# the state location reads itself: setting it alone must not make the platform look half-set.
 
 SAVE_HINT = "save them with `pulumi stack output --json > platform.json`"
 ENV_HINT = (
@@ -58,6 +60,7 @@ class StackOutputs:
     runner_service_account: str | None = None
     workload_identity_provider: str | None = None
     vertex_service_agent: str | None = None
+    state_uri: str | None = None  # `stateUri`: gs://bucket/prefix of the shared state
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "stack outputs") -> StackOutputs:
@@ -111,7 +114,7 @@ def stack_outputs_from_env(environ: Mapping[str, str] | None = None) -> StackOut
         return None
 
     def get(key: str) -> Any:
-        value = raw[key]
+        value = raw.get(key, "")
         if key == "bigquery_datasets":
             return [item.strip() for item in value.split(",") if item.strip()] if value else None
         return value or None
@@ -160,8 +163,17 @@ def _build(
     optional = {
         key: _string(get(key), key, where, error) if get(key) not in (None, "") else None for key in OPTIONAL
     }
+    state = get("stateUri")
+    state_uri = _string(state, "stateUri", where) if state not in (None, "") else None
+    if state_uri is not None and not state_uri.startswith("gs://"):
+        raise ConfigError(f"{state_uri!r} is not a gs:// prefix", where=where("stateUri"))
     return StackOutputs(
-        project=text["project"], region=text["region"], bucket=bucket, bigquery_datasets=datasets, **optional
+        project=text["project"],
+        region=text["region"],
+        bucket=bucket,
+        bigquery_datasets=datasets,
+        state_uri=state_uri,
+        **optional,
     )
 
 

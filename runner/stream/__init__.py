@@ -36,36 +36,70 @@ def ledger_project(project_flag: str | None = None, force_local: bool = False) -
 def run_stream(spec, target, options: RunOptions) -> RunSummary:
     """Send every unfinished row of `spec`; results go to the ledger, then to the destination."""
     from runner.dataio.sinks import open_sink, refuse_foreign_data
+    from runner.paths import shown
     from runner.render.requests import render_requests
     from runner.render.revision import spec_revision
+    from runner.state import open_state
+    from runner.state.claims import claim_destination
+    from runner.state.locks import SpecLock
     from runner.stream.executor import StreamRun
-    from runner.stream.ledger import Ledger
     from runner.stream.limiter import Limiter
     from runner.stream.live_progress import LiveProgress, RunStats
+    from runner.stream.shared import Shared, open_ledger, started
 
-    started = time.monotonic()
+    started_at = time.monotonic()
     total, estimated_input = _count_and_check_budget(spec, render_requests(spec, target))
     # The sink first: a destination that cannot be written fails before the ledger starts.
     sink = open_sink(spec.destination, spec, target)
     path = ledger_path(spec, target.project)
     private_folder(path.parent)  # a bad CLAUDE_JOBS_HOME is named first
-    if not options.restart and not _started(path):
-        refuse_foreign_data(spec, sink)
-    ledger = Ledger.open(
-        path, spec_name=spec.name, revision=spec_revision(spec, target), restart=options.restart
-    )
+    store = open_state(options.state, target)
+    # One run of a spec at a time, on any machine; then one spec per destination.
+    lock = SpecLock(store, target.project, spec.name).acquire(options.wait_lock)
     try:
-        before = ledger.counts()
-        again = before["errored"] if options.retry_failed else 0
-        stats = RunStats(to_send=max(0, total - before["succeeded"] - before["errored"] + again))
-        limiter = Limiter(stream_limits(spec), spec.stream.concurrency)
-        run = StreamRun(spec, target, options, ledger, sink, limiter, render_requests(spec, target), stats)
-        with LiveProgress(stats, spec.name, options.progress) as progress:
-            asyncio.run(run.run(progress))
-        after = ledger.counts()
-        sink.close()
+        claim_destination(
+            store,
+            destination_key=spec.destination_key,
+            shown=sink.destination,
+            spec_name=spec.name,
+            project=target.project,
+            restart=options.take_over,
+            where=f"{shown(spec.path)}: $.destination",
+        )
+        if not options.restart and not started(store, path, target.project, spec.name):
+            refuse_foreign_data(spec, sink)
+        ledger, remote, epoch, synced = open_ledger(
+            store,
+            path,
+            project=target.project,
+            spec_name=spec.name,
+            revision=spec_revision(spec, target),
+            restart=options.restart,
+        )
+        try:
+            before = ledger.counts()
+            again = before["errored"] if options.retry_failed else 0
+            stats = RunStats(to_send=max(0, total - before["succeeded"] - before["errored"] + again))
+            limiter = Limiter(stream_limits(spec), spec.stream.concurrency)
+            run = StreamRun(
+                spec,
+                target,
+                options,
+                ledger,
+                sink,
+                limiter,
+                render_requests(spec, target),
+                stats,
+                shared=Shared(lock, remote, epoch, synced),
+            )
+            with LiveProgress(stats, spec.name, options.progress) as progress:
+                asyncio.run(run.run(progress))
+            after = ledger.counts()
+            sink.close()
+        finally:
+            ledger.close()
     finally:
-        ledger.close()
+        lock.release()
     return _summary(
         spec,
         target,
@@ -74,24 +108,11 @@ def run_stream(spec, target, options: RunOptions) -> RunSummary:
         after,
         total,
         total - stats.to_send,
-        time.monotonic() - started,
+        time.monotonic() - started_at,
         estimated_input,
         limiter,
+        store,
     )
-
-
-def _started(path: Path) -> bool:
-    """Whether a run of this spec on this target ever opened its ledger (and so owns the
-    destination: it cleared it on that first run)."""
-    from runner.stream.ledger import Ledger
-
-    ledger = Ledger.read_only(path)
-    if ledger is None:
-        return False
-    try:
-        return bool(ledger.meta().get("revision"))
-    finally:
-        ledger.close()
 
 
 def stream_limits(spec):
@@ -134,7 +155,7 @@ def _count_and_check_budget(spec, requests) -> tuple[int, int]:
 
 
 def _summary(
-    spec, target, sink, stats, counts, total, skipped, elapsed, estimated_input, limiter
+    spec, target, sink, stats, counts, total, skipped, elapsed, estimated_input, limiter, store
 ) -> RunSummary:
     from runner.spec.catalog import catalog
 
@@ -174,15 +195,29 @@ def _summary(
                 k: round(v / limit, 4) for k, v in rates.items() if (limit := getattr(limiter.limits, k))
             },
             "ledger": str(ledger_path(spec, target.project)),
+            "state": store.uri,
         },
     )
 
 
-def stream_status(spec, target=None, *, project: str | None = None) -> dict:
+def sync_state(spec, target, state: str | None) -> None:
+    """With a Cloud Storage state location: bring this machine's copy of the spec's ledger up to
+    date (for status, results and plan)."""
+    if state is None:
+        return
+    from runner.state import open_state
+    from runner.stream.shared import sync_copy
+
+    sync_copy(open_state(state, target), ledger_path(spec, target.project), target.project, spec.name)
+
+
+def stream_status(spec, target=None, *, project: str | None = None, state: str | None = None) -> dict:
     """What the spec's ledger on `target` (or on `project`) holds, no calls made; `changed`
-    needs `target`."""
+    needs `target`. `state`: a Cloud Storage state location to read first (needs `target`)."""
     from runner.stream.ledger import Ledger
 
+    if state is not None and target is not None:
+        sync_state(spec, target, state)
     path = ledger_path(spec, project or target.project)
     ledger = Ledger.read_only(path)
     if ledger is None:

@@ -54,6 +54,7 @@ class StreamRun:
         *,
         backoff: Backoff | None = None,
         client=None,
+        shared=None,
     ):
         self.spec = spec
         self.options = options
@@ -69,6 +70,7 @@ class StreamRun:
         from runner.dataio.results import ResultShape
 
         self.shape = ResultShape.of(spec)  # reads every answer once, as it arrives
+        self.shared = shared  # runner.stream.shared.Shared: lock check and state-location flush
         self._connection_streak = 0  # connection failures since the last answer
         # One thread owns the SQLite connection: commits never interleave.
         self._ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger")
@@ -258,7 +260,11 @@ class StreamRun:
             finishing = None in batch
             rows = [row for row in batch if row is not None]
             if rows:
-                await self._in_ledger(self.ledger.record, rows)  # fsynced: now they count
+                synced = None
+                if self.shared is not None:  # the state location first: a row is done once there
+                    part = await self._in_ledger(self.ledger.pending_part)
+                    synced = await asyncio.to_thread(self.shared.flush, part, rows)
+                await self._in_ledger(self.ledger.record, rows, synced)  # fsynced: now they count
                 for row in rows:
                     self.stats.record_row(row)
                 self._progress.update()

@@ -175,6 +175,15 @@ class Ledger:
         finally:
             conn.close()
 
+    def rows_with_parts(self) -> Iterator[tuple[int, ResultRow]]:
+        """(part, row) of every committed result, in part then commit order."""
+        conn = self.reader()
+        try:
+            for part, blob in conn.execute("SELECT part, row FROM results ORDER BY part, seq"):
+                yield part, ResultRow.from_dict(orjson.loads(blob))
+        finally:
+            conn.close()
+
     def part_rows(self, part: int) -> list[ResultRow]:
         return [
             ResultRow.from_dict(orjson.loads(blob))
@@ -192,8 +201,22 @@ class Ledger:
 
     # -- writes (one transaction each, fsynced) ----------------------------------
 
-    def record(self, rows: list[ResultRow]) -> None:
-        """Commit finished rows into the open part; a re-sent row leaves its old part dirty."""
+    def pending_part(self) -> int:
+        """The part `record` puts rows in next: the open one, or the one after the last."""
+        if self._open_part is not None:
+            return self._open_part
+        return self._conn.execute("SELECT COALESCE(MAX(part), 0) FROM parts").fetchone()[0] + 1
+
+    def set_meta(self, **values: str) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+        self._conn.execute("COMMIT")
+
+    def record(self, rows: list[ResultRow], synced: int | None = None) -> None:
+        """Commit finished rows into the open part; a re-sent row leaves its old part dirty.
+
+        `synced`: the number of the state location's flush holding these rows (noted in
+        the same transaction, so the next run knows which flushes it has)."""
         if not rows:
             return
         conn = self._conn
@@ -203,35 +226,9 @@ class Ledger:
                 last = conn.execute("SELECT COALESCE(MAX(part), 0) FROM parts").fetchone()[0]
                 self._open_part = last + 1
                 conn.execute("INSERT INTO parts VALUES (?, ?)", (self._open_part, OPEN))
-            olds = {
-                cid: part
-                for cid, part in conn.execute(
-                    f"SELECT custom_id, part FROM results WHERE custom_id IN ({','.join('?' * len(rows))})",
-                    [r.custom_id for r in rows],
-                )
-            }
-            stale = {p for p in olds.values() if p != self._open_part}
-            if stale:
-                conn.executemany(
-                    "UPDATE parts SET state = ? WHERE part = ? AND state != ?",
-                    [(DIRTY, p, OPEN) for p in stale],
-                )
-            values = []
-            for row in rows:
-                self._seq += 1
-                usage = row.usage or {}
-                values.append(
-                    (
-                        row.custom_id,
-                        self._seq,
-                        self._open_part,
-                        row.status,
-                        int(usage.get("input_tokens") or 0),
-                        int(usage.get("output_tokens") or 0),
-                        orjson.dumps(row.to_dict()),
-                    )
-                )
-            conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+            self._insert(conn, [(self._open_part, row) for row in rows])
+            if synced is not None:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('synced', ?)", (str(synced),))
             conn.execute("COMMIT")
         except BaseException:
             # SQLite has already rolled back after some errors (a full disk): a second
@@ -239,6 +236,60 @@ class Ledger:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def import_rows(self, rows: list[tuple[int, ResultRow]], synced: int) -> None:
+        """Rows another machine flushed to the state location, with the parts it gave them.
+
+        Their parts count as dirty: the destination may hold them already or not, and a
+        dirty part is written again (idempotently) before anything new is sent."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT INTO parts VALUES (?, ?) ON CONFLICT(part) DO UPDATE SET state = excluded.state "
+                "WHERE parts.state != 'open'",  # this machine's open part: sealed by the recovery
+                [(p, DIRTY) for p in sorted({p for p, _ in rows})],
+            )
+            self._insert(conn, rows)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('synced', ?)", (str(synced),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _insert(self, conn: sqlite3.Connection, rows: list[tuple[int, ResultRow]]) -> None:
+        if not rows:
+            return
+        olds = {
+            cid: part
+            for cid, part in conn.execute(
+                f"SELECT custom_id, part FROM results WHERE custom_id IN ({','.join('?' * len(rows))})",
+                [r.custom_id for _, r in rows],
+            )
+        }
+        new_part = {r.custom_id: p for p, r in rows}
+        stale = {p for cid, p in olds.items() if p != new_part[cid]}
+        if stale:
+            conn.executemany(
+                "UPDATE parts SET state = ? WHERE part = ? AND state != ?",
+                [(DIRTY, p, OPEN) for p in stale],
+            )
+        values = []
+        for part, row in rows:
+            self._seq += 1
+            usage = row.usage or {}
+            values.append(
+                (
+                    row.custom_id,
+                    self._seq,
+                    part,
+                    row.status,
+                    int(usage.get("input_tokens") or 0),
+                    int(usage.get("output_tokens") or 0),
+                    orjson.dumps(row.to_dict()),
+                )
+            )
+        conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", values)
 
     def seal(self) -> int | None:
         """Close the open part (its content is fixed from now on); returns it, or None if none."""

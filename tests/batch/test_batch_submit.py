@@ -22,9 +22,11 @@ class _Spec:
 
 
 def claims(local_stack, name):
-    from runner.batch.claims import GcsClaims
+    from runner.state import open_state
+    from runner.state.claims import SubmissionClaims
 
-    return GcsClaims(local_stack.storage(), f"gs://claude-jobs-local/claims-tests/{name}")
+    store = open_state(f"gs://claude-jobs-local/claims-tests/{name}", local_stack)
+    return SubmissionClaims(store, local_stack.project, name, "r1")
 
 
 def setup(local_stack, tmp_path, name):

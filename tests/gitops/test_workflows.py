@@ -165,16 +165,24 @@ def test_the_pre_commit_hook_runs_claude_jobs_validate_on_job_specs():
     assert not files.search("infra/Pulumi.dev.yaml")
 
 
-def test_stream_ledgers_are_restored_before_apply_and_saved_after_it_even_when_it_fails():
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_no_workflow_copies_state_around_it_comes_from_the_stack_outputs(path):
+    flow = _load(path)
+    assert not any("rsync" in line or "CLAUDE_JOBS_STATE_URI" in line for _, line in _run_lines(flow))
+    for _job, step in _steps(flow):
+        lines = [line.strip() for line in step.get("run", "").splitlines()]
+        if any(line.startswith(("claude-jobs apply", "claude-jobs plan")) for line in lines):
+            assert step["env"]["CLAUDE_JOBS_STATE"] == "${{ steps.stack.outputs.stateUri }}"
+
+
+def test_deploy_reads_the_state_location_before_apply_and_waits_for_a_held_lock():
     steps = _load(ROOT / ".github/workflows/deploy.yml")["jobs"]["apply"]["steps"]
-    names = [s.get("name", s.get("uses", "")) for s in steps]
-    restore = names.index("Restore stream ledgers")
+    outputs = next(i for i, s in enumerate(steps) if s.get("id") == "stack")
+    assert steps[outputs]["uses"].startswith("pulumi/actions@")
+    assert steps[outputs]["with"]["command"] == "output"
     apply = next(i for i, s in enumerate(steps) if "claude-jobs apply" in s.get("run", ""))
-    save = next(i for i, n in enumerate(names) if n.startswith("Save stream ledgers"))
-    assert restore < apply < save
-    assert steps[save]["if"].startswith("always()")
-    assert "gcloud storage rsync" in steps[restore]["run"]
-    assert "gcloud storage rsync" in steps[save]["run"]
+    assert outputs < apply
+    assert "--wait-lock" in steps[apply]["run"]
 
 
 def test_the_pre_commit_hook_entry_passes_valid_specs_and_fails_an_invalid_one(tmp_path):

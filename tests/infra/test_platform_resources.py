@@ -350,13 +350,15 @@ def test_stack_exports_exactly_what_the_runner_reads(platform, tmp_path):
         "workload_identity_provider": "projects/123456789012/locations/global/"
         "workloadIdentityPools/claude-jobs-github/providers/github-actions",
         "vertex_service_agent": AGENT.split(":")[1],
+        "stateUri": f"gs://{PROJECT}-claude-jobs/claude-jobs-state",
     }
     saved = tmp_path / "platform.json"
     saved.write_text(json.dumps(platform.exports))
     outputs = load_stack_outputs(saved)
-    assert (outputs.bucket, outputs.bigquery_datasets) == (
+    assert (outputs.bucket, outputs.bigquery_datasets, outputs.state_uri) == (
         f"{PROJECT}-claude-jobs",
         ["claude_jobs_inputs", "claude_jobs_outputs"],
+        f"gs://{PROJECT}-claude-jobs/claude-jobs-state",
     )
 
 

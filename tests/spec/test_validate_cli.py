@@ -148,5 +148,28 @@ def test_two_specs_with_one_name_are_an_error_on_the_second(run_cli, spec_file):
     ]
 
 
+def test_two_specs_with_one_destination_are_an_error_on_the_second(run_cli, spec_file):
+    text = (REPO / "jobs/examples/stream-inline.yaml").read_text().replace("results/", "out/")
+    spec_file(text, name="jobs/a.yaml")
+    # Another name, the same file named another way from another folder.
+    other = text.replace("name: stream-inline", "name: other").replace(
+        "destination: out/", "destination: ../jobs/out/"
+    )
+    spec_file(other, name="more/b.yaml")
+    code, out, _ = run_cli("validate", str(spec_file.root / "jobs"), str(spec_file.root / "more"))
+    assert code == 1
+    [line] = out.splitlines()
+    assert line.startswith(f"{spec_file.root}/more/b.yaml:")
+    assert ": $.destination: destination '../jobs/out/" in line
+    assert f"is already written by spec 'stream-inline' ({spec_file.root}/jobs/a.yaml)" in line
+
+
+def test_specs_with_different_destinations_are_valid(run_cli, spec_file):
+    text = (REPO / "jobs/examples/stream-inline.yaml").read_text().replace("results/", "out/")
+    spec_file(text, name="jobs/a.yaml")
+    spec_file(text.replace("name: stream-inline", "name: other").replace("out/", "out2/"), name="jobs/b.yaml")
+    assert run_cli("validate", str(spec_file.root / "jobs"))[0] == 0
+
+
 def test_the_same_file_given_twice_is_not_a_duplicate_name(run_cli):
     assert run_cli("validate", "jobs/examples/stream-inline.yaml", "jobs/examples")[0] == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from stream_helpers import QUIET, Vertex
+from stream_helpers import QUIET, Vertex, get, post
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +62,16 @@ def cli(capsys, monkeypatch, quiet_vertex, state_home):
         return code, [line for line in err.splitlines() if line.startswith("error:")]
 
     return run
+
+
+@pytest.fixture
+def vertex_config(local_stack):
+    """Set the session Vertex server's config for one test; restored after."""
+    saved = get(local_stack.vertex_url, "/_local/config")
+
+    def configure(config: dict) -> None:
+        post(local_stack.vertex_url, "/_local/config", config)
+        post(local_stack.vertex_url, "/_local/reset", {})
+
+    yield configure
+    post(local_stack.vertex_url, "/_local/config", saved)

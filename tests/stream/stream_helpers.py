@@ -11,6 +11,18 @@ from runner.clients import Target
 MODEL = "claude-haiku-4-5@20251001"
 
 
+def post(url: str, path: str, data: dict) -> None:
+    request = urllib.request.Request(
+        f"{url}{path}", data=json.dumps(data).encode(), headers={"Content-Type": "application/json"}
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def get(url: str, path: str) -> dict:
+    with urllib.request.urlopen(f"{url}{path}", timeout=10) as r:
+        return json.loads(r.read())
+
+
 class Vertex:
     """A running local Vertex AI server plus its /_local knobs."""
 
