@@ -164,9 +164,9 @@ def _build(
         key: _string(get(key), key, where, error) if get(key) not in (None, "") else None for key in OPTIONAL
     }
     state = get("stateUri")
-    state_uri = _string(state, "stateUri", where) if state not in (None, "") else None
+    state_uri = _string(state, "stateUri", where, error) if state not in (None, "") else None
     if state_uri is not None and not state_uri.startswith("gs://"):
-        raise ConfigError(f"{state_uri!r} is not a gs:// prefix", where=where("stateUri"))
+        raise error(f"{state_uri!r} is not a gs:// prefix", where=where("stateUri"))
     return StackOutputs(
         project=text["project"],
         region=text["region"],
