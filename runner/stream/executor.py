@@ -95,6 +95,7 @@ class StreamRun:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
+        tasks: list[asyncio.Task[Any]] = []
         try:
             await self._in_ledger(self._recover)
             writer = asyncio.create_task(self._writer())
@@ -102,6 +103,7 @@ class StreamRun:
             feeders = [asyncio.create_task(self._producer(workers_n))]
             feeders += [asyncio.create_task(self._worker()) for _ in range(workers_n)]
             stop = asyncio.create_task(interrupted.wait())
+            tasks = [*feeders, writer, flusher, stop]
             pending: set[asyncio.Task[Any]] = set(feeders) | {writer, flusher}
             failed = False
             while pending & set(feeders) and not stop.done() and not failed:
@@ -122,13 +124,20 @@ class StreamRun:
             await self._parts.put(None)
             await flusher
             await self._in_ledger(self._repair_dirty)
-            for task in feeders:
-                error = None if task.cancelled() else task.exception()
-                if error is not None:
-                    raise error
+            errors = [t.exception() for t in feeders if not t.cancelled()]
+            first = next((e for e in errors if e is not None), None)
+            if first is not None:
+                raise first
             if interrupted.is_set():
                 raise Interrupted("interrupted: finished rows are saved; re-run the same command to resume")
         finally:
+            # Several workers often fail together (an unreachable endpoint): one error is raised,
+            # the others are retrieved here so asyncio does not print their tracebacks at exit.
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+                elif not task.cancelled():
+                    task.exception()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             self._ledger_thread.shutdown(wait=True)

@@ -47,3 +47,28 @@ def test_rows_left_by_an_unreachable_endpoint_stay_pending(on_dead_endpoint, sta
     on_dead_endpoint("run", spec, "--no-progress")
     status = stream_status(load_spec(spec), project="p")
     assert (status["succeeded"], status["errored"]) == (0, 0)
+
+
+def test_workers_failing_together_print_no_stray_task_tracebacks(
+    on_dead_endpoint, state_home, caplog, monkeypatch
+):
+    import gc
+    import logging
+
+    from runner.stream import executor
+    from runner.stream.retry import Backoff
+
+    # No backoff, and the first connection failure counts as unreachable: every worker in flight
+    # raises. The run must report one error and leave no task exception unretrieved (asyncio
+    # would print each one's traceback at exit).
+    monkeypatch.setattr(executor, "BACKOFF", Backoff(base=0.0, cap=0.0))
+    monkeypatch.setattr(executor, "UNREACHABLE_AFTER", 0)
+    for attempt in range(3):
+        spec = write_spec(
+            state_home, rows=200, name=f"t{attempt}", stream={"max_retries": 50, "concurrency": 16}
+        )
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            code, errors = on_dead_endpoint("run", spec, "--no-progress")
+            gc.collect()
+        assert code == EXIT_REMOTE and len(errors) == 1
+    assert [r.getMessage()[:60] for r in caplog.records if r.name == "asyncio"] == []
