@@ -279,15 +279,23 @@ def _input_rows() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def bigquery_input(local_stack) -> str:
+def dataset(local_stack) -> str:
+    """The dataset of the BigQuery input and outputs, in us-east5 (the job's location)."""
+    from google.cloud import bigquery
+
+    dataset = bigquery.Dataset(f"{local_stack.project}.{DATASET}")
+    dataset.location = LOCATION
+    local_stack.bigquery().create_dataset(dataset, exists_ok=True)
+    return DATASET
+
+
+@pytest.fixture(scope="module")
+def bigquery_input(local_stack, dataset) -> str:
     """`bq://PROJECT.anthropic_bq_sample.test_data` in us-east5, as the BigQuery sample's comment asks."""
     from google.api_core.exceptions import Conflict
     from google.cloud import bigquery
 
     client = local_stack.bigquery()
-    dataset = bigquery.Dataset(f"{local_stack.project}.{DATASET}")
-    dataset.location = LOCATION
-    client.create_dataset(dataset, exists_ok=True)
     ref = f"{local_stack.project}.{DATASET}.test_data"
     schema = [bigquery.SchemaField("custom_id", "STRING"), bigquery.SchemaField("request", "JSON")]
     try:
@@ -538,7 +546,7 @@ def test_rest_create_from_bigquery_answers_the_pages_reply_then_get_shows_succee
 
 @pytest.mark.parametrize("fmt", ["jsonl", "bigquery"])
 def test_rest_create_from_cloud_storage_takes_uris_as_a_string_and_echoes_a_list(
-    seeds, tmp_path, gcs_input, local_stack, fmt
+    seeds, tmp_path, gcs_input, dataset, local_stack, fmt
 ):
     placeholders = _placeholders(seeds, fmt, gcs_input)
     created = _create(seeds, tmp_path, REST_BODY_GCS, placeholders)
@@ -546,7 +554,7 @@ def test_rest_create_from_cloud_storage_takes_uris_as_a_string_and_echoes_a_list
     assert expected["inputConfig"]["gcsSource"]["uris"] == [gcs_input]
     _assert_like_the_page(created, expected, exact_keys=True)
     done = _get_until_done(seeds, tmp_path, created["name"])
-    assert done["state"] == "JOB_STATE_SUCCEEDED" and done["modelVersionId"] == "1"
+    assert done["state"] == "JOB_STATE_SUCCEEDED" and done["modelVersionId"] == "1", done
     assert done["inputConfig"]["gcsSource"]["uris"] == [gcs_input]
     output = dict(placeholders)["OUTPUT_URI"]
     outputs = _bigquery_output(local_stack, output) if fmt == "bigquery" else _gcs_output(local_stack, done)
