@@ -65,10 +65,14 @@ def test_workers_failing_together_print_no_stray_task_tracebacks(
     monkeypatch.setattr(executor, "UNREACHABLE_AFTER", 0)
     for attempt in range(3):
         spec = write_spec(
-            state_home, rows=200, name=f"t{attempt}", stream={"max_retries": 50, "concurrency": 16}
+            state_home,
+            rows=200,
+            name=f"t{attempt}",
+            destination=f"out/r{attempt}.jsonl",
+            stream={"max_retries": 50, "concurrency": 16},
         )
         with caplog.at_level(logging.ERROR, logger="asyncio"):
             code, errors = on_dead_endpoint("run", spec, "--no-progress")
             gc.collect()
-        assert code == EXIT_REMOTE and len(errors) == 1
+        assert code == EXIT_REMOTE and len(errors) == 1, errors
     assert [r.getMessage()[:60] for r in caplog.records if r.name == "asyncio"] == []
