@@ -12,6 +12,7 @@ UV := UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 # without it, versions already in the lock stay and only what pyproject.toml changed moves.
 LOCK_ARGS ?=
 DEMO_SPEC ?= jobs/examples/stream-inline.yaml
+DEMO_REPORT ?= jobs/examples/results/$(basename $(notdir $(DEMO_SPEC))).report.html
 PYTEST_ARGS ?=
 
 .PHONY: install lock demo lint test bench clean
@@ -38,6 +39,7 @@ lock:
 demo: $(STAMP)
 	$(BIN)/claude-jobs run $(DEMO_SPEC)
 	@echo "--- results:" && $(BIN)/claude-jobs results $(DEMO_SPEC) --format table
+	@echo "--- report:" && $(BIN)/claude-jobs report $(DEMO_SPEC) --output $(DEMO_REPORT)
 
 # ruff (lint + format), the import contracts of docs/internals.md, mypy (pyproject.toml configures each).
 lint: $(STAMP)

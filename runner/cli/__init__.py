@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "run": "run_cmd:run",
     "status": "jobs_cmd:status",
     "results": "jobs_cmd:results",
+    "report": "report_cmd:report",
     "cancel": "jobs_cmd:cancel",
     "list": "jobs_cmd:list_jobs",
     "unlock": "state_cmd:unlock",
@@ -77,7 +78,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="claude-jobs", prog_name="claude-jobs")
 def cli():
-    """Declarative Claude jobs on Google Vertex AI: validate, plan, run, status, results, cancel.
+    """Declarative Claude jobs on Google Vertex AI: validate, plan, run, status, results, report, cancel.
 
     With no GCP project configured (--project or GOOGLE_CLOUD_PROJECT), jobs run
     on the local stack: Cloud Storage and BigQuery emulators plus a local Vertex

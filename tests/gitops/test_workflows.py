@@ -205,3 +205,15 @@ def test_the_pre_commit_hook_entry_passes_valid_specs_and_fails_an_invalid_one(t
     bad.write_text("name: Bad Name\n")
     failed = subprocess.run([*entry, str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1 and "bad.yaml:1:" in failed.stdout + failed.stderr
+
+
+def test_merges_to_main_report_after_apply_upload_the_pages_and_link_them_from_the_summary():
+    steps = _load(ROOT / ".github/workflows/deploy.yml")["jobs"]["apply"]["steps"]
+    apply = next(i for i, s in enumerate(steps) if "claude-jobs apply" in s.get("run", ""))
+    report = next(i for i, s in enumerate(steps) if "claude-jobs report jobs/" in s.get("run", ""))
+    upload = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/upload-artifact@"))
+    link = next(i for i, s in enumerate(steps) if "upload-report.outputs.artifact-url" in str(s.get("env")))
+    assert apply < report < upload < link
+    assert "failure" in steps[report]["if"]  # failed rows are when the report helps most
+    assert steps[upload]["with"]["path"] == "report/" and "--output report/" in steps[report]["run"]
+    assert "GITHUB_STEP_SUMMARY" in steps[link]["run"]
