@@ -54,6 +54,11 @@ def _short(label: str, chars: int = 24) -> str:
     return label if len(label) <= chars else label[: chars - 1] + "…"
 
 
+def _units(unit: str, count: float) -> str:
+    """ "rows" -> "row" for exactly one."""
+    return unit[:-1] if count == 1 and unit.endswith("s") else unit
+
+
 def hbars(
     items: list[tuple[str, int]],
     *,
@@ -73,13 +78,17 @@ def hbars(
         width = span * count / peak
         share = f" ({100 * count / total:.1f}%)" if total else ""
         css = classes.get(label, "bar")
-        body.append(f"<g><title>{escape(label)}: {fmt_count(count)} {escape(unit)}{escape(share)}</title>")
+        body.append(
+            f"<g><title>{escape(label)}: {fmt_count(count)} {escape(_units(unit, count))}{escape(share)}</title>"
+        )
         body.append(_text(LABEL_W - 8, y + BAR_H * 0.72, _short(label), anchor="end"))
         body.append(
             f'<rect class="{css}" x="{LABEL_W}" y="{y}" width="{max(width, 1 if count else 0):.1f}" '
             f'height="{BAR_H}" rx="2"/>'
         )
-        body.append(_text(LABEL_W + width + 6, y + BAR_H * 0.72, f"{fmt_count(count)} {unit}{share}"))
+        body.append(
+            _text(LABEL_W + width + 6, y + BAR_H * 0.72, f"{fmt_count(count)} {_units(unit, count)}{share}")
+        )
         body.append("</g>")
     height = GAP + max(len(items), 1) * (BAR_H + GAP)
     return _svg(height, title, body)
@@ -128,7 +137,7 @@ def histogram(
             body.append(_text(x, top + plot_h + 16, fmt_number(low), anchor="middle", css="tick"))
     if bins and not categorical:
         body.append(
-            _text(left + plot_w, top + plot_h + 16, fmt_number(bins[-1][1]), anchor="middle", css="tick")
+            _text(left + plot_w, top + plot_h + 16, fmt_number(bins[-1][1]), anchor="end", css="tick")
         )
     return _svg(height, title, body)
 

@@ -434,11 +434,14 @@ def answer_fields(row: ResultRow) -> dict[str, Any] | None:
     parsed = getattr(row, "answer", None)
     if isinstance(parsed, dict):
         return parsed
+    from runner.spec.answer_schema import TOOL_NAME
+
     content = (row.response or {}).get("content") or []
     for block in content:
         if (
             isinstance(block, dict)
             and block.get("type") == "tool_use"
+            and block.get("name") in (TOOL_NAME, None)
             and isinstance(block.get("input"), dict)
         ):
             return block["input"]

@@ -4,6 +4,7 @@ and the page asks the network for nothing."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import urllib.request
 from pathlib import Path
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 from browser import visit
 from test_report_stats import SCHEMA, error_row, typed_row
+
+from runner.gitops.report_stats import answer_fields
+from runner.records import ResultRow
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 40
@@ -42,7 +46,21 @@ def flaky_stack(local_stack):
         _configure(local_stack.vertex_url, saved)
 
 
+OUTPUT = {
+    "type": "object",
+    "properties": {
+        "category": {"type": "string", "enum": ["billing", "bug", "how-to", "account"]},
+        "priority": {"type": "integer", "minimum": 1, "maximum": 4},
+        "urgent": {"type": "boolean"},
+        "summary": {"type": "string"},
+    },
+    "required": ["category", "priority", "urgent", "summary"],
+    "additionalProperties": False,
+}
+
+
 def _write_spec(folder: Path) -> Path:
+    """A typed triage over a JSONL file: 40 tickets, one retry per row."""
     with open(folder / "tickets.jsonl", "w") as f:
         for i in range(ROWS):
             f.write(json.dumps({"id": f"ticket-{i:03d}", "body": f"ticket number {i}"}) + "\n")
@@ -51,13 +69,14 @@ def _write_spec(folder: Path) -> Path:
         "name: report-browser\n"
         "model: claude-haiku-4-5@20251001\n"
         "mode: stream\n"
-        "request: {max_tokens: 64}\n"
+        "request: {max_tokens: 200}\n"
         "template:\n"
         "  source: tickets.jsonl\n"
         "  custom_id_column: id\n"
         "  messages: [{role: user, content: '{{ body }}'}]\n"
         "destination: results/triage.jsonl\n"
         "stream: {concurrency: 4, max_retries: 1}\n"
+        f"output:\n  schema: {json.dumps(OUTPUT)}\n"
     )
     return spec
 
@@ -96,6 +115,8 @@ def test_a_stream_runs_report_shows_its_counts_cost_and_charts_in_chromium_offli
     page = tmp_path / "out" / "triage.html"
     assert out.strip() == "report: out/triage.html"
 
+    if os.environ.get("CLAUDE_JOBS_REPORT_SCREENSHOT"):  # how docs/report-example.png is made
+        visit(page, screenshot=Path(os.environ["CLAUDE_JOBS_REPORT_SCREENSHOT"]), size=(1000, 3400))
     seen = visit(page)
     assert seen.requests == []  # nothing fetched: no CDN, no font, no beacon
     assert "Content Security Policy" not in seen.console  # the inline style and script were allowed
@@ -122,6 +143,14 @@ def test_a_stream_runs_report_shows_its_counts_cost_and_charts_in_chromium_offli
     assert _text(dom, "sample-shown") == f"showing {ROWS} of {ROWS} sample rows"
     first = re.search(r'<tr class="(\w+)" data-status', dom)
     assert first and first.group(1) == "errored"  # errored rows first
+    # The typed answers: one chart per field, the enum's bars counting what the rows say.
+    answers = [answer_fields(ResultRow.from_dict(r)) for r in rows if r["status"] == "succeeded"]
+    for name in OUTPUT["properties"]:
+        assert re.search(rf'<figure id="field-{name}" class="field">.*?<svg class="chart"', dom, re.S), name
+    category = re.search(r'<figure id="field-category".*?</figure>', dom, re.S).group(0)
+    for value in OUTPUT["properties"]["category"]["enum"]:
+        count = sum(a["category"] == value for a in answers)
+        assert re.search(rf"<title>{value}: {count} rows? \(", category), value
 
 
 def test_the_no_request_check_catches_a_page_that_fetches(tmp_path):

@@ -172,7 +172,9 @@ def test_tokens_latency_and_attempts_are_totalled_over_all_rows():
 
 
 def test_a_typed_answer_is_read_from_a_forced_tool_call_or_from_json_text():
-    tool = ResultRow("x", "succeeded", response={"content": [{"type": "tool_use", "input": {"a": 1}}]})
-    assert answer_fields(tool) == {"a": 1}
+    other = {"type": "tool_use", "name": "lookup", "input": {"q": "x"}}
+    forced = {"type": "tool_use", "name": "answer", "input": {"a": 1}}
+    tool = ResultRow("x", "succeeded", response={"content": [other, forced]})
+    assert answer_fields(tool) == {"a": 1}  # the forced answer tool, not another tool the spec gave
     broken = ResultRow("y", "succeeded", response={"content": [{"type": "text", "text": "{not json"}]})
     assert answer_fields(broken) is None
