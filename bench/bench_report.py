@@ -83,6 +83,8 @@ def result_row(i: int) -> dict:
         },
         "stop_reason": "end_turn",
         "usage": {"input_tokens": 80 + i % 50, "output_tokens": out},
+        "answer": answer,  # as runner.dataio.results shapes a typed row
+        "model": "claude-haiku-4-5@20251001",
     }
 
 

@@ -68,11 +68,7 @@ class SpecReport:
 
 def output_schema(spec: JobSpec) -> dict[str, Any] | None:
     """The JSON Schema of one answer (the spec's `output.schema`), when the spec has one."""
-    output = getattr(spec, "output", None)
-    schema = getattr(output, "schema", None) if output is not None else None
-    if schema is None and isinstance(output, dict):
-        schema = output.get("schema")
-    return schema if isinstance(schema, dict) else None
+    return spec.output.schema
 
 
 def build_report(

@@ -81,6 +81,7 @@ def render_page(report: SpecReport, *, index: str | None = None) -> str:
             fields=[_field_chart(f) for f in stats.fields],
             samples=samples,
             sample_count=len(samples),
+            keep=bool(getattr(report.spec.output, "keep", ())),
             index=index,
             css=Markup(css),
             js=Markup(js),

@@ -313,6 +313,7 @@ class SampleRow:
     output_tokens: int
     answer: str  # the typed fields as JSON, or the answer's text
     error: str  # "type: message"
+    kept: str = ""  # the source row's kept columns (output.keep), "name=value, ..."
 
 
 class ReportStats:
@@ -404,6 +405,7 @@ class ReportStats:
             input_tokens=(row.usage or {}).get("input_tokens") or 0,
             output_tokens=(row.usage or {}).get("output_tokens") or 0,
             answer=preview[:PREVIEW_CHARS],
+            kept=", ".join(f"{k}={v}" for k, v in (row.kept or {}).items())[:PREVIEW_CHARS],
             error=f"{error.get('type') or error.get('code') or ''}: {error.get('message') or ''}"[
                 :PREVIEW_CHARS
             ]
@@ -423,35 +425,13 @@ class ReportStats:
 
 
 def answer_text(row: ResultRow) -> str:
-    """The answer's text blocks joined (what a job without an output schema returns)."""
-    content = (row.response or {}).get("content") or []
+    """The answer's text (what a job without an output schema returns), as the results shape it."""
+    if row.text is not None:
+        return row.text
+    content = (row.response or {}).get("content") or []  # a row from before rows were shaped
     return " ".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("text")).strip()
 
 
 def answer_fields(row: ResultRow) -> dict[str, Any] | None:
-    """A typed answer's top-level fields: the row's parsed answer, else the JSON of its text or
-    of its forced tool call's input."""
-    parsed = getattr(row, "answer", None)
-    if isinstance(parsed, dict):
-        return parsed
-    from runner.spec.answer_schema import TOOL_NAME
-
-    content = (row.response or {}).get("content") or []
-    for block in content:
-        if (
-            isinstance(block, dict)
-            and block.get("type") == "tool_use"
-            and block.get("name") in (TOOL_NAME, None)
-            and isinstance(block.get("input"), dict)
-        ):
-            return block["input"]
-    text = answer_text(row)
-    if text.startswith("{"):
-        import orjson
-
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return None
-        return value if isinstance(value, dict) else None
-    return None
+    """A typed answer's top-level fields, as `runner.dataio.results` parsed and checked them."""
+    return row.answer if isinstance(row.answer, dict) else None

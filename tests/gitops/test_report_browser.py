@@ -13,9 +13,6 @@ import pytest
 from browser import visit
 from test_report_stats import SCHEMA, error_row, typed_row
 
-from runner.gitops.report_stats import answer_fields
-from runner.records import ResultRow
-
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 40
 FLAKY = {
@@ -76,7 +73,7 @@ def _write_spec(folder: Path) -> Path:
         "  messages: [{role: user, content: '{{ body }}'}]\n"
         "destination: results/triage.jsonl\n"
         "stream: {concurrency: 4, max_retries: 1}\n"
-        f"output:\n  schema: {json.dumps(OUTPUT)}\n"
+        f"output:\n  schema: {json.dumps(OUTPUT)}\n  keep: [body]\n"
     )
     return spec
 
@@ -143,8 +140,9 @@ def test_a_stream_runs_report_shows_its_counts_cost_and_charts_in_chromium_offli
     assert _text(dom, "sample-shown") == f"showing {ROWS} of {ROWS} sample rows"
     first = re.search(r'<tr class="(\w+)" data-status', dom)
     assert first and first.group(1) == "errored"  # errored rows first
+    assert re.search(r'<td class="mono">body=ticket number \d+</td>', dom)  # kept columns in sample rows
     # The typed answers: one chart per field, the enum's bars counting what the rows say.
-    answers = [answer_fields(ResultRow.from_dict(r)) for r in rows if r["status"] == "succeeded"]
+    answers = [r for r in rows if r["status"] == "succeeded"]  # typed fields are top-level columns
     for name in OUTPUT["properties"]:
         assert re.search(rf'<figure id="field-{name}" class="field">.*?<svg class="chart"', dom, re.S), name
     category = re.search(r'<figure id="field-category".*?</figure>', dom, re.S).group(0)

@@ -14,6 +14,7 @@ from runner.gitops.report_stats import (
     ReportStats,
     TopValues,
     answer_fields,
+    answer_text,
     field_stats,
 )
 from runner.records import ResultRow
@@ -45,6 +46,7 @@ def typed_row(i: int, answer: dict | None = None, **kw) -> ResultRow:
         custom_id=f"t-{i}",
         status="succeeded",
         response={"content": [{"type": "text", "text": json.dumps(answer)}]},
+        answer=answer,
         stop_reason="end_turn",
         usage={"input_tokens": 10, "output_tokens": 5 + i % 10},
         latency_ms=100.0 + i,
@@ -171,10 +173,8 @@ def test_tokens_latency_and_attempts_are_totalled_over_all_rows():
     assert stats.attempts == {1: 5, 2: 5}
 
 
-def test_a_typed_answer_is_read_from_a_forced_tool_call_or_from_json_text():
-    other = {"type": "tool_use", "name": "lookup", "input": {"q": "x"}}
-    forced = {"type": "tool_use", "name": "answer", "input": {"a": 1}}
-    tool = ResultRow("x", "succeeded", response={"content": [other, forced]})
-    assert answer_fields(tool) == {"a": 1}  # the forced answer tool, not another tool the spec gave
-    broken = ResultRow("y", "succeeded", response={"content": [{"type": "text", "text": "{not json"}]})
-    assert answer_fields(broken) is None
+def test_the_answer_shown_is_the_shaped_rows_typed_answer_or_its_text():
+    typed = ResultRow("x", "succeeded", answer={"a": 1}, text=None)
+    assert answer_fields(typed) == {"a": 1}
+    plain = ResultRow("y", "succeeded", response={"content": [{"type": "text", "text": "{}"}]}, text="hello")
+    assert answer_fields(plain) is None and answer_text(plain) == "hello"
