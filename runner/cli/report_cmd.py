@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from runner.cli._common import check_regions, project_options, stderr_console
+from runner.cli._common import check_regions, project_options, state_option, stderr_console
 from runner.errors import SpecError, SpecErrors
 
 REPORT_EPILOG = """\b
@@ -21,6 +21,7 @@ Exit codes:
 @click.command(epilog=REPORT_EPILOG)
 @click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=str))
 @project_options
+@state_option
 @click.option(
     "--output",
     "-o",
@@ -34,7 +35,7 @@ Exit codes:
     is_flag=True,
     help="Skip the plan's estimate (no requests are rendered, no count-tokens calls).",
 )
-def report(paths, project, region, local, output, no_estimate):
+def report(paths, project, region, local, state, output, no_estimate):
     """Write a results report for each spec under PATH (files or folders; default jobs/).
 
     A single HTML file per spec that opens offline (no CDN, no network request):
@@ -72,7 +73,7 @@ def report(paths, project, region, local, output, no_estimate):
         announce=lambda line: console.print(line, style="dim"),
     ) as target:
         opened = write_reports(
-            specs, target, output, region=region, estimate=not no_estimate, on_page=on_page
+            specs, target, output, region=region, estimate=not no_estimate, state=state, on_page=on_page
         )
     click.echo(f"report: {opened}")
     return 0

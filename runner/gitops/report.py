@@ -72,11 +72,17 @@ def output_schema(spec: JobSpec) -> dict[str, Any] | None:
 
 
 def build_report(
-    spec: JobSpec, target: Target, *, region: str | None = None, estimate: bool = True
+    spec: JobSpec,
+    target: Target,
+    *,
+    region: str | None = None,
+    estimate: bool = True,
+    state: str | None = None,
 ) -> SpecReport:
     """Read the spec's results, jobs and plan estimate; nothing is sent to Claude.
 
-    `region` (--region) overrides the spec's, as for `run`.
+    `region` (--region) overrides the spec's, as for `run`; `state` (--state, a Cloud Storage
+    state location) is where stream ledgers are read from, as for `results`.
     """
     target = dataclasses.replace(target, region=region or spec.region)
     report = SpecReport(
@@ -87,23 +93,23 @@ def build_report(
     )
     if estimate:
         try:
-            report.plan = asyncio.run(plan_spec(spec, target, PlanOptions(region=region)))
+            report.plan = asyncio.run(plan_spec(spec, target, PlanOptions(region=region, state=state)))
             report.revision = report.plan.revision
         except ClaudeJobsError as exc:
             report.notes.append(f"no plan estimate: {exc}")
     if spec.mode == "stream":
-        _stream_rows(spec, target, report)
+        _stream_rows(spec, target, report, state)
     else:
         _batch_rows(spec, target, report)
     report.cost_usd = _cost(spec, report.stats)
     return report
 
 
-def _stream_rows(spec: JobSpec, target: Target, report: SpecReport) -> None:
+def _stream_rows(spec: JobSpec, target: Target, report: SpecReport, state: str | None) -> None:
     from runner.render.revision import revision_label
     from runner.stream import iter_results, stream_status
 
-    status = stream_status(spec, project=target.project)
+    status = stream_status(spec, target, state=state)  # a shared state location is read first
     ran = status.get("revision")
     if ran:
         label = revision_label(ran)
@@ -196,6 +202,7 @@ def write_reports(
     *,
     region: str | None = None,
     estimate: bool = True,
+    state: str | None = None,
     on_page: Callable[[SpecReport, Path], None] | None = None,
 ) -> Path:
     """Write every spec's page (and the index); returns the path to open first."""
@@ -204,7 +211,7 @@ def write_reports(
     pages, index = output_paths(specs, output)
     summaries = []
     for spec in specs:
-        report = build_report(spec, target, region=region, estimate=estimate)
+        report = build_report(spec, target, region=region, estimate=estimate, state=state)
         path = pages[spec.name]
         _write(path, render_page(report, index=index.name if index else None))
         summaries.append((report, path))

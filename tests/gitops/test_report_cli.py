@@ -98,3 +98,25 @@ def test_an_unwritable_output_is_a_configuration_error_naming_it(repo):
         "error: --output blocker/r.html: cannot write the report: File exists (pass a writable path)"
     ]
     assert "Traceback" not in done.stderr
+
+
+def test_a_report_on_a_fresh_machine_reads_the_stream_ledger_from_the_shared_state(repo):
+    import shutil
+    import uuid
+
+    state = f"gs://claude-jobs-local/report-tests/{uuid.uuid4().hex[:10]}"
+    spec = repo.jobs / "shared.yaml"
+    text = (repo.jobs / STREAM).read_text().replace(f"name: {repo.name(STREAM)}", "name: shared")
+    spec.write_text(
+        text.replace("destination: results/stream-inline.jsonl", "destination: results/shared.jsonl")
+    )
+    try:
+        done = repo.cli("run", str(spec), "--local", "--no-progress", "--state", state)
+        assert done.code == 0, done.stderr
+        shutil.rmtree(repo.root / ".claude-jobs" / "stream")  # this machine's copies are gone
+        done = repo.cli("report", str(spec), "--local", "--state", state, "--output", "shared.html")
+    finally:
+        spec.unlink()
+    assert done.code == 0, done.stderr
+    page = (repo.root / "shared.html").read_text()
+    assert _tile(page, "count-total") == "5" and _tile(page, "count-succeeded") == "5"
