@@ -289,6 +289,30 @@ def field_stats(name: str, schema: dict[str, Any]) -> FieldStats:
     return FieldStats(name, "none", description=about, note=f"{kind} values are not charted")
 
 
+def schema_fields(
+    schema: dict[str, Any], prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], dict]]:
+    """The answer's fields as (path, schema): top-level properties, and the properties of an
+    object field (nested objects are charted field by field, named `parent.child`)."""
+    properties = schema.get("properties")
+    for name, sub in (properties if isinstance(properties, dict) else {}).items():
+        if not isinstance(sub, dict):
+            continue
+        if _types(sub) == {"object"} and isinstance(sub.get("properties"), dict) and len(prefix) < 3:
+            yield from schema_fields(sub, (*prefix, name))
+        else:
+            yield (*prefix, name), sub
+
+
+def _at(answer: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = answer
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
 def _types(schema: dict[str, Any]) -> set[str]:
     declared = schema.get("type")
     if isinstance(declared, str):
@@ -333,8 +357,8 @@ class ReportStats:
         self.attempts: Counter[int] = Counter()
         self.first_time: str | None = None
         self.last_time: str | None = None
-        properties = (output_schema or {}).get("properties") or {}
-        self.fields = [field_stats(name, sub) for name, sub in properties.items() if isinstance(sub, dict)]
+        self.fields = [field_stats(".".join(path), sub) for path, sub in schema_fields(output_schema or {})]
+        self._paths = [tuple(f.name.split(".")) for f in self.fields]
         self.errored_sample = Reservoir(SAMPLE_ERRORED, seed=1)
         self.succeeded_sample = Reservoir(SAMPLE_SUCCEEDED, seed=2)
 
@@ -366,8 +390,8 @@ class ReportStats:
         if row.succeeded:
             if self.fields:
                 answer = answer_fields(row) or {}
-                for stats in self.fields:
-                    stats.add(answer.get(stats.name))
+                for stats, path in zip(self.fields, self._paths):
+                    stats.add(_at(answer, path))
             sample = self.succeeded_sample
         else:
             self._add_error(row)

@@ -184,7 +184,9 @@ def test_typed_answers_get_a_chart_per_field_and_the_filter_works_in_chromium(tm
         assert '<svg class="chart" role="img"' in figure.group(1), name
     billing = re.search(r'<figure id="field-category".*?</figure>', dom, re.S).group(0)
     assert "75 rows (25.0%)" in billing  # 300 answers, a quarter of them billing
-    assert "not charted" in re.search(r'<figure id="field-details".*?</figure>', dom, re.S).group(0)
+    assert "not charted" in re.search(r'<figure id="field-free".*?</figure>', dom, re.S).group(0)
+    nested = re.search(r'<figure id="field-details.blocked".*?</figure>', dom, re.S).group(0)
+    assert '<svg class="chart" role="img"' in nested  # an object's fields get charts of their own
 
 
 @pytest.mark.parametrize(("dark", "background"), [(False, "light"), (True, "dark")])

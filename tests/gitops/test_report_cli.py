@@ -9,13 +9,14 @@ from gitops_repo import make_repo
 
 BATCH = "batch-gcs-to-gcs.yaml"
 STREAM = "stream-inline.yaml"
+TYPED = "typed-triage-bq.yaml"
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, local_stack):
-    """The batch example and the stream demo, each run once."""
-    repo = make_repo(tmp_path_factory.mktemp("report") / "repo", (BATCH, STREAM))
-    for example in (BATCH, STREAM):
+    """The batch example, the stream demo and the typed BigQuery triage, each run once."""
+    repo = make_repo(tmp_path_factory.mktemp("report") / "repo", (BATCH, STREAM, TYPED))
+    for example in (BATCH, STREAM, TYPED):
         done = repo.cli("run", f"jobs/examples/{example}", "--local", "--no-progress")
         assert done.code == 0, done.stderr
     return repo
@@ -41,12 +42,36 @@ def test_a_batch_specs_page_lists_its_job_and_counts_what_results_prints(repo):
     assert "(batch discount)" in page
 
 
+def test_a_typed_specs_page_charts_each_answer_field_as_its_results_hold_them(repo):
+    import json
+
+    done = repo.cli("report", f"jobs/examples/{TYPED}", "--local", "--output", "typed.html")
+    assert done.code == 0, done.stderr
+    page = (repo.root / "typed.html").read_text()
+    rows = [
+        json.loads(line)
+        for line in repo.cli("results", f"jobs/examples/{TYPED}", "--local").stdout.splitlines()
+    ]
+    answered = [r for r in rows if r["status"] == "succeeded"]
+    assert answered
+    for field in ("category", "priority", "summary", "tags", "customer_impact.blocked"):
+        assert re.search(rf'<figure id="field-{re.escape(field)}" class="field">.*?<svg', page, re.S), field
+    category = re.search(r'<figure id="field-category".*?</figure>', page, re.S).group(0)
+    for value in ("billing", "bug", "how-to", "account"):
+        count = sum(r["category"] == value for r in answered)
+        assert re.search(rf"<title>{value}: {count} rows? \(", category), value
+    blocked = re.search(r'<figure id="field-customer_impact.blocked".*?</figure>', page, re.S).group(0)
+    count = sum(r["customer_impact"]["blocked"] is True for r in answered)
+    assert re.search(rf"<title>true: {count} rows? \(", blocked)
+    assert "<th>kept columns</th>" in page
+
+
 def test_several_specs_get_a_page_each_and_an_index_linking_them(repo):
     done = repo.cli("report", "jobs/", "--local", "--output", "pages")
     assert done.code == 0, done.stderr
     assert done.stdout.strip() == "report: pages/index.html"
     index = (repo.root / "pages" / "index.html").read_text()
-    for example in (BATCH, STREAM):
+    for example in (BATCH, STREAM, TYPED):
         name = repo.name(example)
         assert f'<a href="{name}.html">{name}</a>' in index
         assert (repo.root / "pages" / f"{name}.html").exists()
@@ -70,7 +95,7 @@ def test_one_html_file_for_several_specs_is_a_usage_error_at_output(repo):
     done = repo.cli("report", "jobs/", "--local", "--output", "all.html")
     assert done.code == 2
     assert done.stderr.strip() == (
-        "error: --output: 2 specs give one page each and an index, not one file "
+        "error: --output: 3 specs give one page each and an index, not one file "
         "(pass a folder, e.g. --output report/)"
     )
 

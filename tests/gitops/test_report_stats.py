@@ -27,7 +27,8 @@ SCHEMA = {
         "urgent": {"type": "boolean"},
         "summary": {"type": "string"},
         "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}},
-        "details": {"type": "object", "properties": {"x": {"type": "string"}}},
+        "details": {"type": "object", "properties": {"blocked": {"type": "boolean"}}},
+        "free": {"type": "object"},
     },
 }
 
@@ -121,7 +122,7 @@ def test_top_values_stay_bounded_and_say_when_counts_are_lower_bounds():
         ("priority", "histogram"),
         ("summary", "top"),
         ("tags", "bars"),
-        ("details", "none"),
+        ("free", "none"),
     ],
 )
 def test_each_schema_field_gets_the_chart_its_type_calls_for(name, chart):
@@ -136,7 +137,15 @@ def test_typed_answers_are_counted_per_field_in_the_schemas_order():
     assert by_name["priority"].numbers.values() == [(1, 100), (2, 100), (3, 100), (4, 100)]
     assert by_name["summary"].strings.top(1)[0][1] == 58
     assert dict(by_name["tags"].bars()) == {"a": 266, "b": 133}  # an array counts each item
-    assert by_name["details"].missing == 400
+    assert by_name["details.blocked"].missing == 400  # an object's fields are charted one by one
+    assert by_name["free"].chart == "none"
+
+
+def test_a_nested_objects_fields_are_counted_under_their_dotted_names():
+    rows = [typed_row(i, {"category": "bug", "details": {"blocked": i % 4 == 0}}) for i in range(8)]
+    stats = ReportStats(SCHEMA).add_all(rows)
+    blocked = {f.name: f for f in stats.fields}["details.blocked"]
+    assert blocked.chart == "bars" and dict(blocked.bars()) == {"false": 6, "true": 2}
 
 
 def test_a_value_outside_the_enum_is_shown_after_the_schemas_values():
