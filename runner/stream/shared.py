@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner.errors import StateError
+from runner.paths import private_folder
 from runner.records import ResultRow
 from runner.state.ledger_objects import RemoteLedger, flush_lines
 from runner.state.locks import SpecLock
@@ -122,7 +123,7 @@ def sync_copy(store: StateStore, path: Path, project: str, spec_name: str) -> No
     if found is None:
         return
     head = found[0]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)  # state: only its owner may read it
     try:
         ledger = Ledger.open(
             path,

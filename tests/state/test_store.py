@@ -92,3 +92,21 @@ def test_the_state_location_comes_from_the_environment_without_the_flag(monkeypa
     assert state_uri(None) == "gs://b/p"
     monkeypatch.setenv("CLAUDE_JOBS_STATE", "")
     assert state_uri(None) is None
+
+
+def test_a_ledger_copied_from_the_state_location_lands_in_a_private_folder(gcs_store, tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from runner.state.ledger_objects import RemoteLedger
+    from runner.stream.shared import sync_copy
+
+    monkeypatch.setenv("CLAUDE_JOBS_HOME", str(tmp_path / "home"))
+    RemoteLedger(gcs_store, "my-project", "spec-a").begin("rev1", None)
+    path = tmp_path / "home" / "stream" / "my-project" / "spec-a" / "ledger.sqlite"
+    sync_copy(gcs_store, path, "my-project", "spec-a")
+    assert path.exists()
+    folders = [tmp_path / "home", *(p for p in (tmp_path / "home").rglob("*") if p.is_dir())]
+    assert {oct(stat.S_IMODE(os.stat(p).st_mode)) for p in folders} == {oct(0o700)}
+    files = [p for p in (tmp_path / "home").rglob("*") if p.is_file()]
+    assert {oct(stat.S_IMODE(os.stat(p).st_mode)) for p in files} == {oct(0o600)}
