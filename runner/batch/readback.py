@@ -10,7 +10,7 @@ from collections.abc import Container, Iterator
 
 import orjson
 
-from runner.batch.collect import keyed_lines, keyed_rows
+from runner.batch.collect import keyed_lines, keyed_rows, line_custom_id
 from runner.batch.jobs import BatchJob
 from runner.batch.staging import KEPT_PREFIX, ids_uri, kept_uri
 from runner.records import Request
@@ -120,21 +120,20 @@ class JobFiles:
                     yield str(row.get("custom_id")).encode()
 
     def kept(self, job: BatchJob) -> Iterator[tuple[str, bytes]]:
-        """(custom_id, kept values as JSON) of every row the job was given, where values were kept."""
+        """(custom_id, JSON `{"kept": {...}}`) of every row the job was given, where values were kept."""
         for uri in job.input_uris:
             if uri.startswith("gs://"):
                 side = kept_uri(uri)
                 if side and _gcs_exists(self.storage, side):
                     for line in _gcs_lines(self.storage, side):
                         if line:
-                            row = orjson.loads(line)
-                            yield row["custom_id"], orjson.dumps(row["kept"])
+                            yield line_custom_id(line).decode(), line
             else:
                 table = self.bigquery.get_table(uri.removeprefix("bq://"))
                 names = [f.name for f in table.schema if f.name.startswith(KEPT_PREFIX)]
                 for row in _bq_rows(self.bigquery, uri, ["custom_id", *names]) if names else ():
                     kept = {name.removeprefix(KEPT_PREFIX): row.get(name) for name in names}
-                    yield row["custom_id"], orjson.dumps(kept, default=str)
+                    yield row["custom_id"], orjson.dumps({"kept": kept}, default=str)
 
     def input_requests(self, job: BatchJob, wanted: Container[str]) -> Iterator[Request]:
         """The requests of the job's input whose custom_id is in `wanted`, in input order."""

@@ -82,4 +82,6 @@ def merged_results(
     from runner.batch.kept import attach_kept
 
     # Round 0 staged every row's kept values; retry rounds re-send the same rows.
-    return attach_kept(rows, (pair for part in sorted(first) for pair in files.kept(first[part])))
+    return attach_kept(
+        rows, (pair for part in sorted(first) for pair in files.kept(first[part])), estimate=estimate
+    )

@@ -145,3 +145,22 @@ def test_the_bigquery_example_leaves_typed_columns_and_group_by_works(local_stac
         ).result()
     }
     assert sum(counts.values()) == 20 and set(counts) <= {"billing", "bug", "how-to", "account"}
+
+
+def test_results_table_shows_the_kept_and_typed_columns(quiet_vertex, state_home, capsys, monkeypatch):
+    from dataclasses import replace
+
+    from runner.cli import invoke
+
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    spec = write_spec(state_home, rows=3, output=OUTPUT, model="claude-sonnet-4-6", max_tokens=200)
+    run_stream(load_spec(spec), replace(quiet_vertex.target(), project="claude-jobs-local"), QUIET_RUN)
+    capsys.readouterr()
+    assert invoke(["results", str(spec), "--format", "table"]) == 0
+    header, *rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert header[:5] == ["custom_id", "status", "q", "category", "priority"]
+    assert len(rows) >= 3
+    assert invoke(["results", str(spec), "--limit", "1"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert list(line)[:5] == ["custom_id", "status", "q", "category", "priority"]
