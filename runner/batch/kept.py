@@ -53,14 +53,14 @@ def _sorted_join(
     hashes, offsets = array("q"), array("q")
     path = os.path.join(tmp, "kept.jsonl")
     with open(path, "wb", buffering=1 << 20) as out:
-        at = 0
+        written = 0
         for custom_id, value in kept:
             line = custom_id.encode() + b"\t" + value + b"\n"  # the id, exactly, then its values
             hashes.append(hash(custom_id))
-            offsets.append(at)
+            offsets.append(written)
             out.write(line)
-            at += len(line)
-        offsets.append(at)
+            written += len(line)
+        offsets.append(written)
     if not hashes:
         yield from rows
         return

@@ -128,6 +128,7 @@ class ResultShape:
             from jsonschema import Draft202012Validator
             from jsonschema.exceptions import best_match
 
+            assert self.schema is not None
             error = best_match(Draft202012Validator(self.schema).iter_errors(answer))
             if error is not None:  # the message and path are jsonschema's, whichever validator said no
                 return SCHEMA_MISMATCH, f"{error.json_path}: {error.message}", error.json_path
@@ -195,7 +196,7 @@ class ResultShape:
 
 
 def _text(response: dict) -> str:
-    content = response.get("content") or ()
+    content = response.get("content") or []
     if len(content) == 1 and type(content[0]) is dict and content[0].get("type") == "text":
         return content[0].get("text", "")  # nearly every reply: one text block
     return "".join(

@@ -1,0 +1,45 @@
+"""The kept-column join of batch results: exact by custom_id, in any order, whichever way it runs."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from runner.batch import kept as kept_module
+from runner.batch.kept import SORTED_MAX_ROWS, attach_kept
+from runner.records import ResultRow
+
+
+def _pairs(n: int):
+    for i in range(n):
+        yield f"id-{i}", orjson.dumps({"custom_id": f"id-{i}", "kept": {"product": f"p{i}", "n": i}})
+
+
+def _rows(n: int, extra: int = 0):
+    order = [(i * 37) % n for i in range(n)]  # shuffled: outputs come in any order
+    return [ResultRow(f"id-{i}", "succeeded") for i in order] + [
+        ResultRow(f"unknown-{j}", "errored") for j in range(extra)
+    ]
+
+
+@pytest.mark.parametrize("estimate", [0, SORTED_MAX_ROWS + 1], ids=["sorted-hashes", "sqlite"])
+def test_every_row_gets_its_own_kept_values_and_unknown_ids_none(estimate, tmp_path):
+    rows = list(attach_kept(_rows(2000, extra=3), _pairs(2000), workdir=str(tmp_path), estimate=estimate))
+    assert len(rows) == 2003
+    for row in rows:
+        if row.custom_id.startswith("unknown"):
+            assert row.kept is None
+        else:
+            i = int(row.custom_id.split("-")[1])
+            assert row.kept == {"product": f"p{i}", "n": i}
+
+
+def test_ids_whose_hashes_collide_are_told_apart_exactly(monkeypatch, tmp_path):
+    monkeypatch.setattr(kept_module, "hash", lambda value: 7, raising=False)  # every id collides
+    rows = list(attach_kept(_rows(50), _pairs(50), workdir=str(tmp_path)))
+    assert all(row.kept == {"product": f"p{row.custom_id[3:]}", "n": int(row.custom_id[3:])} for row in rows)
+
+
+def test_no_kept_values_leaves_rows_as_they_are(tmp_path):
+    rows = list(attach_kept(_rows(5), iter(()), workdir=str(tmp_path)))
+    assert [r.kept for r in rows] == [None] * 5
