@@ -16,7 +16,7 @@ from runner.spec.findings import Finding
 from runner.spec.image_checks import check_image_file, image_sources, is_templated
 from runner.spec.rows import first_row
 from runner.spec.uris import ROW_FORMATS
-from runner.template_sandbox import template_environment
+from runner.template_sandbox import TemplateLimit, template_environment
 
 ROW_VARIABLE = "row"
 
@@ -116,7 +116,28 @@ def check_template(ctx: Context) -> None:
             f"columns: {shown}",
         )
     if not any(f.rule.startswith("template.") for f in ctx.findings):
+        _check_first_row_costs(ctx, template, first)
         _check_first_row_images(ctx, first)
+
+
+def _check_first_row_costs(ctx: Context, template: dict, row: dict[str, Any]) -> None:
+    """Each template rendered with the first row stays within the sandbox's bounds (time, sizes,
+    no changes to the row), so `validate` catches what would stop `plan` and `run`. Other
+    rendering errors are left to `run`, which names the row."""
+    from jinja2.exceptions import SecurityError
+
+    env = template_environment()
+    for path, text in template_strings(template):
+        if not is_templated(text):
+            continue
+        try:
+            env.from_string(text).render({**row, ROW_VARIABLE: dict(row)})
+        except TemplateLimit as exc:
+            ctx.error(path, f"template too costly with the first row: {exc}", "template.limit")
+        except SecurityError as exc:
+            ctx.error(path, f"unsafe template operation: {exc}", "template.unsafe")
+        except Exception:  # undefined names, filters' own errors: run locates them per row
+            continue
 
 
 def _syntax_error(ctx: Context, path: tuple, exc) -> None:
