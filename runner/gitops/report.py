@@ -139,24 +139,26 @@ def _batch_rows(spec: JobSpec, target: Target, report: SpecReport) -> None:
             f"the spec or its inputs changed since its jobs ran: `claude-jobs run {shown(spec.path)}` "
             "runs the new revision"
         )
-    for job in jobs:
-        region = job.name.split("/")[3] if job.name.count("/") >= 5 else target.region
-        report.jobs.append(
-            JobLine(
-                name=job.display_name or job.id,
-                state=job.state,
-                rows=f"{job.successful:,} succeeded, {job.failed:,} failed"
-                + (f", {job.incomplete:,} incomplete" if job.incomplete else ""),
-                created=job.create_time.strftime("%Y-%m-%d %H:%M UTC") if job.create_time else "",
-                link=None
-                if target.local
-                else CONSOLE.format(region=region, id=job.id, project=target.project),
-            )
-        )
+    report.jobs.extend(job_line(job, target) for job in jobs)
     try:
         report.stats.add_all(iter_results(spec, target))
     except StateError as exc:
         report.notes.append(f"no results: {exc}")
+
+
+def job_line(job, target: Target) -> JobLine:
+    """A batch job as the page lists it; on a real project, linked to its Vertex console page."""
+    parts = job.name.split("/")  # projects/P/locations/L/batchPredictionJobs/ID
+    region = parts[3] if len(parts) == 6 else target.region
+    project = parts[1] if len(parts) == 6 else target.project
+    return JobLine(
+        name=job.display_name or job.id,
+        state=job.state,
+        rows=f"{job.successful:,} succeeded, {job.failed:,} failed"
+        + (f", {job.incomplete:,} incomplete" if job.incomplete else ""),
+        created=job.create_time.strftime("%Y-%m-%d %H:%M UTC") if job.create_time else "",
+        link=None if target.local else CONSOLE.format(region=region, id=job.id, project=project),
+    )
 
 
 def _cost(spec: JobSpec, stats: ReportStats) -> float | None:
