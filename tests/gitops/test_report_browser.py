@@ -157,6 +157,15 @@ def test_the_no_request_check_catches_a_page_that_fetches(tmp_path):
     assert visit(page).requests == ["http://127.0.0.1:9/pixel.png"]
 
 
+def test_the_csp_check_catches_an_inline_style_the_policy_blocks(tmp_path):
+    page = tmp_path / "blocked.html"
+    page.write_text(
+        '<!doctype html><meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'; style-src 'sha256-AAAA'\"><style>p{color:red}</style><p>x</p>"
+    )
+    assert "Content Security Policy" in visit(page).console
+
+
 def test_typed_answers_get_a_chart_per_field_and_the_filter_works_in_chromium(tmp_path):
     from runner.gitops.report import SpecReport
     from runner.gitops.report_page import render_page
