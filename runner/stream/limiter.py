@@ -165,8 +165,7 @@ class Limiter:
     def measured_scale(self, now: float) -> float | None:
         """What succeeded over the last `measure_seconds`, as a fraction of the quota (the most
         used bucket); None before a second of history."""
-        while self._used and self._used[0][0] <= now - self.measure_seconds:
-            self._used.popleft()
+        self._forget_before(now - self.measure_seconds)
         span = min(self.measure_seconds, now - self._started)
         if span < 1.0 or not self.buckets:
             return None
@@ -195,6 +194,7 @@ class Limiter:
         self._finish(now)
         self._correct(reservation.cost, used)
         self._used.append((now, used))
+        self._forget_before(now - self.measure_seconds)
         if self.slow_start:
             self.concurrency = min(self.max_concurrency, self.concurrency + 1.0)
         else:
@@ -227,6 +227,11 @@ class Limiter:
             self._rate_backed_off_at = now
             for bucket in self.buckets.values():
                 bucket.drain()
+
+    def _forget_before(self, moment: float) -> None:
+        """Keep only the successes of the measuring window (memory stays bounded)."""
+        while self._used and self._used[0][0] <= moment:
+            self._used.popleft()
 
     def _correct(self, reserved: Cost, used: Cost) -> None:
         for name, bucket in self.buckets.items():

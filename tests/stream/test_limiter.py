@@ -227,3 +227,11 @@ def test_a_real_quota_half_of_the_spec_gets_over_90_percent_with_at_most_5_perce
 def test_the_quota_the_spec_says_is_still_used_over_95_percent_with_under_1_percent_429s():
     goodput, rate_429 = _against_a_server(600, Limits(requests_per_minute=600), 300.0)
     assert goodput >= 0.95 and rate_429 < 0.01, (goodput, rate_429)
+
+
+def test_the_measuring_window_keeps_only_its_last_seconds_of_successes():
+    lim = limiter(rpm=6000, measure_seconds=10.0)
+    for i in range(10_000):  # 100 s at 100/s
+        t = i * 0.01
+        lim.settle(Reservation(Cost(1), t), Cost(1), t)
+    assert len(lim._used) <= 1001
