@@ -30,6 +30,10 @@ from runner.stream.live_progress import LiveProgress, RunStats
 from runner.stream.retry import Backoff, classify
 
 RENDER_CHUNK = 256
+MAX_COMMIT_ROWS = 2000
+# With a Cloud Storage state location, at most one flush object (and commit) per this many
+# seconds: fewer, larger objects; a kill then also re-sends what waited for the next flush.
+FLUSH_INTERVAL = 0.25
 BACKOFF = Backoff()
 # Consecutive connection failures, across rows and with no answer in between, after which the
 # endpoint counts as unreachable, per call allowed in flight (the limiter's current limit, since
@@ -264,15 +268,32 @@ class StreamRun:
 
     async def _writer(self) -> None:
         in_part, part_started, finishing = 0, 0.0, False
+        # With a Cloud Storage state location each commit is also a flush object there: commits
+        # are at most one per FLUSH_INTERVAL (rows wait in `pending`, the queue keeps draining).
+        remote = self.shared is not None and self.shared.remote is not None
+        pending: list = []
+        last_commit = 0.0
         while not finishing:
-            batch = await self._next_results()
+            wait = self.sink.part_seconds
+            if pending:
+                wait = max(0.0, last_commit + FLUSH_INTERVAL - time.monotonic())
+            batch = await self._next_results(wait)
             finishing = None in batch
-            rows = [row for row in batch if row is not None]
-            if rows:
+            pending += [row for row in batch if row is not None]
+            if pending and (
+                not remote
+                or finishing
+                or len(pending) >= MAX_COMMIT_ROWS
+                or time.monotonic() - last_commit >= FLUSH_INTERVAL
+            ):
+                rows, pending = pending, []
+                last_commit = time.monotonic()
                 synced = None
-                if self.shared is not None:  # the state location first: a row is done once there
+                if remote:  # the state location first: a row is done once there
                     part = await self._in_ledger(self.ledger.pending_part)
                     synced = await asyncio.to_thread(self.shared.flush, part, rows)
+                elif self.shared is not None:
+                    self.shared.check()  # still our lock: never write on without it
                 await self._in_ledger(self.ledger.record, rows, synced)  # fsynced: now they count
                 for row in rows:
                     self.stats.record_row(row)
@@ -290,13 +311,15 @@ class StreamRun:
                     await self._parts.put(part)
                 in_part = 0
 
-    async def _next_results(self) -> list:
-        """Everything finished so far (one group commit), waiting at most a part's age for it."""
-        try:
-            batch = [await asyncio.wait_for(self._results.get(), timeout=self.sink.part_seconds)]
-        except TimeoutError:
-            return []
-        while len(batch) < 2000 and not self._results.empty():
+    async def _next_results(self, wait: float) -> list:
+        """Everything finished so far (one group commit), waiting at most `wait` for it."""
+        batch = []
+        if self._results.empty() and wait > 0:
+            try:
+                batch.append(await asyncio.wait_for(self._results.get(), timeout=wait))
+            except TimeoutError:
+                return []
+        while len(batch) < MAX_COMMIT_ROWS and not self._results.empty():
             batch.append(self._results.get_nowait())
         return batch
 

@@ -31,10 +31,13 @@ class Shared:
         self.epoch = epoch
         self.synced = synced
 
-    def flush(self, part: int, rows: list[ResultRow]) -> int | None:
-        """Store `rows` in the state location before they count as done; the flush number."""
+    def check(self) -> None:
         if self.lock is not None:
             self.lock.check()
+
+    def flush(self, part: int, rows: list[ResultRow]) -> int | None:
+        """Store `rows` in the state location before they count as done; the flush number."""
+        self.check()
         if self.remote is None:
             return None
         seq = self.synced + 1
@@ -46,7 +49,10 @@ class Shared:
 def started(store: StateStore, path: Path, project: str, spec_name: str) -> bool:
     """Whether a run of this spec on this project ever opened its ledger (and so owns its destination)."""
     if store.remote:
-        return RemoteLedger(store, project, spec_name).head() is not None
+        if RemoteLedger(store, project, spec_name).head() is not None:
+            return True
+        _refuse_unpushed(store, path, spec_name)
+        return False
     ledger = Ledger.read_only(path)
     if ledger is None:
         return False
@@ -73,12 +79,8 @@ def open_ledger(
             where=remote.store.where(remote.head_key),
             hint="re-run with --restart to discard them and start over, or restore the spec and its inputs",
         )
-    if not head and not restart and _local_epoch(path) is None and _has_rows(path):
-        raise StateError(
-            f"spec {spec_name!r} has a ledger in the local state folder but none in {store.uri}",
-            where=str(path),
-            hint="push it first (`claude-jobs state push`), or re-run with --restart to start over",
-        )
+    if not head and not restart:
+        _refuse_unpushed(store, path, spec_name)
     if restart or not head:
         epoch = remote.begin(revision, generation)
         ledger = Ledger.open(path, spec_name=spec_name, revision=revision, restart=True)
@@ -139,6 +141,16 @@ def sync_copy(store: StateStore, path: Path, project: str, spec_name: str) -> No
         import_flushes(ledger, remote, str(head["epoch"]))
     finally:
         ledger.close()
+
+
+def _refuse_unpushed(store: StateStore, path: Path, spec_name: str) -> None:
+    """Moving to a state location must not lose the local ledger (and re-pay its rows)."""
+    if _local_epoch(path) is None and _has_rows(path):
+        raise StateError(
+            f"spec {spec_name!r} has a ledger in the local state folder but none in {store.uri}",
+            where=str(path),
+            hint="push it first (`claude-jobs state push`), or re-run with --restart to start over",
+        )
 
 
 def _has_rows(path: Path) -> bool:

@@ -110,3 +110,32 @@ def test_a_ledger_copied_from_the_state_location_lands_in_a_private_folder(gcs_s
     assert {oct(stat.S_IMODE(os.stat(p).st_mode)) for p in folders} == {oct(0o700)}
     files = [p for p in (tmp_path / "home").rglob("*") if p.is_file()]
     assert {oct(stat.S_IMODE(os.stat(p).st_mode)) for p in files} == {oct(0o600)}
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["--state", "s3://bucket/x"],
+            "error: --state: 's3://bucket/x' is not a state location (use gs://BUCKET/PREFIX",
+        ),
+        (["--wait-lock", "5y"], "error: --wait-lock: '5y' is not a duration (use seconds or a unit"),
+    ],
+)
+def test_bad_state_flags_are_one_located_usage_error(args, line, capsys):
+    from runner.cli import invoke
+    from runner.errors import EXIT_USAGE
+
+    assert invoke(["run", "jobs/examples/stream-inline.yaml", *args]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith(line) and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_bad_state_variable_names_the_variable(capsys, monkeypatch):
+    from runner.cli import invoke
+
+    monkeypatch.setenv("CLAUDE_JOBS_STATE", "/tmp/state")
+    assert invoke(["status", "jobs/examples/stream-inline.yaml"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: CLAUDE_JOBS_STATE: '/tmp/state' is not a state location"
+    )
