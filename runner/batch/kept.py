@@ -4,17 +4,16 @@ Batch outputs come back in any order and carry only `custom_id`, `request` and
 the answer, so the values of `output.keep` staged beside each input (a `.kept`
 object, or `kept__` columns of the input table) are joined back by custom_id:
 
-- up to `SORTED_MAX_ROWS`: the kept lines go to a temporary file and memory holds
-  24 bytes a row (the 64-bit hash of each custom_id, its line's offset and
-  length, sorted by hash); a chunk of rows is looked up in one vectorised
-  search and each line read back through mmap, its custom_id compared exactly;
+- up to `SORTED_MAX_ROWS`: the kept values go to a temporary file and memory holds
+  24 bytes a row (the 64-bit hash of each custom_id, its line's start and end,
+  sorted by hash); a chunk of rows is looked up in one vectorised search and
+  each line read back with one `pread`, its custom_id compared exactly;
 - beyond: an on-disk SQLite table keyed by custom_id, looked up a chunk at a
   time, so memory holds one chunk whatever the row count.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import sqlite3
 import tempfile
@@ -71,7 +70,8 @@ def _sorted_join(
     sorted_starts, sorted_ends = starts_of[order], starts_of[order + 1]
     del hashes, offsets, order, all_hashes
     last = len(sorted_hashes) - 1
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+    with open(path, "rb", buffering=0) as f:
+        fd = f.fileno()
         it = iter(rows)
         while chunk := list(islice(it, CHUNK)):
             wanted = np.fromiter((hash(r.custom_id) for r in chunk), dtype=np.int64, count=len(chunk))
@@ -80,20 +80,19 @@ def _sorted_join(
             begins, ends, positions = sorted_starts[at].tolist(), sorted_ends[at].tolist(), at.tolist()
             for row, hit, begin, end, i in zip(chunk, hits, begins, ends, positions):
                 if hit:
-                    key, _, value = data[begin : end - 1].partition(b"\t")
+                    key, _, value = os.pread(fd, end - begin - 1, begin).partition(b"\t")
                     if key == row.custom_id.encode():
                         row.kept = orjson.loads(value)["kept"]
                     else:  # another id with the same 64-bit hash: look at its neighbours
-                        row.kept = _collided(
-                            data, sorted_hashes, sorted_starts, sorted_ends, i, row.custom_id
-                        )
+                        row.kept = _collided(fd, sorted_hashes, sorted_starts, sorted_ends, i, row.custom_id)
                 yield row
 
 
-def _collided(data, hashes, starts, ends, i: int, custom_id: str):
+def _collided(fd: int, hashes, starts, ends, i: int, custom_id: str):
     h, target = hashes[i], custom_id.encode()
     while i < len(hashes) and hashes[i] == h:
-        key, _, value = data[int(starts[i]) : int(ends[i]) - 1].partition(b"\t")
+        begin, end = int(starts[i]), int(ends[i])
+        key, _, value = os.pread(fd, end - begin - 1, begin).partition(b"\t")
         if key == target:
             return orjson.loads(value)["kept"]
         i += 1
