@@ -139,7 +139,7 @@ def test_an_interrupted_stream_run_is_incomplete_and_apply_resumes_it(repo, monk
     spec = load_spec(repo.jobs / "stream-inline.yaml")
     monkeypatch.setattr(
         "runner.stream.stream_status",
-        lambda spec, target=None: {"revision": spec_revision(spec, None), "succeeded": 2, "errored": 1},
+        lambda spec, target=None, **_: {"revision": spec_revision(spec, None), "succeeded": 2, "errored": 1},
     )
     line = asyncio.run(plan_spec(spec, Target(project="p"), PlanOptions(count_tokens=False)))
     assert (line.state, line.requests, line.will_run) == ("incomplete", 5, True)
@@ -233,7 +233,7 @@ def test_a_failing_count_tokens_call_falls_back_to_the_estimate_and_says_why(rep
         raise RemoteError("count-tokens failed for m: model not enabled", status=400)
 
     monkeypatch.setattr(runner.render.token_estimates, "count_tokens", refused)
-    monkeypatch.setattr("runner.gitops.plan.read_state", lambda spec, target, line: None)
+    monkeypatch.setattr("runner.gitops.plan.read_state", lambda spec, target, line, state=None: None)
     spec = load_spec(repo.jobs / "stream-inline.yaml")
     target = Target(project="p", local=True, vertex_url="http://127.0.0.1:9")
     line = asyncio.run(plan_spec(spec, target, PlanOptions()))
