@@ -67,6 +67,7 @@ class Holder:
     home: str
     since: float
     expires: float
+    boot: str = ""
 
     @classmethod
     def parse(cls, data: bytes) -> Holder:
@@ -74,7 +75,7 @@ class Holder:
             d = orjson.loads(data)
             return cls(
                 str(d["host"]), int(d["pid"]), str(d.get("user", "?")), str(d.get("home", "")),
-                float(d["since"]), float(d["expires"]),
+                float(d["since"]), float(d["expires"]), str(d.get("boot", "")),
             )  # fmt: skip
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return cls("?", 0, "?", "", 0.0, 0.0)  # unreadable: counts as expired
@@ -88,8 +89,10 @@ class Holder:
     def expired(self) -> bool:
         if self.expires < time.time():
             return True
-        # A process of this machine and state folder that is gone (kill -9): no need to wait.
-        if self.host == socket.gethostname() and self.home == _home() and self.pid != os.getpid():
+        # A process of this machine (same host name and boot) and state folder that is gone
+        # (kill -9): no need to wait for its lease.
+        same_machine = self.host == socket.gethostname() and self.boot and self.boot == _boot_id()
+        if same_machine and self.home == _home() and self.pid != os.getpid():
             try:
                 os.kill(self.pid, 0)
             except ProcessLookupError:
@@ -122,6 +125,7 @@ class SpecLock:
                 "pid": os.getpid(),
                 "user": _user(),
                 "home": _home(),
+                "boot": _boot_id(),
                 "since": since,
                 "renewed": now,
                 "expires": now + self.lease_s,
@@ -226,6 +230,15 @@ def force_unlock(store: StateStore, project: str, spec_name: str) -> Holder | No
         return None
     store.delete(key, found[1])
     return Holder.parse(found[0])
+
+
+def _boot_id() -> str:
+    """This kernel's boot id (Linux), so that two machines sharing a host name never pass for one."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def _user() -> str:

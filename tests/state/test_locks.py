@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from runner.errors import StateError
-from runner.state.locks import SpecLock, force_unlock, lock_key
+from runner.state.locks import SpecLock, _boot_id, force_unlock, lock_key
 
 
 def test_a_second_run_is_refused_naming_the_holder(store):
@@ -69,9 +69,22 @@ def test_a_dead_process_of_this_machine_and_state_folder_is_taken_over_at_once(s
     pid = int(dead.stdout)
     now = time.time()
     payload = {"host": socket.gethostname(), "pid": pid, "user": "me", "home": str(state_dir()),
-               "since": now, "expires": now + 600}  # fmt: skip
+               "boot": _boot_id(), "since": now, "expires": now + 600}  # fmt: skip
     store.create(lock_key("p", "s"), orjson.dumps(payload))
     SpecLock(store, "p", "s", lease_s=30).acquire().release()
+
+
+def test_a_dead_pid_on_another_machine_with_the_same_host_name_is_not_taken_over(store):
+    import socket
+
+    from runner.paths import state_dir
+
+    now = time.time()
+    payload = {"host": socket.gethostname(), "pid": 2**22 + 17, "user": "me", "home": str(state_dir()),
+               "boot": "another-machine", "since": now, "expires": now + 600}  # fmt: skip
+    store.create(lock_key("p", "s"), orjson.dumps(payload))
+    with pytest.raises(StateError, match="is being run by"):
+        SpecLock(store, "p", "s", lease_s=30).acquire()
 
 
 def test_force_unlock_frees_a_live_lock_and_its_holder_notices(store):
