@@ -13,7 +13,9 @@ UV := UV_PYTHON_DOWNLOADS=never $(BIN)/uv
 LOCK_ARGS ?=
 DEMO_SPEC ?= jobs/examples/stream-inline.yaml
 DEMO_REPORT ?= jobs/examples/results/$(basename $(notdir $(DEMO_SPEC))).report.html
-PYTEST_ARGS ?=
+# Two pytest-xdist workers (the suite's fixtures are per worker, see tests/conftest.py);
+# groups keep a module-scoped fixture on one worker; no reorder keeps the long tests first.
+PYTEST_ARGS ?= -n 2 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: install lock demo lint test bench clean
 

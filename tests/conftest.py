@@ -7,6 +7,21 @@ points at it, so code under test that calls `open_target()`/`ensure_up()`
 reuses it instead of starting another one. If the worker dies without
 finishing, the stack's watchdog stops it. Tests using it are marked `stack`
 (deselect with `-m "not stack"`).
+
+How the suite runs in parallel (`make test` passes `-n 2 --dist loadgroup`, see the
+Makefile's PYTEST_ARGS):
+
+- Two pytest-xdist workers, each with its own session stack, temporary folders and
+  free ports. A session fixture is built once per worker; a fixture you want built
+  once for the whole run must live in one worker, so make it module-scoped:
+- every test that uses a module-scoped fixture is put in that module's xdist group
+  (done here, automatically), so the module's tests run on one worker and the
+  fixture is built once. Build expensive state (a stack run, an applied repository)
+  in a module-scoped fixture and let each test check one consequence of it.
+- Tests marked `slow` or `early` are started first, so the long ones never end up
+  alone at the tail of the run while the other worker idles. Mark a test `early`
+  when it takes more than ~5 s (it changes nothing else about it).
+- Run a single file without `-n`: one process is faster than starting workers.
 """
 
 from __future__ import annotations
@@ -18,10 +33,22 @@ import pytest
 STACK_FIXTURES = {"local_stack", "local_stack_endpoints"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
+        if _uses_a_module_fixture(item) and not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    # Stable: the same order in every worker, as xdist requires.
+    items.sort(key=lambda item: not (item.get_closest_marker("slow") or item.get_closest_marker("early")))
+
+
+def _uses_a_module_fixture(item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values())
 
 
 @pytest.fixture(scope="session")

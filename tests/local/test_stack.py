@@ -25,6 +25,7 @@ def _stack_processes(record_dir) -> list[psutil.Process]:
     return procs
 
 
+@pytest.mark.early
 def test_ensure_up_starts_a_stack_and_leaves_no_process_after_exit(tmp_path, monkeypatch):
     monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
     with stack.ensure_up() as endpoints:
@@ -123,6 +124,7 @@ def test_status_json_prints_endpoints_project_and_services(local_stack_endpoints
     assert info["services"] == {"vertex": True, "storage": True, "bigquery": True}
 
 
+@pytest.mark.early
 def test_cli_up_then_down_leaves_no_process_behind(tmp_path, monkeypatch):
     from runner.cli import invoke
 
@@ -162,6 +164,7 @@ def test_seeded_tickets_are_the_example_data_tickets():
     assert (SEED_DATA / "tickets.jsonl").read_text() == example.read_text()
 
 
+@pytest.mark.early
 def test_an_owned_stack_is_stopped_by_its_watchdog_when_its_owner_dies(tmp_path):
     owner = _owner_process(
         tmp_path,
@@ -195,6 +198,7 @@ def _owner_process(tmp_path, call: str):
     return owner
 
 
+@pytest.mark.early
 def test_a_stack_started_by_one_run_stays_up_for_another_run_and_stops_after_the_last(tmp_path, monkeypatch):
     monkeypatch.setenv("CLAUDE_JOBS_LOCAL_DIR", str(tmp_path))
     first = _owner_process(tmp_path, "run = stack.ensure_up(); run.__enter__()")
@@ -272,6 +276,7 @@ def test_a_service_that_never_answers_fails_up_after_the_start_timeout(tmp_path,
     assert not (tmp_path / "stack.json").exists()
 
 
+@pytest.mark.early
 def test_a_free_port_taken_before_its_service_binds_it_makes_up_retry_on_new_ports(tmp_path, monkeypatch):
     from runner.local import ports
 

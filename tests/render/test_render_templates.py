@@ -269,6 +269,7 @@ _value = st.one_of(
 )
 
 
+@pytest.mark.early
 @settings(max_examples=150, deadline=None)
 @given(
     parts=st.lists(st.one_of(_literal, _names.map(lambda n: "{{ " + n + " }}")), min_size=1, max_size=5),

@@ -18,6 +18,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -67,15 +68,43 @@ def start_run(folder, *flags):
     )
 
 
+def ledger_path(folder) -> Path:
+    return folder / "state" / "stream" / "claude-jobs-local" / "crash" / "ledger.sqlite"
+
+
 def ledger_count(folder) -> int:
-    path = folder / "state" / "stream" / "claude-jobs-local" / "crash" / "ledger.sqlite"
+    path = ledger_path(folder)
     if not path.exists():
         return 0
     try:
-        with sqlite3.connect(path, timeout=1) as conn:
+        with closing(sqlite3.connect(path, timeout=1)) as conn:
             return conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
+
+
+class LedgerWatch:
+    """`ledger_count` for a tight polling loop: one connection kept open (the ledger is in WAL
+    mode, so every query sees the latest commit) instead of one opened per millisecond, which
+    cost the test process as much CPU as the run it watches."""
+
+    def __init__(self, folder):
+        self.path = ledger_path(folder)
+        self.conn: sqlite3.Connection | None = None
+
+    def count(self) -> int:
+        if self.conn is None:
+            if not self.path.exists():
+                return 0
+            self.conn = sqlite3.connect(self.path, timeout=1)
+        try:
+            return self.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
 
 
 def file_size(folder) -> int:
@@ -95,17 +124,24 @@ def kill_at_random_point(folder, rng: random.Random) -> int:
     goal = ledger_count(folder) + rng.randint(0, ROWS // 3)
     on_write = rng.random() < 0.5
     process = start_run(folder)
+    ledger = LedgerWatch(folder)
     size = file_size(folder)
+    reached = False  # the ledger only grows during a run: once at the goal, watch the file alone
     deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline:
-        if on_write and ledger_count(folder) >= goal and file_size(folder) != size:
-            break
-        if on_write:
-            size = file_size(folder)
-        elif ledger_count(folder) >= goal:
-            time.sleep(rng.uniform(0, 0.05))  # land between a commit and what follows it
-            break
-        time.sleep(0.001 if on_write else 0.005)
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            if on_write:
+                reached = reached or ledger.count() >= goal
+                grown = file_size(folder)
+                if reached and grown != size:
+                    break
+                size = grown
+            elif ledger.count() >= goal:
+                time.sleep(rng.uniform(0, 0.05))  # land between a commit and what follows it
+                break
+            time.sleep(0.001 if on_write else 0.005)
+    finally:
+        ledger.close()
     killed = process.poll() is None
     if killed:
         process.send_signal(signal.SIGKILL)
@@ -145,6 +181,7 @@ def kill_and_resume(folder, target, destination, kills: int, seed: int, output: 
     assert sorted(ids) == [f"r{i:06d}" for i in range(ROWS)], "rows lost"
 
 
+@pytest.mark.early
 def test_killed_runs_resume_to_exactly_one_result_per_custom_id(state_home, lively_stack):
     kill_and_resume(state_home, lively_stack, "out/r.jsonl", kills=3, seed=1)
 
@@ -182,6 +219,7 @@ def test_many_kills_with_a_cloud_destination_leave_one_result_per_custom_id(stat
     kill_and_resume(state_home, lively_stack, destination, kills=5, seed=7)
 
 
+@pytest.mark.early
 def test_ctrl_c_stops_with_exit_130_and_a_resume_finishes(state_home, lively_stack):
     write_spec(
         state_home,
