@@ -349,11 +349,11 @@ class BigQuerySink(Sink):
         prefix = "kept__"
         selects = " UNION ALL ".join(
             "SELECT custom_id, "
-            + ", ".join(f"{prefix}{name} AS {name}" for name in keep)
+            + ", ".join(f"`{prefix}{name}` AS `{name}`" for name in keep)
             + f" FROM `{uri.removeprefix('bq://')}`"
             for uri in input_tables
         )
-        updates = ", ".join(f"{name} = s.{name}" for name in keep)
+        updates = ", ".join(f"`{name}` = s.`{name}`" for name in keep)  # names may be SQL keywords
         self.client.query(
             f"MERGE `{self.table_id}` t USING ({selects}) s ON t.custom_id = s.custom_id "
             f"WHEN MATCHED THEN UPDATE SET {updates}"
