@@ -35,8 +35,7 @@ def attach_kept(
     workdir: str | None = None,
     estimate: int = 0,
 ) -> Iterator[ResultRow]:
-    """`rows` with `row.kept` filled from `kept` pairs: (custom_id, a JSON object whose "kept" key
-    holds the values) -- the staged `.kept` line itself, so it is never parsed twice."""
+    """`rows` with `row.kept` filled from `kept` pairs: (custom_id, its values as a JSON object)."""
     with tempfile.TemporaryDirectory(prefix="claude-jobs-kept-", dir=workdir) as tmp:
         if estimate <= SORTED_MAX_ROWS:
             yield from _sorted_join(rows, kept, tmp)
@@ -82,7 +81,7 @@ def _sorted_join(
                 if hit:
                     key, _, value = os.pread(fd, end - begin - 1, begin).partition(b"\t")
                     if key == row.custom_id.encode():
-                        row.kept = orjson.loads(value)["kept"]
+                        row.kept = orjson.loads(value)
                     else:  # another id with the same 64-bit hash: look at its neighbours
                         row.kept = _collided(fd, sorted_hashes, sorted_starts, sorted_ends, i, row.custom_id)
                 yield row
@@ -94,7 +93,7 @@ def _collided(fd: int, hashes, starts, ends, i: int, custom_id: str):
         begin, end = int(starts[i]), int(ends[i])
         key, _, value = os.pread(fd, end - begin - 1, begin).partition(b"\t")
         if key == target:
-            return orjson.loads(value)["kept"]
+            return orjson.loads(value)
         i += 1
     return None
 
@@ -123,7 +122,7 @@ def _sqlite_join(
             for row in chunk:
                 value = found.get(row.custom_id)
                 if value is not None:
-                    row.kept = orjson.loads(value)["kept"]
+                    row.kept = orjson.loads(value)
                 yield row
     finally:
         conn.close()

@@ -120,20 +120,26 @@ class JobFiles:
                     yield str(row.get("custom_id")).encode()
 
     def kept(self, job: BatchJob) -> Iterator[tuple[str, bytes]]:
-        """(custom_id, JSON `{"kept": {...}}`) of every row the job was given, where values were kept."""
+        """(custom_id, its kept values as a JSON object) of every row the job was given, where kept."""
         for uri in job.input_uris:
             if uri.startswith("gs://"):
                 side = kept_uri(uri)
                 if side and _gcs_exists(self.storage, side):
                     for line in _gcs_lines(self.storage, side):
                         if line:
-                            yield line_custom_id(line).decode(), line
+                            custom_id = line_custom_id(line)
+                            # Our own lines: {"custom_id":"ID","kept":{...}}; slice the values out.
+                            head = b'{"custom_id":"' + custom_id + b'","kept":'
+                            if line.startswith(head) and line.endswith(b"}"):
+                                yield custom_id.decode(), line[len(head) : -1]
+                            else:
+                                yield custom_id.decode(), orjson.dumps(orjson.loads(line)["kept"])
             else:
                 table = self.bigquery.get_table(uri.removeprefix("bq://"))
                 names = [f.name for f in table.schema if f.name.startswith(KEPT_PREFIX)]
                 for row in _bq_rows(self.bigquery, uri, ["custom_id", *names]) if names else ():
                     kept = {name.removeprefix(KEPT_PREFIX): row.get(name) for name in names}
-                    yield row["custom_id"], orjson.dumps({"kept": kept}, default=str)
+                    yield row["custom_id"], orjson.dumps(kept, default=str)
 
     def input_requests(self, job: BatchJob, wanted: Container[str]) -> Iterator[Request]:
         """The requests of the job's input whose custom_id is in `wanted`, in input order."""

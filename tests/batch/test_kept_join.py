@@ -12,7 +12,7 @@ from runner.records import ResultRow
 
 def _pairs(n: int):
     for i in range(n):
-        yield f"id-{i}", orjson.dumps({"custom_id": f"id-{i}", "kept": {"product": f"p{i}", "n": i}})
+        yield f"id-{i}", orjson.dumps({"product": f"p{i}", "n": i})
 
 
 def _rows(n: int, extra: int = 0):
