@@ -65,16 +65,34 @@ def store(state: str, target):
     return open_state(state, target)
 
 
-def flushed_ids(state: str, target, spec_name: str) -> list[str]:
-    """custom_ids of every row flushed to the state location's ledger (repeats included)."""
-    from runner.state.ledger_objects import RemoteLedger
+class FlushWatch:
+    """custom_ids of every row flushed to the state location's ledger (repeats included).
 
-    remote = RemoteLedger(store(state, target), target.project, spec_name)
-    found = remote.head()
-    if found is None:
-        return []
-    epoch = found[0]["epoch"]
-    return [row["custom_id"] for _, key in remote.flushes(epoch) for _, row in remote.read_flush(key)]
+    Flush objects are immutable, so each is read once and remembered: a tight polling loop then
+    costs one listing per poll instead of re-reading every flush, which cost the test process
+    as much CPU as the run it watches.
+    """
+
+    def __init__(self, state: str, target, spec_name: str):
+        from runner.state.ledger_objects import RemoteLedger
+
+        self.remote = RemoteLedger(store(state, target), target.project, spec_name)
+        self.read: dict[str, list[str]] = {}
+
+    def ids(self) -> list[str]:
+        found = self.remote.head()
+        if found is None:
+            return []
+        ids: list[str] = []
+        for _, key in self.remote.flushes(found[0]["epoch"]):
+            if key not in self.read:
+                self.read[key] = [row["custom_id"] for _, row in self.remote.read_flush(key)]
+            ids.extend(self.read[key])
+        return ids
+
+
+def flushed_ids(state: str, target, spec_name: str) -> list[str]:
+    return FlushWatch(state, target, spec_name).ids()
 
 
 def paid_calls(url: str) -> int:
@@ -91,14 +109,14 @@ def destination_ids(folder: Path, target, spec="spec.yaml") -> list[str]:
     return [r["custom_id"] for r in read_destination(open_sink(loaded.destination, loaded, target))]
 
 
-def kill_at_random_point(folder, machine, state, target, rng, step: int) -> bool:
+def kill_at_random_point(folder, machine, state, target, rng, step: int, watch: FlushWatch) -> bool:
     """Start a run on `machine`, SIGKILL it once up to `step` more rows were flushed."""
-    goal = len(flushed_ids(state, target, "crash")) + rng.randint(0, step)
+    goal = len(watch.ids()) + rng.randint(0, step)
     # The killed run's lock stays behind: the next machine waits out its short lease.
     process = start(folder, machine, state, "--wait-lock", "60s", lease=1.5)
     deadline = time.monotonic() + 180
     while process.poll() is None and time.monotonic() < deadline:
-        if len(flushed_ids(state, target, "crash")) >= goal:
+        if len(watch.ids()) >= goal:
             time.sleep(rng.uniform(0, 0.05))
             break
         time.sleep(0.02)
@@ -115,14 +133,15 @@ def kill_on_a_resume_on_b(shared, local_stack, vertex_config, kills: int, seed: 
     vertex_config(LIVELY)
     write_spec(folder, rows=ROWS, name="crash", stream={"concurrency": CONCURRENCY, "max_retries": 10})
     rng = random.Random(seed)
+    watch = FlushWatch(state, local_stack, "crash")
     in_flight_at_kills = []
     for i in range(kills):
         paid_before = paid_calls(local_stack.vertex_url)
-        flushed_before = len(flushed_ids(state, local_stack, "crash"))
-        killed = kill_at_random_point(folder, "AB"[i % 2], state, local_stack, rng, ROWS // kills)
+        flushed_before = len(watch.ids())
+        killed = kill_at_random_point(folder, "AB"[i % 2], state, local_stack, rng, ROWS // kills, watch)
         # Answered by Vertex in this run but never flushed: what the kill caught in flight.
         paid = paid_calls(local_stack.vertex_url) - paid_before
-        newly_flushed = len(flushed_ids(state, local_stack, "crash")) - flushed_before
+        newly_flushed = len(watch.ids()) - flushed_before
         if killed:
             in_flight_at_kills.append(paid - newly_flushed)
     assert in_flight_at_kills, "no run was killed"
