@@ -17,7 +17,7 @@ DEMO_REPORT ?= jobs/examples/results/$(basename $(notdir $(DEMO_SPEC))).report.h
 # groups keep a module-scoped fixture on one worker; no reorder keeps the long tests first.
 PYTEST_ARGS ?= -n 2 --dist loadgroup --no-loadscope-reorder
 
-.PHONY: install lock demo lint test bench clean
+.PHONY: install lock demo lint system-packages test bench clean
 
 install: $(STAMP)
 
@@ -51,7 +51,22 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The lint gate first (a failing check stops here), then the tests.
-test: lint
+# Debian packages the tests use: curl (the seed pages' curl samples, run as written) and chromium
+# (the report's browser tests). Installed with apt-get when missing; without root or sudo, one line
+# says what to install (the browser tests then skip, except under CI=true where they fail; the
+# curl samples fail).
+system-packages:
+	@missing=""; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	  else echo "make test: the tests need Debian packages it cannot install without root: apt-get install$$missing"; exit 0; fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq$$missing; \
+	fi
+
+test: system-packages lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
