@@ -4,16 +4,19 @@ Batch outputs come back in any order and carry only `custom_id`, `request` and
 the answer, so the values of `output.keep` staged beside each input (a `.kept`
 object, or `kept__` columns of the input table) are joined back by custom_id:
 
-- up to `SORTED_MAX_ROWS`: the kept values go to a temporary file and memory holds
-  24 bytes a row (the 64-bit hash of each custom_id, its line's start and end,
-  sorted by hash); a chunk of rows is looked up in one vectorised search and
-  each line read back with one `pread`, its custom_id compared exactly;
+- up to `SORTED_MAX_ROWS`: memory holds 24 bytes a row (the 64-bit hash of each
+  custom_id, its line's start and end, sorted by hash) and the lines themselves
+  (custom_id, tab, values) up to `IN_MEMORY_MAX_BYTES` in all; past that they
+  spill to a temporary file, each read back with one `pread` (its pages never
+  count toward the RSS). A chunk of rows is looked up in one vectorised search,
+  each line's custom_id compared exactly;
 - beyond: an on-disk SQLite table keyed by custom_id, looked up a chunk at a
   time, so memory holds one chunk whatever the row count.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import tempfile
@@ -27,15 +30,17 @@ from runner.records import ResultRow
 
 CHUNK = 500  # rows looked up at once
 SORTED_MAX_ROWS = 5_000_000  # as the output join (runner.batch.collect.STREAMING_MAX_ROWS)
+IN_MEMORY_MAX_BYTES = 64 << 20  # kept lines held in memory up to this; beyond, a temporary file
 
 
 def attach_kept(
     rows: Iterable[ResultRow],
-    kept: Iterable[tuple[str, bytes]],
+    kept: Iterable[tuple[str | bytes, bytes]],
     workdir: str | None = None,
     estimate: int = 0,
 ) -> Iterator[ResultRow]:
-    """`rows` with `row.kept` filled from `kept` pairs: (custom_id, its values as a JSON object)."""
+    """`rows` with `row.kept` filled from `kept` pairs: (custom_id as str or UTF-8 bytes, its values as
+    a JSON object)."""
     with tempfile.TemporaryDirectory(prefix="claude-jobs-kept-", dir=workdir) as tmp:
         if estimate <= SORTED_MAX_ROWS:
             yield from _sorted_join(rows, kept, tmp)
@@ -44,19 +49,29 @@ def attach_kept(
 
 
 def _sorted_join(
-    rows: Iterable[ResultRow], kept: Iterable[tuple[str, bytes]], tmp: str
+    rows: Iterable[ResultRow], kept: Iterable[tuple[str | bytes, bytes]], tmp: str
 ) -> Iterator[ResultRow]:
     import numpy as np
 
     hashes, offsets = array("q"), array("q")
-    path = os.path.join(tmp, "kept.jsonl")
-    with open(path, "wb", buffering=1 << 20) as out:
+    buffer: bytearray | None = bytearray()  # the lines, until they pass IN_MEMORY_MAX_BYTES
+    with contextlib.ExitStack() as stack:
+        out = None
         written = 0
         for custom_id, value in kept:
-            line = custom_id.encode() + b"\t" + value + b"\n"  # the id, exactly, then its values
-            hashes.append(hash(custom_id))
+            key = custom_id.encode() if isinstance(custom_id, str) else custom_id
+            line = key + b"\t" + value + b"\n"  # the id, exactly, then its values
+            hashes.append(hash(key))
             offsets.append(written)
-            out.write(line)
+            if out is not None:
+                out.write(line)
+            else:
+                assert buffer is not None
+                buffer += line
+                if len(buffer) > IN_MEMORY_MAX_BYTES:  # spill: from here on, a file read with pread
+                    out = stack.enter_context(open(os.path.join(tmp, "kept.jsonl"), "wb", buffering=1 << 20))
+                    out.write(buffer)
+                    buffer = None
             written += len(line)
         offsets.append(written)
     if not hashes:
@@ -69,29 +84,42 @@ def _sorted_join(
     sorted_starts, sorted_ends = starts_of[order], starts_of[order + 1]
     del hashes, offsets, order, all_hashes
     last = len(sorted_hashes) - 1
-    with open(path, "rb", buffering=0) as f:
-        fd = f.fileno()
+    with contextlib.ExitStack() as stack:
+        if buffer is not None:
+            data = buffer
+
+            def read(begin: int, end: int) -> bytes | bytearray:
+                return data[begin:end]
+
+        else:
+            fd = stack.enter_context(open(os.path.join(tmp, "kept.jsonl"), "rb", buffering=0)).fileno()
+
+            def read(begin: int, end: int) -> bytes | bytearray:
+                return os.pread(fd, end - begin, begin)
+
         it = iter(rows)
+        loads = orjson.loads
         while chunk := list(islice(it, CHUNK)):
-            wanted = np.fromiter((hash(r.custom_id) for r in chunk), dtype=np.int64, count=len(chunk))
+            keys = [r.custom_id.encode() for r in chunk]
+            wanted = np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys))
             at = np.minimum(np.searchsorted(sorted_hashes, wanted), last)
             hits = (sorted_hashes[at] == wanted).tolist()
             begins, ends, positions = sorted_starts[at].tolist(), sorted_ends[at].tolist(), at.tolist()
-            for row, hit, begin, end, i in zip(chunk, hits, begins, ends, positions):
+            for row, key, hit, begin, end, i in zip(chunk, keys, hits, begins, ends, positions):
                 if hit:
-                    key, _, value = os.pread(fd, end - begin - 1, begin).partition(b"\t")
-                    if key == row.custom_id.encode():
-                        row.kept = orjson.loads(value)
+                    found = read(begin, end - 1)
+                    n = len(key)
+                    if found[n : n + 1] == b"\t" and found.startswith(key):
+                        row.kept = loads(memoryview(found)[n + 1 :])
                     else:  # another id with the same 64-bit hash: look at its neighbours
-                        row.kept = _collided(fd, sorted_hashes, sorted_starts, sorted_ends, i, row.custom_id)
-                yield row
+                        row.kept = _collided(read, sorted_hashes, sorted_starts, sorted_ends, i, key)
+            yield from chunk
 
 
-def _collided(fd: int, hashes, starts, ends, i: int, custom_id: str):
-    h, target = hashes[i], custom_id.encode()
+def _collided(read, hashes, starts, ends, i: int, target: bytes):
+    h = hashes[i]
     while i < len(hashes) and hashes[i] == h:
-        begin, end = int(starts[i]), int(ends[i])
-        key, _, value = os.pread(fd, end - begin - 1, begin).partition(b"\t")
+        key, _, value = bytes(read(int(starts[i]), int(ends[i]) - 1)).partition(b"\t")
         if key == target:
             return orjson.loads(value)
         i += 1
@@ -99,7 +127,7 @@ def _collided(fd: int, hashes, starts, ends, i: int, custom_id: str):
 
 
 def _sqlite_join(
-    rows: Iterable[ResultRow], kept: Iterable[tuple[str, bytes]], tmp: str
+    rows: Iterable[ResultRow], kept: Iterable[tuple[str | bytes, bytes]], tmp: str
 ) -> Iterator[ResultRow]:
     conn = sqlite3.connect(os.path.join(tmp, "kept.sqlite"))
     try:
@@ -109,7 +137,10 @@ def _sqlite_join(
         conn.execute("CREATE TABLE kept (custom_id TEXT PRIMARY KEY, kept BLOB) WITHOUT ROWID")
         pairs = iter(kept)
         while loaded := list(islice(pairs, 10_000)):
-            conn.executemany("INSERT OR REPLACE INTO kept VALUES (?, ?)", loaded)
+            conn.executemany(
+                "INSERT OR REPLACE INTO kept VALUES (?, ?)",
+                [(k.decode() if type(k) is bytes else k, v) for k, v in loaded],
+            )
         it = iter(rows)
         while chunk := list(islice(it, CHUNK)):
             marks = ",".join("?" * len(chunk))

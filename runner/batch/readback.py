@@ -10,7 +10,7 @@ from collections.abc import Container, Iterator
 
 import orjson
 
-from runner.batch.collect import keyed_lines, keyed_rows, line_custom_id
+from runner.batch.collect import keyed_lines, keyed_rows
 from runner.batch.jobs import BatchJob
 from runner.batch.staging import KEPT_PREFIX, ids_uri, kept_uri
 from runner.records import Request
@@ -119,27 +119,21 @@ class JobFiles:
                 for row in _bq_rows(self.bigquery, uri, ["custom_id"]):
                     yield str(row.get("custom_id")).encode()
 
-    def kept(self, job: BatchJob) -> Iterator[tuple[str, bytes]]:
-        """(custom_id, its kept values as a JSON object) of every row the job was given, where kept."""
+    def kept(self, job: BatchJob) -> Iterator[tuple[bytes, bytes]]:
+        """(custom_id as UTF-8, its kept values as a JSON object) of every row the job was given, where kept."""
         for uri in job.input_uris:
             if uri.startswith("gs://"):
                 side = kept_uri(uri)
                 if side and _gcs_exists(self.storage, side):
                     for line in _gcs_lines(self.storage, side):
                         if line:
-                            custom_id = line_custom_id(line)
-                            # Our own lines: {"custom_id":"ID","kept":{...}}; slice the values out.
-                            head = b'{"custom_id":"' + custom_id + b'","kept":'
-                            if line.startswith(head) and line.endswith(b"}"):
-                                yield custom_id.decode(), line[len(head) : -1]
-                            else:
-                                yield custom_id.decode(), orjson.dumps(orjson.loads(line)["kept"])
+                            yield _kept_pair(line)
             else:
                 table = self.bigquery.get_table(uri.removeprefix("bq://"))
                 names = [f.name for f in table.schema if f.name.startswith(KEPT_PREFIX)]
                 for row in _bq_rows(self.bigquery, uri, ["custom_id", *names]) if names else ():
                     kept = {name.removeprefix(KEPT_PREFIX): row.get(name) for name in names}
-                    yield row["custom_id"], orjson.dumps(kept, default=str)
+                    yield str(row["custom_id"]).encode(), orjson.dumps(kept, default=str)
 
     def input_requests(self, job: BatchJob, wanted: Container[str]) -> Iterator[Request]:
         """The requests of the job's input whose custom_id is in `wanted`, in input order."""
@@ -156,3 +150,19 @@ class JobFiles:
                     if row.get("custom_id") in wanted:
                         body = row["request"]
                         yield Request(row["custom_id"], orjson.loads(body) if isinstance(body, str) else body)
+
+
+_KEPT_HEAD = b'{"custom_id":"'
+_KEPT_MID = b'","kept":'
+
+
+def _kept_pair(line: bytes) -> tuple[bytes, bytes]:
+    """(custom_id, kept values) of one `.kept` line. Our own lines, {"custom_id":"ID","kept":{...}}
+    with an ID free of quotes and escapes, are sliced without parsing; any other line is parsed."""
+    mid = line.find(_KEPT_MID, len(_KEPT_HEAD))
+    if mid > 0 and line.startswith(_KEPT_HEAD) and line.endswith(b"}"):
+        custom_id = line[len(_KEPT_HEAD) : mid]
+        if b'"' not in custom_id and b"\\" not in custom_id:
+            return custom_id, line[mid + len(_KEPT_MID) : -1]
+    parsed = orjson.loads(line)
+    return str(parsed.get("custom_id")).encode(), orjson.dumps(parsed["kept"])

@@ -22,8 +22,13 @@ def _rows(n: int, extra: int = 0):
     ]
 
 
-@pytest.mark.parametrize("estimate", [0, SORTED_MAX_ROWS + 1], ids=["sorted-hashes", "sqlite"])
-def test_every_row_gets_its_own_kept_values_and_unknown_ids_none(estimate, tmp_path):
+@pytest.mark.parametrize(
+    ("estimate", "in_memory"),
+    [(0, kept_module.IN_MEMORY_MAX_BYTES), (0, 1000), (SORTED_MAX_ROWS + 1, 0)],
+    ids=["sorted-hashes-in-memory", "sorted-hashes-spilled-to-a-file", "sqlite"],
+)
+def test_every_row_gets_its_own_kept_values_and_unknown_ids_none(estimate, in_memory, monkeypatch, tmp_path):
+    monkeypatch.setattr(kept_module, "IN_MEMORY_MAX_BYTES", in_memory)
     rows = list(attach_kept(_rows(2000, extra=3), _pairs(2000), workdir=str(tmp_path), estimate=estimate))
     assert len(rows) == 2003
     for row in rows:
@@ -34,8 +39,11 @@ def test_every_row_gets_its_own_kept_values_and_unknown_ids_none(estimate, tmp_p
             assert row.kept == {"product": f"p{i}", "n": i}
 
 
-def test_ids_whose_hashes_collide_are_told_apart_exactly(monkeypatch, tmp_path):
+@pytest.mark.parametrize("in_memory", [True, False], ids=["in-memory", "spilled-to-a-file"])
+def test_ids_whose_hashes_collide_are_told_apart_exactly(in_memory, monkeypatch, tmp_path):
     monkeypatch.setattr(kept_module, "hash", lambda value: 7, raising=False)  # every id collides
+    if not in_memory:
+        monkeypatch.setattr(kept_module, "IN_MEMORY_MAX_BYTES", 100)
     rows = list(attach_kept(_rows(50), _pairs(50), workdir=str(tmp_path)))
     assert all(row.kept == {"product": f"p{row.custom_id[3:]}", "n": int(row.custom_id[3:])} for row in rows)
 
@@ -43,3 +51,25 @@ def test_ids_whose_hashes_collide_are_told_apart_exactly(monkeypatch, tmp_path):
 def test_no_kept_values_leaves_rows_as_they_are(tmp_path):
     rows = list(attach_kept(_rows(5), iter(()), workdir=str(tmp_path)))
     assert [r.kept for r in rows] == [None] * 5
+
+
+def test_kept_pairs_with_byte_ids_join_like_str_ids(tmp_path):
+    pairs = ((custom_id.encode(), value) for custom_id, value in _pairs(20))
+    rows = list(attach_kept(_rows(20), pairs, workdir=str(tmp_path)))
+    assert all(row.kept == {"product": f"p{row.custom_id[3:]}", "n": int(row.custom_id[3:])} for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("line", "pair"),
+    [
+        (b'{"custom_id":"t-1","kept":{"product":"Atlas"}}', (b"t-1", b'{"product":"Atlas"}')),
+        (b'{"custom_id":"a\\"b","kept":{"n":1}}', (b'a"b', b'{"n":1}')),
+        (b'{"custom_id":"a\\u0062","kept":{"n":1}}', (b"ab", b'{"n":1}')),
+        (b'{"kept": {"n": 2}, "custom_id": "z"}', (b"z", b'{"n":2}')),
+    ],
+    ids=["our-own-line-sliced", "quote-in-id-parsed", "escape-in-id-parsed", "other-key-order-parsed"],
+)
+def test_a_kept_line_gives_its_exact_custom_id_and_values(line, pair):
+    from runner.batch.readback import _kept_pair
+
+    assert _kept_pair(line) == pair
