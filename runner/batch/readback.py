@@ -159,10 +159,15 @@ _KEPT_MID = b'","kept":'
 def _kept_pair(line: bytes) -> tuple[bytes, bytes]:
     """(custom_id, kept values) of one `.kept` line. Our own lines, {"custom_id":"ID","kept":{...}}
     with an ID free of quotes and escapes, are sliced without parsing; any other line is parsed."""
-    mid = line.find(_KEPT_MID, len(_KEPT_HEAD))
-    if mid > 0 and line.startswith(_KEPT_HEAD) and line.endswith(b"}"):
-        custom_id = line[len(_KEPT_HEAD) : mid]
-        if b'"' not in custom_id and b"\\" not in custom_id:
-            return custom_id, line[mid + len(_KEPT_MID) : -1]
+    head = len(_KEPT_HEAD)
+    quote = line.find(b'"', head)  # the end of an ID without quotes
+    if (
+        quote > head
+        and line.startswith(_KEPT_MID, quote)
+        and line.startswith(_KEPT_HEAD)
+        and line.endswith(b"}")
+        and line.find(b"\\", head, quote) < 0
+    ):
+        return line[head:quote], line[quote + len(_KEPT_MID) : -1]
     parsed = orjson.loads(line)
     return str(parsed.get("custom_id")).encode(), orjson.dumps(parsed["kept"])
