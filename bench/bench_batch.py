@@ -30,6 +30,8 @@ import tempfile
 import time
 import urllib.request
 
+from bench import run_child
+
 BUCKET = "bench"
 TEMPLATE = (
     "Classify this {product} ticket as billing, bug, how-to or account; "
@@ -254,15 +256,7 @@ def prepare_join(url: str, n: int) -> None:
 
 
 def measure(task: str, impl: str, n: int, url: str, workdir: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.bench_batch", "--child", task, impl, str(n), url, workdir],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"{task}/{impl}/{n} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child("bench.bench_batch", task, impl, str(n), url, workdir, label=f"{task}/{impl}/{n}")
 
 
 def main(argv: list[str]) -> int:

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import run_child
+
 SCHEMA = {
     "type": "object",
     "properties": {
@@ -161,15 +163,7 @@ def child(impl: str, workdir: str) -> dict:
 
 
 def measure(impl: str, workdir: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_report", "--child", impl, workdir],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"{impl} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child("bench.bench_report", impl, workdir, label=impl)
 
 
 def main(argv: list[str]) -> int:

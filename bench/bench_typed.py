@@ -19,11 +19,11 @@ from __future__ import annotations
 import json
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
+from bench import run_child
 from bench.bench_batch import BUCKET, TEMPLATE, _Target, start_gcs, storage_client
 
 SCHEMA = {
@@ -155,15 +155,7 @@ def child(impl: str, n: int, url: str, workdir: str) -> dict:
 
 
 def measure(impl: str, n: int, url: str, workdir: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.bench_typed", "--child", impl, str(n), url, workdir],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"{impl}/{n} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child("bench.bench_typed", impl, str(n), url, workdir, label=f"{impl}/{n}")
 
 
 def main(argv: list[str]) -> int:
