@@ -26,7 +26,10 @@ Makefile's PYTEST_ARGS):
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
@@ -86,3 +89,30 @@ def local_stack(local_stack_endpoints):
     return Target(
         project=e.project, local=True, vertex_url=e.vertex, storage_url=e.storage, bigquery_url=e.bigquery
     )
+
+
+@pytest.fixture(scope="session")
+def vertex_configured(local_stack):
+    """`with vertex_configured(config):` runs the block with the session stack's Vertex server set
+    to `config` (latency, faults, quotas) and puts its previous config back after."""
+
+    def call(method: str, config: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{local_stack.vertex_url}/_local/config",
+            method=method,
+            data=None if config is None else json.dumps(config).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    @contextmanager
+    def configured(config: dict):
+        saved = call("GET")
+        call("POST", config)
+        try:
+            yield
+        finally:
+            call("POST", saved)
+
+    return configured

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,23 +23,11 @@ FLAKY = {
 }
 
 
-def _configure(url: str, config: dict) -> None:
-    request = urllib.request.Request(
-        f"{url}/_local/config", data=json.dumps(config).encode(), headers={"Content-Type": "application/json"}
-    )
-    urllib.request.urlopen(request, timeout=5).read()
-
-
 @pytest.fixture
-def flaky_stack(local_stack):
+def flaky_stack(local_stack, vertex_configured):
     """The session stack's Vertex server failing 40% of calls with a 500; its config restored after."""
-    with urllib.request.urlopen(f"{local_stack.vertex_url}/_local/config", timeout=5) as r:
-        saved = json.loads(r.read())
-    _configure(local_stack.vertex_url, FLAKY)
-    try:
+    with vertex_configured(FLAKY):
         yield local_stack
-    finally:
-        _configure(local_stack.vertex_url, saved)
 
 
 OUTPUT = {

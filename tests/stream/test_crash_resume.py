@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from contextlib import closing
@@ -38,23 +37,11 @@ LIVELY = {
 }
 
 
-def configure(url: str, config: dict) -> None:
-    request = urllib.request.Request(
-        f"{url}/_local/config", data=json.dumps(config).encode(), headers={"Content-Type": "application/json"}
-    )
-    urllib.request.urlopen(request, timeout=5).read()
-
-
 @pytest.fixture
-def lively_stack(local_stack):
+def lively_stack(local_stack, vertex_configured):
     """The session stack's Vertex server with latency and faults; its config restored after."""
-    with urllib.request.urlopen(f"{local_stack.vertex_url}/_local/config", timeout=5) as r:
-        saved = json.loads(r.read())
-    configure(local_stack.vertex_url, LIVELY)
-    try:
+    with vertex_configured(LIVELY):
         yield local_stack
-    finally:
-        configure(local_stack.vertex_url, saved)
 
 
 def start_run(folder, *flags):

@@ -13,12 +13,11 @@ import json
 import signal
 import sqlite3
 import time
-import urllib.request
 
 import psutil
 import pytest
 from stream_helpers import QUIET
-from test_crash_resume import configure, start_run
+from test_crash_resume import start_run
 
 MB = 1024 * 1024
 PADDING = "lorem ipsum dolor sit amet " * 8  # ~250 bytes a row
@@ -100,7 +99,7 @@ LONG = "test_memory_stays_flat_over_tens_of_thousands_of_rows"
 
 
 @pytest.fixture(scope="module")
-def big_run(request, tmp_path_factory, local_stack):
+def big_run(request, tmp_path_factory, vertex_configured):
     """One run over a 200k-row source, sampled; both tests read their window of it.
 
     The windows are those two separate runs would have: the run starts from
@@ -108,14 +107,9 @@ def big_run(request, tmp_path_factory, local_stack):
     """
     folder = tmp_path_factory.mktemp("big")
     last = 20_000 if any(item.name == LONG for item in request.session.items) else 1_500
-    with urllib.request.urlopen(f"{local_stack.vertex_url}/_local/config", timeout=5) as r:
-        saved = json.loads(r.read())
-    configure(local_stack.vertex_url, QUIET)
-    try:
+    with vertex_configured(QUIET):
         write_big_spec(folder, 200_000)
         return rss_samples(folder, last)
-    finally:
-        configure(local_stack.vertex_url, saved)
 
 
 # The shared run sits in the first test's setup: room for its own 280 s deadline to speak first.
