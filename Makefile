@@ -23,10 +23,13 @@ install: $(STAMP)
 
 # Exactly the versions of requirements.lock ([local,dev]: the local stack, Pulumi, the test and
 # lint tools), synced by uv (itself pinned there), then this project, editable, with no deps.
+# --compile-bytecode: uv writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is set (as on
+# this machine and CI) none is ever written, so every process would compile the SDKs it imports
+# again (about 2 s for anthropic + the Google clients).
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$$(grep -m1 '^uv==' $(LOCK) | cut -d' ' -f1)"
-	$(UV) pip sync --quiet --python $(BIN)/python $(LOCK)
+	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python $(LOCK)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
@@ -66,7 +69,10 @@ system-packages:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq$$missing; \
 	fi
 
+# The suite starts hundreds of `claude-jobs` processes: runner/ and infra/ are compiled once first
+# (PYTHONDONTWRITEBYTECODE stops imports writing .pyc, not compileall).
 test: system-packages lint
+	$(BIN)/python -m compileall -q runner infra
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
