@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from stream_helpers import write_spec
+from stream_helpers import lifted_quotas, write_spec
 
 from runner.records import RunOptions
 from runner.spec import load_spec
@@ -111,7 +111,7 @@ def test_the_stream_example_writes_typed_jsonl_lines(local_stack, tmp_path, monk
     shutil.copytree(EXAMPLES, examples, ignore=shutil.ignore_patterns("results"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CLAUDE_JOBS_HOME", str(tmp_path / "state"))
-    spec = load_spec(examples / "stream-typed-jsonl.yaml")
+    spec = lifted_quotas(load_spec(examples / "stream-typed-jsonl.yaml"))
     summary = run_stream(spec, local_stack, QUIET_RUN)
     assert summary.succeeded == 20
     rows = _lines(examples / "results" / "stream-typed-jsonl.jsonl")
@@ -126,7 +126,7 @@ def test_the_bigquery_example_leaves_typed_columns_and_group_by_works(local_stac
     shutil.copytree(EXAMPLES, examples, ignore=shutil.ignore_patterns("results"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CLAUDE_JOBS_HOME", str(tmp_path / "state"))
-    spec = load_spec(examples / "typed-triage-bq.yaml")
+    spec = lifted_quotas(load_spec(examples / "typed-triage-bq.yaml"))
     summary = run_stream(spec, local_stack, RunOptions(progress=False, restart=True))
     assert summary.succeeded == 20
     client = local_stack.bigquery()
