@@ -9,7 +9,7 @@ Each measurement runs in a fresh child process (its own peak RSS):
 
 - untyped: `join_results` + `ResultShape.finish` (the answer's text) + the file sink;
 - typed: the same join, every answer parsed and checked against the schema
-  (jsonschema), kept columns joined back (`attach_kept`), typed rows written.
+  (jsonschema), kept columns joined back (`join_results(kept=...)`), typed rows written.
 
 Targets: typed peak RSS < 300 MB and typed rows/s >= 0.6x untyped rows/s.
 """
@@ -107,7 +107,6 @@ def child(impl: str, n: int, url: str, workdir: str) -> dict:
 
     from runner.batch.collect import JoinStats, join_results
     from runner.batch.jobs import BatchJob
-    from runner.batch.kept import attach_kept
     from runner.batch.readback import JobFiles
     from runner.dataio.results import ResultShape
     from runner.dataio.sinks import FileSink
@@ -132,9 +131,8 @@ def child(impl: str, n: int, url: str, workdir: str) -> dict:
         stats=stats,
         workdir=workdir,
         finish=shape.finish,
+        kept=(lambda: files.kept(job)) if typed else None,
     )
-    if typed:
-        rows = attach_kept(rows, files.kept(job), workdir=workdir, estimate=n)
     counts = {"succeeded": 0, "errored": 0, "kept": 0}
 
     def counted(rows):

@@ -152,6 +152,7 @@ def join_results(
     stats: JoinStats | None = None,
     workdir: str | None = None,
     finish: Callable[[ResultRow], ResultRow] | None = None,
+    kept: Callable[[], Iterable[tuple[str | bytes, bytes]]] | None = None,
 ) -> Iterator[ResultRow]:
     """Yield one ResultRow per expected custom_id.
 
@@ -159,17 +160,24 @@ def join_results(
     `expected_ids()`: every custom_id submitted (round 0's inputs); it may be
     called more than once. Up to STREAMING_MAX_ROWS the outputs stream straight
     through, checked against 8 bytes a row; beyond, they spill to partitions.
+    `kept()`: `(custom_id, kept values as a JSON object)` of the expected ids, in
+    any order (`output.keep`, staged beside the inputs): each row gets its own
+    as `row.kept`, found by the same lookup as its output line (runner.batch.kept).
     """
     stats = stats if stats is not None else JoinStats()
     rows = None
     if estimate <= STREAMING_MAX_ROWS:
         index = _IdIndex.build(expected_ids())
         if index is not None:
-            rows = _join_streaming(rounds, expected_ids, index, missing_why, stats)
+            rows = _join_streaming(rounds, expected_ids, index, missing_why, stats, kept, workdir)
     if rows is None:
         rows = _join_partitioned(
             rounds, expected_ids(), max(estimate, STREAMING_MAX_ROWS), missing_why, stats, workdir
         )
+        if kept is not None:
+            from runner.batch.kept import attach_kept
+
+            rows = attach_kept(rows, kept(), workdir)
     return rows if finish is None else map(finish, rows)
 
 
@@ -213,12 +221,30 @@ class _IdIndex:
 
 
 def _join_streaming(
-    rounds, expected_ids, index: _IdIndex, missing_why: str, stats: JoinStats
+    rounds, expected_ids, index: _IdIndex, missing_why: str, stats: JoinStats, kept, workdir
 ) -> Iterator[ResultRow]:
     stats.expected += len(index.hashes)
+    if kept is None:
+        yield from _streamed(rounds, expected_ids, index, missing_why, stats, None)
+        return
+    from runner.batch.kept import KeptSlots
+
+    with tempfile.TemporaryDirectory(prefix="claude-jobs-kept-", dir=workdir) as tmp:
+        slots = KeptSlots(index.positions, len(index.hashes), kept(), tmp)
+        try:
+            yield from _streamed(rounds, expected_ids, index, missing_why, stats, slots)
+        finally:
+            slots.close()
+
+
+def _streamed(rounds, expected_ids, index: _IdIndex, missing_why: str, stats: JoinStats, slots):
+    """The rows of `_join_streaming`; with kept `slots`, a chunk at a time, each row's kept values
+    read from the slot its output line was found at."""
     seen = index.seen
     for pairs in rounds:
         for chunk in _batched(pairs, CHUNK_ROWS):
+            fresh: list[ResultRow] = []
+            places: list[int] = []
             for (custom_id, raw), at in zip(chunk, index.positions([c for c, _ in chunk])):
                 if at < 0:
                     _unknown(stats, custom_id)
@@ -226,14 +252,27 @@ def _join_streaming(
                     stats.duplicates += 1
                 else:
                     seen[at] = 1
-                    yield parse_output(orjson.loads(raw))
+                    row = parse_output(orjson.loads(raw))
+                    if slots is None:
+                        yield row
+                    else:
+                        fresh.append(row)
+                        places.append(at)
+            if fresh:
+                slots.fill(fresh, places)
+                yield from fresh
     if seen.count(0):
-        for chunk in _batched(expected_ids(), CHUNK_ROWS):
-            for custom_id, at in zip(chunk, index.positions(chunk)):
+        for ids in _batched(expected_ids(), CHUNK_ROWS):
+            fresh, places = [], []
+            for custom_id, at in zip(ids, index.positions(ids)):
                 if at >= 0 and not seen[at]:
                     seen[at] = 1
                     stats.missing += 1
-                    yield missing_row(custom_id.decode(), missing_why)
+                    fresh.append(missing_row(custom_id.decode(), missing_why))
+                    places.append(at)
+            if slots is not None:
+                slots.fill(fresh, places)
+            yield from fresh
 
 
 def _batched(items: Iterable, size: int) -> Iterator[list]:

@@ -68,20 +68,17 @@ def merged_results(
     def expected():
         return (cid for part in sorted(first) for cid in files.input_ids(first[part]))
 
+    def kept():
+        # Round 0 staged every row's kept values; retry rounds re-send the same rows.
+        return (pair for part in sorted(first) for pair in files.kept(first[part]))
+
     estimate = sum(int(job.labels.get(ROWS_LABEL, 0) or 0) for job in first.values())
-    rows = join_results(
+    return join_results(
         outputs,
         expected,
         estimate=estimate,
         stats=stats,
         missing_why="no output line for this custom_id (the job stopped before it, or dropped it)",
         finish=shape.finish if shape is not None else None,
-    )
-    if shape is None or not shape.keep or not join_kept:
-        return rows
-    from runner.batch.kept import attach_kept
-
-    # Round 0 staged every row's kept values; retry rounds re-send the same rows.
-    return attach_kept(
-        rows, (pair for part in sorted(first) for pair in files.kept(first[part])), estimate=estimate
+        kept=kept if shape is not None and shape.keep and join_kept else None,
     )

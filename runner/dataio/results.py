@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -78,7 +79,12 @@ class ResultShape:
 
     @property
     def fields(self) -> list[str]:
-        return list((self.schema or {}).get("properties") or {}) if self.typed else ["text"]
+        return list(self._answer_fields)
+
+    @cached_property
+    def _answer_fields(self) -> tuple[str, ...]:
+        """The answer's columns, worked out once: `record` runs for every row."""
+        return tuple((self.schema or {}).get("properties") or {}) if self.typed else ("text",)
 
     def columns(self) -> list[str]:
         return ["custom_id", "status", *self.keep, *self.fields, *(name for name, _ in TAIL)]
@@ -156,12 +162,13 @@ class ResultShape:
     def record(self, row: ResultRow) -> dict[str, Any]:
         """The row as every destination stores it (JSONL keys in column order; a BigQuery row)."""
         out: dict[str, Any] = {"custom_id": row.custom_id, "status": row.status}
-        kept = row.kept or {}
-        for name in self.keep:
-            out[name] = kept.get(name)
-        if self.typed:
+        if self.keep:
+            kept = row.kept or {}
+            for name in self.keep:
+                out[name] = kept.get(name)
+        if self.schema is not None:
             answer = row.answer or {}
-            for name in self.fields:
+            for name in self._answer_fields:
                 out[name] = answer.get(name)
         else:
             out["text"] = row.text

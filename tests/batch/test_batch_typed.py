@@ -55,6 +55,7 @@ def test_bigquery_in_and_out_gives_typed_and_kept_columns(local_stack, make_spec
         raise AssertionError("BigQuery in and out: the kept columns are joined by BigQuery, not the client")
 
     monkeypatch.setattr("runner.batch.kept.attach_kept", not_here)
+    monkeypatch.setattr("runner.batch.kept.KeptSlots", not_here)
     table = f"typed_{uuid.uuid4().hex[:8]}"
     spec = make_spec(
         source=TICKET_TABLE,

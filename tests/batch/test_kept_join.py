@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from runner.batch import kept as kept_module
-from runner.batch.kept import SORTED_MAX_ROWS, attach_kept
+from runner.batch.collect import STREAMING_MAX_ROWS, join_results, keyed_lines
+from runner.batch.kept import KeptSlots
 from runner.records import ResultRow
 
 
@@ -15,48 +16,74 @@ def _pairs(n: int):
         yield f"id-{i}", orjson.dumps({"product": f"p{i}", "n": i})
 
 
-def _rows(n: int, extra: int = 0):
+def _line(custom_id: str) -> bytes:
+    return orjson.dumps({"custom_id": custom_id, "response": {"content": []}, "status": ""})
+
+
+def _join(n: int, pairs, tmp_path, *, unknown: int = 0, missing: int = 0, estimate: int = 0):
+    """join_results over n expected ids whose outputs come shuffled, `missing` of them never written,
+    plus `unknown` output lines of ids never submitted, with `pairs` as the kept values."""
     order = [(i * 37) % n for i in range(n)]  # shuffled: outputs come in any order
-    return [ResultRow(f"id-{i}", "succeeded") for i in order] + [
-        ResultRow(f"unknown-{j}", "errored") for j in range(extra)
+    lines = [_line(f"id-{i}") for i in order if i >= missing] + [
+        _line(f"unknown-{j}") for j in range(unknown)
     ]
+    return list(
+        join_results(
+            [keyed_lines(lines)],
+            lambda: (f"id-{i}".encode() for i in range(n)),
+            estimate=estimate,
+            workdir=str(tmp_path),
+            kept=lambda: pairs,
+        )
+    )
+
+
+def _own_values(row: ResultRow) -> bool:
+    i = int(row.custom_id.split("-")[1])
+    return row.kept == {"product": f"p{i}", "n": i}
 
 
 @pytest.mark.parametrize(
     ("estimate", "in_memory"),
-    [(0, kept_module.IN_MEMORY_MAX_BYTES), (0, 1000), (SORTED_MAX_ROWS + 1, 0)],
-    ids=["sorted-hashes-in-memory", "sorted-hashes-spilled-to-a-file", "sqlite"],
+    [(0, kept_module.IN_MEMORY_MAX_BYTES), (0, 1000), (STREAMING_MAX_ROWS + 1, 0)],
+    ids=["join-index-lines-in-memory", "join-index-lines-spilled-to-a-file", "sqlite-beyond-the-index"],
 )
-def test_every_row_gets_its_own_kept_values_and_unknown_ids_none(estimate, in_memory, monkeypatch, tmp_path):
+def test_every_row_gets_its_own_kept_values_missing_rows_too(estimate, in_memory, monkeypatch, tmp_path):
     monkeypatch.setattr(kept_module, "IN_MEMORY_MAX_BYTES", in_memory)
-    rows = list(attach_kept(_rows(2000, extra=3), _pairs(2000), workdir=str(tmp_path), estimate=estimate))
-    assert len(rows) == 2003
-    for row in rows:
-        if row.custom_id.startswith("unknown"):
-            assert row.kept is None
-        else:
-            i = int(row.custom_id.split("-")[1])
-            assert row.kept == {"product": f"p{i}", "n": i}
+    rows = _join(9000, _pairs(9000), tmp_path, unknown=3, missing=40, estimate=estimate)
+    assert len(rows) == 9000 == len({r.custom_id for r in rows})
+    assert sum(r.error is not None and r.error["type"] == "missing" for r in rows) == 40
+    assert all(_own_values(row) for row in rows)
 
 
 @pytest.mark.parametrize("in_memory", [True, False], ids=["in-memory", "spilled-to-a-file"])
-def test_ids_whose_hashes_collide_are_told_apart_exactly(in_memory, monkeypatch, tmp_path):
-    monkeypatch.setattr(kept_module, "hash", lambda value: 7, raising=False)  # every id collides
+def test_a_kept_line_of_another_id_on_a_rows_slot_is_never_taken_for_it(in_memory, monkeypatch, tmp_path):
     if not in_memory:
         monkeypatch.setattr(kept_module, "IN_MEMORY_MAX_BYTES", 100)
-    rows = list(attach_kept(_rows(50), _pairs(50), workdir=str(tmp_path)))
-    assert all(row.kept == {"product": f"p{row.custom_id[3:]}", "n": int(row.custom_id[3:])} for row in rows)
+    # Every id lands on slot 0, as ids whose 64-bit hashes collide would: the last line placed wins it.
+    slots = KeptSlots(lambda keys: [0] * len(keys), 1, _pairs(50), str(tmp_path))
+    try:
+        rows = [ResultRow(f"id-{i}", "succeeded") for i in range(50)]
+        slots.fill(rows, [0] * 50)
+    finally:
+        slots.close()
+    assert all(_own_values(row) for row in rows)
+
+
+def test_ids_without_kept_values_get_none(tmp_path):
+    rows = _join(
+        30, ((f"id-{i}", orjson.dumps({"product": f"p{i}", "n": i})) for i in range(0, 30, 2)), tmp_path
+    )
+    assert all(_own_values(r) if int(r.custom_id[3:]) % 2 == 0 else r.kept is None for r in rows)
 
 
 def test_no_kept_values_leaves_rows_as_they_are(tmp_path):
-    rows = list(attach_kept(_rows(5), iter(()), workdir=str(tmp_path)))
-    assert [r.kept for r in rows] == [None] * 5
+    assert [r.kept for r in _join(5, iter(()), tmp_path)] == [None] * 5
 
 
 def test_kept_pairs_with_byte_ids_join_like_str_ids(tmp_path):
     pairs = ((custom_id.encode(), value) for custom_id, value in _pairs(20))
-    rows = list(attach_kept(_rows(20), pairs, workdir=str(tmp_path)))
-    assert all(row.kept == {"product": f"p{row.custom_id[3:]}", "n": int(row.custom_id[3:])} for row in rows)
+    assert all(_own_values(row) for row in _join(20, pairs, tmp_path))
 
 
 @pytest.mark.parametrize(
