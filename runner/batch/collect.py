@@ -238,14 +238,25 @@ def _join_streaming(
 
 
 def _streamed(rounds, expected_ids, index: _IdIndex, missing_why: str, stats: JoinStats, slots):
-    """The rows of `_join_streaming`; with kept `slots`, a chunk at a time, each row's kept values
-    read from the slot its output line was found at."""
+    """The rows of `_join_streaming`, one at a time; with kept `slots`, each row's kept values are
+    read from the slot its output line was found at (a chunk's slots looked up at once)."""
     seen = index.seen
     for pairs in rounds:
         for chunk in _batched(pairs, CHUNK_ROWS):
-            fresh: list[ResultRow] = []
-            places: list[int] = []
-            for (custom_id, raw), at in zip(chunk, index.positions([c for c, _ in chunk])):
+            places = index.positions([c for c, _ in chunk])
+            if slots is None:
+                for (custom_id, raw), at in zip(chunk, places):
+                    if at < 0:
+                        _unknown(stats, custom_id)
+                    elif seen[at]:
+                        stats.duplicates += 1
+                    else:
+                        seen[at] = 1
+                        yield parse_output(orjson.loads(raw))
+                continue
+            value = slots.value
+            begins, ends = slots.spans([max(at, 0) for at in places])
+            for (custom_id, raw), at, begin, end in zip(chunk, places, begins, ends):
                 if at < 0:
                     _unknown(stats, custom_id)
                 elif seen[at]:
@@ -253,26 +264,22 @@ def _streamed(rounds, expected_ids, index: _IdIndex, missing_why: str, stats: Jo
                 else:
                     seen[at] = 1
                     row = parse_output(orjson.loads(raw))
-                    if slots is None:
-                        yield row
-                    else:
-                        fresh.append(row)
-                        places.append(at)
-            if fresh:
-                slots.fill(fresh, places)
-                yield from fresh
+                    row.kept = value(begin, end, custom_id)
+                    yield row
     if seen.count(0):
         for ids in _batched(expected_ids(), CHUNK_ROWS):
-            fresh, places = [], []
-            for custom_id, at in zip(ids, index.positions(ids)):
+            places = index.positions(ids)
+            begins, ends = (
+                slots.spans([max(at, 0) for at in places]) if slots is not None else (places, places)
+            )
+            for custom_id, at, begin, end in zip(ids, places, begins, ends):
                 if at >= 0 and not seen[at]:
                     seen[at] = 1
                     stats.missing += 1
-                    fresh.append(missing_row(custom_id.decode(), missing_why))
-                    places.append(at)
-            if slots is not None:
-                slots.fill(fresh, places)
-            yield from fresh
+                    row = missing_row(custom_id.decode(), missing_why)
+                    if slots is not None:
+                        row.kept = slots.value(begin, end, custom_id)
+                    yield row
 
 
 def _batched(items: Iterable, size: int) -> Iterator[list]:

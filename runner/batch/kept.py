@@ -38,7 +38,7 @@ class KeptSlots:
     `place(ids)` gives each id's slot in `range(size)`, or -1 for an id that is not
     expected (`runner.batch.collect._IdIndex.positions`). A kept line whose id is
     not expected is stored but never placed; one whose hash collides with an
-    expected id's lands on that id's slot, and the exact comparison at `fill`
+    expected id's lands on that id's slot, and the exact comparison in `value`
     then looks for the right line among all of them.
     """
 
@@ -85,8 +85,11 @@ class KeptSlots:
                 self.ends[at[placed]] = bounds[1:][placed]
         self.size = written
         self.empty = written == 0
+        self._view: memoryview | None = None
         if self._buffer is None:
             self._fd = self._stack.enter_context(open(self._path, "rb", buffering=0)).fileno()
+        else:
+            self._view = self._stack.enter_context(memoryview(self._buffer))
 
     def close(self) -> None:
         self._stack.close()
@@ -97,22 +100,28 @@ class KeptSlots:
         assert self._fd is not None
         return os.pread(self._fd, end - begin, begin)
 
-    def fill(self, rows: list[ResultRow], slots: list[int]) -> None:
-        """Set `row.kept` of each row from the line at its slot (rows and slots side by side)."""
-        if self.empty or not rows:
-            return
-        begins, ends = self.starts[slots].tolist(), self.ends[slots].tolist()
-        loads, read = orjson.loads, self._read
-        for row, begin, end in zip(rows, begins, ends):
-            if begin < 0:
-                continue
-            found = read(begin, end - 1)
-            key = row.custom_id.encode()
-            n = len(key)
+    def spans(self, slots: list[int]) -> tuple[list[int], list[int]]:
+        """Where the kept line of each slot begins and ends (one vectorised lookup for a chunk);
+        a begin of -1 where no line was placed. Slots must be >= 0 (not an unexpected id's -1)."""
+        if self.empty:
+            return [-1] * len(slots), [0] * len(slots)
+        return self.starts[slots].tolist(), self.ends[slots].tolist()
+
+    def value(self, begin: int, end: int, key: bytes):
+        """The kept values of `key` (its custom_id as UTF-8) from the line at begin:end; None if
+        no line was placed there (begin -1)."""
+        if begin < 0:
+            return None
+        n = len(key)
+        if self._buffer is not None and self._view is not None:  # in memory: read in place, no copy
+            data = self._view
+            if data[begin + n] == 9 and self._buffer.startswith(key, begin):  # 9: the tab
+                return orjson.loads(data[begin + n + 1 : end - 1])
+        else:
+            found = self._read(begin, end - 1)
             if found[n : n + 1] == b"\t" and found.startswith(key):
-                row.kept = loads(memoryview(found)[n + 1 :])
-            else:  # another id with the same 64-bit hash took the slot: look for the exact one
-                row.kept = self._scan(key)
+                return orjson.loads(memoryview(found)[n + 1 :])
+        return self._scan(key)  # another id with the same 64-bit hash took the slot: find the exact one
 
     def _scan(self, key: bytes):
         """The values of `key`, read line by line (only after a 64-bit hash collision)."""

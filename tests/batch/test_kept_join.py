@@ -64,7 +64,9 @@ def test_a_kept_line_of_another_id_on_a_rows_slot_is_never_taken_for_it(in_memor
     slots = KeptSlots(lambda keys: [0] * len(keys), 1, _pairs(50), str(tmp_path))
     try:
         rows = [ResultRow(f"id-{i}", "succeeded") for i in range(50)]
-        slots.fill(rows, [0] * 50)
+        begins, ends = slots.spans([0] * 50)
+        for row, begin, end in zip(rows, begins, ends):
+            row.kept = slots.value(begin, end, row.custom_id.encode())
     finally:
         slots.close()
     assert all(_own_values(row) for row in rows)
