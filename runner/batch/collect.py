@@ -152,7 +152,7 @@ def join_results(
     stats: JoinStats | None = None,
     workdir: str | None = None,
     finish: Callable[[ResultRow], ResultRow] | None = None,
-    kept: Callable[[], Iterable[tuple[str | bytes, bytes]]] | None = None,
+    kept: Callable[[], Iterable[bytes]] | None = None,
 ) -> Iterator[ResultRow]:
     """Yield one ResultRow per expected custom_id.
 
@@ -160,9 +160,10 @@ def join_results(
     `expected_ids()`: every custom_id submitted (round 0's inputs); it may be
     called more than once. Up to STREAMING_MAX_ROWS the outputs stream straight
     through, checked against 8 bytes a row; beyond, they spill to partitions.
-    `kept()`: `(custom_id, kept values as a JSON object)` of the expected ids, in
-    any order (`output.keep`, staged beside the inputs): each row gets its own
-    as `row.kept`, found by the same lookup as its output line (runner.batch.kept).
+    `kept()`: blocks of whole kept lines (`{"custom_id": ..., "kept": {...}}`) of
+    the expected ids, in any order (`output.keep`, staged beside the inputs): each
+    row gets its own as `row.kept`, found by the same lookup as its output line
+    (runner.batch.kept).
     """
     stats = stats if stats is not None else JoinStats()
     rows = None
@@ -175,9 +176,9 @@ def join_results(
             rounds, expected_ids(), max(estimate, STREAMING_MAX_ROWS), missing_why, stats, workdir
         )
         if kept is not None:
-            from runner.batch.kept import attach_kept
+            from runner.batch.kept import attach_kept, kept_pairs
 
-            rows = attach_kept(rows, kept(), workdir)
+            rows = attach_kept(rows, kept_pairs(kept()), workdir)
     return rows if finish is None else map(finish, rows)
 
 
@@ -211,13 +212,17 @@ class _IdIndex:
 
     def positions(self, custom_ids: list[bytes]) -> list[int]:
         """Index of each id's hash, or -1 for an id that was never submitted."""
+        return self.slots(custom_ids).tolist()
+
+    def slots(self, custom_ids: list[bytes]):
+        """`positions`, as an array."""
         import numpy as np
 
         if not len(self.hashes):
-            return [-1] * len(custom_ids)
+            return np.full(len(custom_ids), -1, dtype=np.int64)
         wanted = np.fromiter(map(hash, custom_ids), dtype=np.int64, count=len(custom_ids))
         at = np.minimum(np.searchsorted(self.hashes, wanted), len(self.hashes) - 1)
-        return np.where(self.hashes[at] == wanted, at, -1).tolist()
+        return np.where(self.hashes[at] == wanted, at, -1)
 
 
 def _join_streaming(
@@ -230,7 +235,7 @@ def _join_streaming(
     from runner.batch.kept import KeptSlots
 
     with tempfile.TemporaryDirectory(prefix="claude-jobs-kept-", dir=workdir) as tmp:
-        slots = KeptSlots(index.positions, len(index.hashes), kept(), tmp)
+        slots = KeptSlots(index.slots, len(index.hashes), kept(), tmp)
         try:
             yield from _streamed(rounds, expected_ids, index, missing_why, stats, slots)
         finally:

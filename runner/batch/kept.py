@@ -23,30 +23,62 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
+from typing import Any
 
 import orjson
 
 from runner.records import ResultRow
 
-CHUNK = 4_096  # kept lines placed (or rows looked up) at once
-IN_MEMORY_MAX_BYTES = 64 << 20  # kept lines held in memory up to this; beyond, a temporary file
+IN_MEMORY_MAX_BYTES = 128 << 20  # kept lines held in memory up to this; beyond, a temporary file
+
+# One staged kept line (a `.kept` object's, written by runner.batch.staging): {"custom_id":"ID","kept":{...}}.
+_HEAD = b'{"custom_id":"'
+_MID = b'","kept":'
+_HEAD_SIZE, _MID_SIZE = len(_HEAD), len(_MID)
+
+
+def kept_line(custom_id: str | bytes, values: bytes) -> bytes:
+    """The staged line of one custom_id's kept values (a JSON object, serialised), without its newline."""
+    key = custom_id.encode() if isinstance(custom_id, str) else custom_id
+    return _HEAD + key + _MID + values + b"}"
+
+
+def kept_pair(line: bytes) -> tuple[bytes, bytes]:
+    """(custom_id, kept values) of one kept line. Our own lines, with an ID free of quotes and
+    escapes (the custom_id rule), are sliced without parsing; any other line is parsed."""
+    head = len(_HEAD)
+    quote = line.find(b'"', head)  # the end of an ID without quotes
+    if (
+        quote > head
+        and line.startswith(_MID, quote)
+        and line.startswith(_HEAD)
+        and line.endswith(b"}")
+        and line.find(b"\\", head, quote) < 0
+    ):
+        return line[head:quote], line[quote + len(_MID) : -1]
+    parsed = orjson.loads(line)
+    return str(parsed.get("custom_id")).encode(), orjson.dumps(parsed["kept"])
 
 
 class KeptSlots:
     """Kept values at the slots of an index of the expected custom_ids.
 
-    `place(ids)` gives each id's slot in `range(size)`, or -1 for an id that is not
-    expected (`runner.batch.collect._IdIndex.positions`). A kept line whose id is
-    not expected is stored but never placed; one whose hash collides with an
-    expected id's lands on that id's slot, and the exact comparison in `value`
-    then looks for the right line among all of them.
+    Built from blocks of kept lines (whole lines each): the block's lines are
+    found, and checked to be in the staged form, in a few vectorised steps; only
+    the ids are sliced one by one, to be placed. `place(ids)` gives each id's
+    slot in `range(size)` (an array, or a list), or -1 for an id that is not expected
+    (`runner.batch.collect._IdIndex.slots`). A line in any other form is
+    parsed and stored in the staged form. A kept line whose id is not expected is
+    stored but never placed; one whose hash collides with an expected id's lands
+    on that id's slot, and the exact comparison in `value` then looks for the
+    right line among all of them.
     """
 
     def __init__(
         self,
-        place: Callable[[list[bytes]], list[int]],
+        place: Callable[[list[bytes]], Any],
         size: int,
-        pairs: Iterable[tuple[str | bytes, bytes]],
+        blocks: Iterable[bytes],
         tmp: str,
     ):
         import numpy as np
@@ -59,30 +91,25 @@ class KeptSlots:
         self._fd: int | None = None
         out = None
         written = 0
-        it = iter(pairs)
         with contextlib.ExitStack() as writing:
-            while chunk := list(islice(it, CHUNK)):
-                keys, offsets = [], [written]
-                for custom_id, value in chunk:
-                    key = custom_id.encode() if isinstance(custom_id, str) else custom_id
-                    line = key + b"\t" + value + b"\n"  # the id, exactly, then its values
-                    keys.append(key)
-                    written += len(line)
-                    offsets.append(written)
-                    if out is not None:
-                        out.write(line)
-                    else:
-                        assert self._buffer is not None
-                        self._buffer += line
-                        if len(self._buffer) > IN_MEMORY_MAX_BYTES:  # spill: from here on, a file
-                            out = writing.enter_context(open(self._path, "wb", buffering=1 << 20))
-                            out.write(self._buffer)
-                            self._buffer = None
-                at = np.array(place(keys), dtype=np.int64)
-                bounds = np.array(offsets, dtype=np.int64)
+            for raw in blocks:
+                block, keys, begins, ends = _staged_lines(raw)
+                if not keys:
+                    continue
+                if out is None:
+                    assert self._buffer is not None
+                    self._buffer += block
+                    if len(self._buffer) > IN_MEMORY_MAX_BYTES:  # spill: from here on, a file
+                        out = writing.enter_context(open(self._path, "wb", buffering=1 << 20))
+                        out.write(self._buffer)
+                        self._buffer = None
+                else:
+                    out.write(block)
+                at = np.asarray(place(keys), dtype=np.int64)
                 placed = at >= 0
-                self.starts[at[placed]] = bounds[:-1][placed]
-                self.ends[at[placed]] = bounds[1:][placed]
+                self.starts[at[placed]] = begins[placed] + written
+                self.ends[at[placed]] = ends[placed] + written
+                written += len(block)
         self.size = written
         self.empty = written == 0
         self._view: memoryview | None = None
@@ -112,15 +139,15 @@ class KeptSlots:
         no line was placed there (begin -1)."""
         if begin < 0:
             return None
-        n = len(key)
-        if self._buffer is not None and self._view is not None:  # in memory: read in place, no copy
-            data = self._view
-            if data[begin + n] == 9 and self._buffer.startswith(key, begin):  # 9: the tab
-                return orjson.loads(data[begin + n + 1 : end - 1])
+        after = begin + _HEAD_SIZE + len(key)
+        buffer = self._buffer
+        if buffer is not None and self._view is not None:  # in memory: read in place, no copy
+            if buffer.startswith(key, begin + _HEAD_SIZE) and buffer.startswith(_MID, after):
+                return orjson.loads(self._view[after + _MID_SIZE : end - 1])
         else:
-            found = self._read(begin, end - 1)
-            if found[n : n + 1] == b"\t" and found.startswith(key):
-                return orjson.loads(memoryview(found)[n + 1 :])
+            found = self._read(begin, end)
+            if found.startswith(key, _HEAD_SIZE) and found.startswith(_MID, after - begin):
+                return orjson.loads(memoryview(found)[after - begin + _MID_SIZE : -1])
         return self._scan(key)  # another id with the same 64-bit hash took the slot: find the exact one
 
     def _scan(self, key: bytes):
@@ -132,10 +159,60 @@ class KeptSlots:
                 else stack.enter_context(open(self._path, "rb"))
             )
             for line in lines:
-                found, _, value = bytes(line).rstrip(b"\n").partition(b"\t")
+                found, values = kept_pair(bytes(line).rstrip(b"\n"))
                 if found == key:
-                    return orjson.loads(value)
+                    return orjson.loads(values)
         return None
+
+
+def _staged_lines(block: bytes):
+    """(the block in staged form, each line's custom_id, line begins, line ends) of a block of kept
+    lines; a line's end is its newline. Lines in the staged form are found in vectorised steps."""
+    import numpy as np
+
+    if not block.endswith(b"\n"):
+        block += b"\n"
+    data = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10)
+    begins = np.empty_like(ends)
+    begins[0] = 0
+    begins[1:] = ends[:-1] + 1
+    head, mid = len(_HEAD), len(_MID)
+    quotes = np.flatnonzero(data == 34)
+    ok = ends - begins > head + mid + 1  # room for the head, an id, the middle and "}"
+    found = np.searchsorted(quotes, begins + head)  # the first quote after the head ends the id
+    ok &= found < len(quotes)
+    id_ends = quotes[np.minimum(found, len(quotes) - 1)] if len(quotes) else begins + head
+    ok &= (id_ends > begins + head) & (id_ends + mid < ends - 1)
+    last = len(data) - 1
+    for pattern, base in ((_HEAD, begins), (_MID, id_ends)):
+        offsets = np.arange(len(pattern))
+        ok &= (data[np.minimum(base[:, None] + offsets, last)] == np.frombuffer(pattern, np.uint8)).all(
+            axis=1
+        )
+    ok &= data[np.maximum(ends - 1, 0)] == ord("}")
+    if b"\\" in block:  # no backslash inside an id: as many before its end as before its start
+        escapes = np.cumsum(data == 92, dtype=np.int32)
+        ok &= escapes[np.clip(id_ends - 1, 0, last)] == escapes[np.minimum(begins + head - 1, last)]
+    if ok.all():
+        id_begins = (begins + head).tolist()
+        keys = [block[b:e] for b, e in zip(id_begins, id_ends.tolist())]
+        return block, keys, begins, ends
+    # Some line in another form (key order, spaces, escapes) or blank: the block line by line.
+    lines = [line for line in block.split(b"\n") if line.strip()]
+    pairs = [kept_pair(line) for line in lines]
+    staged = b"".join(kept_line(key, values) + b"\n" for key, values in pairs)
+    sizes = np.array([len(_HEAD) + len(key) + len(_MID) + len(values) + 1 for key, values in pairs], np.int64)
+    ends = np.cumsum(sizes + 1) - 1
+    return staged, [key for key, _ in pairs], ends - sizes, ends
+
+
+def kept_pairs(blocks: Iterable[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """(custom_id, kept values) of every line of blocks of kept lines."""
+    for block in blocks:
+        for line in block.split(b"\n"):
+            if line.strip():
+                yield kept_pair(line)
 
 
 def attach_kept(

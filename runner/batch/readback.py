@@ -19,7 +19,8 @@ CHUNK = 4 << 20
 BQ_PAGE = 5_000
 
 
-def _gcs_lines(storage, uri: str) -> Iterator[bytes]:
+def _gcs_blocks(storage, uri: str) -> Iterator[bytes]:
+    """The object in blocks of whole lines, about CHUNK bytes each (the last may lack its newline)."""
     from runner.dataio.sources import google_errors, split_gs
 
     bucket, name = split_gs(uri)
@@ -28,15 +29,24 @@ def _gcs_lines(storage, uri: str) -> Iterator[bytes]:
     with google_errors(uri), blob.open("rb", chunk_size=CHUNK) as reader:
         while chunk := reader.read(CHUNK):
             buffer = tail + chunk if tail else chunk
-            # One line at a time: a list of every line of a chunk of short ids is large.
-            start = 0
-            find = buffer.find
-            while (end := find(b"\n", start)) >= 0:
-                yield buffer[start:end]
-                start = end + 1
-            tail = buffer[start:]
+            cut = buffer.rfind(b"\n") + 1
+            if cut:
+                yield buffer[:cut]
+            tail = buffer[cut:]
     if tail:
         yield tail
+
+
+def _gcs_lines(storage, uri: str) -> Iterator[bytes]:
+    for block in _gcs_blocks(storage, uri):
+        # One line at a time: a list of every line of a block of short ids is large.
+        start = 0
+        find = block.find
+        while (end := find(b"\n", start)) >= 0:
+            yield block[start:end]
+            start = end + 1
+        if start < len(block):
+            yield block[start:]
 
 
 def _gcs_exists(storage, uri: str) -> bool:
@@ -119,21 +129,28 @@ class JobFiles:
                 for row in _bq_rows(self.bigquery, uri, ["custom_id"]):
                     yield str(row.get("custom_id")).encode()
 
-    def kept(self, job: BatchJob) -> Iterator[tuple[bytes, bytes]]:
-        """(custom_id as UTF-8, its kept values as a JSON object) of every row the job was given, where kept."""
+    def kept(self, job: BatchJob) -> Iterator[bytes]:
+        """Blocks of whole kept lines (`{"custom_id": ..., "kept": {...}}`) of every row the job was
+        given, where kept (runner.batch.kept)."""
+        from runner.batch.kept import kept_line
+
         for uri in job.input_uris:
             if uri.startswith("gs://"):
                 side = kept_uri(uri)
                 if side and _gcs_exists(self.storage, side):
-                    for line in _gcs_lines(self.storage, side):
-                        if line:
-                            yield _kept_pair(line)
-            else:
-                table = self.bigquery.get_table(uri.removeprefix("bq://"))
-                names = [f.name for f in table.schema if f.name.startswith(KEPT_PREFIX)]
-                for row in _bq_rows(self.bigquery, uri, ["custom_id", *names]) if names else ():
-                    kept = {name.removeprefix(KEPT_PREFIX): row.get(name) for name in names}
-                    yield str(row["custom_id"]).encode(), orjson.dumps(kept, default=str)
+                    yield from _gcs_blocks(self.storage, side)
+                continue
+            table = self.bigquery.get_table(uri.removeprefix("bq://"))
+            names = [f.name for f in table.schema if f.name.startswith(KEPT_PREFIX)]
+            lines = []
+            for row in _bq_rows(self.bigquery, uri, ["custom_id", *names]) if names else ():
+                kept = {name.removeprefix(KEPT_PREFIX): row.get(name) for name in names}
+                lines.append(kept_line(str(row["custom_id"]), orjson.dumps(kept, default=str)))
+                if len(lines) == BQ_PAGE:
+                    yield b"\n".join(lines) + b"\n"
+                    lines = []
+            if lines:
+                yield b"\n".join(lines) + b"\n"
 
     def input_requests(self, job: BatchJob, wanted: Container[str]) -> Iterator[Request]:
         """The requests of the job's input whose custom_id is in `wanted`, in input order."""
@@ -150,24 +167,3 @@ class JobFiles:
                     if row.get("custom_id") in wanted:
                         body = row["request"]
                         yield Request(row["custom_id"], orjson.loads(body) if isinstance(body, str) else body)
-
-
-_KEPT_HEAD = b'{"custom_id":"'
-_KEPT_MID = b'","kept":'
-
-
-def _kept_pair(line: bytes) -> tuple[bytes, bytes]:
-    """(custom_id, kept values) of one `.kept` line. Our own lines, {"custom_id":"ID","kept":{...}}
-    with an ID free of quotes and escapes, are sliced without parsing; any other line is parsed."""
-    head = len(_KEPT_HEAD)
-    quote = line.find(b'"', head)  # the end of an ID without quotes
-    if (
-        quote > head
-        and line.startswith(_KEPT_MID, quote)
-        and line.startswith(_KEPT_HEAD)
-        and line.endswith(b"}")
-        and line.find(b"\\", head, quote) < 0
-    ):
-        return line[head:quote], line[quote + len(_KEPT_MID) : -1]
-    parsed = orjson.loads(line)
-    return str(parsed.get("custom_id")).encode(), orjson.dumps(parsed["kept"])

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from runner.batch.identity import JobKey
+from runner.batch.kept import kept_line
 from runner.errors import RemoteError, SpecError
 from runner.records import Request
 
@@ -94,10 +95,6 @@ def kept_uri(input_uri: str) -> str | None:
 
 
 KEPT_PREFIX = "kept__"  # staged kept columns: never a name Vertex reserves (request, response, status)
-
-
-def kept_line(request: Request) -> bytes:
-    return orjson.dumps({"custom_id": request.custom_id, "kept": request.kept})
 
 
 def input_line(request: Request) -> bytes:
@@ -188,7 +185,7 @@ class _GcsPart:
         self.lines.append(line)
         self.ids.append(request.custom_id)
         if request.kept is not None:
-            self.kept.append(kept_line(request))
+            self.kept.append(kept_line(request.custom_id, orjson.dumps(request.kept)))
         self.size += len(line) + 1
         if self.size >= SEGMENT_BYTES:
             self._flush()

@@ -7,7 +7,7 @@ import pytest
 
 from runner.batch import kept as kept_module
 from runner.batch.collect import STREAMING_MAX_ROWS, join_results, keyed_lines
-from runner.batch.kept import KeptSlots
+from runner.batch.kept import KeptSlots, kept_line, kept_pair
 from runner.records import ResultRow
 
 
@@ -16,13 +16,19 @@ def _pairs(n: int):
         yield f"id-{i}", orjson.dumps({"product": f"p{i}", "n": i})
 
 
+def _blocks(pairs, per: int = 700):
+    """Kept lines as a `.kept` object holds them, in blocks of whole lines."""
+    lines = [kept_line(custom_id, values) for custom_id, values in pairs]
+    return [b"\n".join(lines[i : i + per]) + b"\n" for i in range(0, len(lines), per)]
+
+
 def _line(custom_id: str) -> bytes:
     return orjson.dumps({"custom_id": custom_id, "response": {"content": []}, "status": ""})
 
 
-def _join(n: int, pairs, tmp_path, *, unknown: int = 0, missing: int = 0, estimate: int = 0):
+def _join(n: int, blocks, tmp_path, *, unknown: int = 0, missing: int = 0, estimate: int = 0):
     """join_results over n expected ids whose outputs come shuffled, `missing` of them never written,
-    plus `unknown` output lines of ids never submitted, with `pairs` as the kept values."""
+    plus `unknown` output lines of ids never submitted, with `blocks` of kept lines."""
     order = [(i * 37) % n for i in range(n)]  # shuffled: outputs come in any order
     lines = [_line(f"id-{i}") for i in order if i >= missing] + [
         _line(f"unknown-{j}") for j in range(unknown)
@@ -33,7 +39,7 @@ def _join(n: int, pairs, tmp_path, *, unknown: int = 0, missing: int = 0, estima
             lambda: (f"id-{i}".encode() for i in range(n)),
             estimate=estimate,
             workdir=str(tmp_path),
-            kept=lambda: pairs,
+            kept=lambda: blocks,
         )
     )
 
@@ -50,7 +56,7 @@ def _own_values(row: ResultRow) -> bool:
 )
 def test_every_row_gets_its_own_kept_values_missing_rows_too(estimate, in_memory, monkeypatch, tmp_path):
     monkeypatch.setattr(kept_module, "IN_MEMORY_MAX_BYTES", in_memory)
-    rows = _join(9000, _pairs(9000), tmp_path, unknown=3, missing=40, estimate=estimate)
+    rows = _join(9000, _blocks(_pairs(9000)), tmp_path, unknown=3, missing=40, estimate=estimate)
     assert len(rows) == 9000 == len({r.custom_id for r in rows})
     assert sum(r.error is not None and r.error["type"] == "missing" for r in rows) == 40
     assert all(_own_values(row) for row in rows)
@@ -61,7 +67,7 @@ def test_a_kept_line_of_another_id_on_a_rows_slot_is_never_taken_for_it(in_memor
     if not in_memory:
         monkeypatch.setattr(kept_module, "IN_MEMORY_MAX_BYTES", 100)
     # Every id lands on slot 0, as ids whose 64-bit hashes collide would: the last line placed wins it.
-    slots = KeptSlots(lambda keys: [0] * len(keys), 1, _pairs(50), str(tmp_path))
+    slots = KeptSlots(lambda keys: [0] * len(keys), 1, _blocks(_pairs(50), per=7), str(tmp_path))
     try:
         rows = [ResultRow(f"id-{i}", "succeeded") for i in range(50)]
         begins, ends = slots.spans([0] * 50)
@@ -73,19 +79,26 @@ def test_a_kept_line_of_another_id_on_a_rows_slot_is_never_taken_for_it(in_memor
 
 
 def test_ids_without_kept_values_get_none(tmp_path):
-    rows = _join(
-        30, ((f"id-{i}", orjson.dumps({"product": f"p{i}", "n": i})) for i in range(0, 30, 2)), tmp_path
-    )
+    pairs = [(f"id-{i}", orjson.dumps({"product": f"p{i}", "n": i})) for i in range(0, 30, 2)]
+    rows = _join(30, _blocks(pairs), tmp_path)
     assert all(_own_values(r) if int(r.custom_id[3:]) % 2 == 0 else r.kept is None for r in rows)
 
 
 def test_no_kept_values_leaves_rows_as_they_are(tmp_path):
-    assert [r.kept for r in _join(5, iter(()), tmp_path)] == [None] * 5
+    assert [r.kept for r in _join(5, [], tmp_path)] == [None] * 5
 
 
-def test_kept_pairs_with_byte_ids_join_like_str_ids(tmp_path):
-    pairs = ((custom_id.encode(), value) for custom_id, value in _pairs(20))
-    assert all(_own_values(row) for row in _join(20, pairs, tmp_path))
+def test_kept_lines_in_another_form_or_blank_join_like_staged_ones(tmp_path):
+    staged = _blocks(_pairs(40), per=40)[0].splitlines()
+    other = [
+        b'{"kept": {"product": "p3", "n": 3}, "custom_id": "id-3"}',  # other key order, spaces
+        b'{"custom_id":"id\\u002d5","kept":{"product":"p5","n":5}}',  # an escape in the id
+        b"   ",
+        b'{"custom_id": "id-7", "kept": {"product": "p7", "n": 7}}',
+    ]
+    lines = [line for i, line in enumerate(staged) if i not in (3, 5, 7)] + other
+    block = b"\n".join(lines)  # and no final newline
+    assert all(_own_values(row) for row in _join(40, [block], tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -99,6 +112,4 @@ def test_kept_pairs_with_byte_ids_join_like_str_ids(tmp_path):
     ids=["our-own-line-sliced", "quote-in-id-parsed", "escape-in-id-parsed", "other-key-order-parsed"],
 )
 def test_a_kept_line_gives_its_exact_custom_id_and_values(line, pair):
-    from runner.batch.readback import _kept_pair
-
-    assert _kept_pair(line) == pair
+    assert kept_pair(line) == pair
