@@ -1,7 +1,8 @@
 """Stream mode against a naive baseline and raw SDK calls, on local Vertex AI servers.
 
     python -m bench.bench_stream [--rpm 1200] [--rows 800] [--otpm 30000] [--overhead-rows 1000]
-        [--only quota|half|overhead]      (quota: scenarios 1-3; half: 3 only; overhead: 4 only)
+        [--only quota|half|overhead|transport]
+        (quota: scenarios 1-3; half: 3 only; overhead: 4 only; transport: 5 only)
 
 Everything runs in this process tree: each scenario gets a fresh local Vertex
 server subprocess; the runners are asyncio code in this process.
@@ -25,6 +26,11 @@ server subprocess; the runners are asyncio code in this process.
 4. Overhead on a zero-latency, unlimited server: `run_stream` over N rows vs
    raw SDK streamed calls with the same concurrency, in wall time and CPU time
    (best of 6 alternating rounds).
+
+5. Transport: `run_stream` over N rows on a zero-latency, unlimited server with
+   the runner's client (the SDK's aiohttp transport, `Target.anthropic`) vs the
+   same run on the SDK's default httpx transport: rows/s and CPU time of this
+   process per row (best of 4 alternating rounds).
 
 Targets (stream issue): goodput >= 95 % of quota, 429s < 1 % of attempts,
 overhead <= 10 %; with the quota lower than configured (issue 14): goodput
@@ -151,7 +157,29 @@ async def naive(url: str, rows: int, max_tokens: int, concurrency: int) -> dict:
     }
 
 
-def ours(folder: Path, url: str, rows: int, max_tokens: int, stream: dict) -> dict:
+def httpx_target_for(url: str):
+    """`target_for(url)`, whose Anthropic client is on the SDK's default (httpx) transport."""
+    from dataclasses import dataclass
+
+    from runner.clients import LOCAL_TOKEN, Target
+
+    @dataclass(frozen=True)
+    class HttpxTarget(Target):
+        def anthropic(self, region: str | None = None):
+            from anthropic import AsyncAnthropicVertex
+
+            return AsyncAnthropicVertex(
+                region=region or self.region,
+                project_id=self.project,
+                base_url=f"{self.vertex_url}/v1",
+                access_token=LOCAL_TOKEN,
+                max_retries=0,
+            )
+
+    return HttpxTarget(project="bench", local=True, vertex_url=url)
+
+
+def ours(folder: Path, url: str, rows: int, max_tokens: int, stream: dict, target=None) -> dict:
     from runner.records import RunOptions
     from runner.spec import load_spec
     from runner.stream import run_stream
@@ -159,7 +187,7 @@ def ours(folder: Path, url: str, rows: int, max_tokens: int, stream: dict) -> di
     os.environ["CLAUDE_JOBS_HOME"] = str(folder / "state")
     os.chdir(folder)
     spec = load_spec(write_spec(folder, rows, max_tokens, stream))
-    summary = run_stream(spec, target_for(url), RunOptions(progress=False))
+    summary = run_stream(spec, target or target_for(url), RunOptions(progress=False))
     return {"succeeded": summary.succeeded, "failed": summary.errored, "output_tokens": summary.output_tokens}
 
 
@@ -270,18 +298,64 @@ def overhead_scenario(rows: int, concurrency: int, work: Path, repeat: int = 6) 
     return result
 
 
+def transport_scenario(rows: int, concurrency: int, work: Path, repeat: int = 4) -> dict:
+    """`run_stream` on the aiohttp transport (ours) vs httpx, best of `repeat` alternating rounds."""
+    unlimited = {
+        "concurrency": concurrency,
+        "streaming": False,
+        "requests_per_minute": 10**7,
+        "input_tokens_per_minute": 10**10,
+        "output_tokens_per_minute": 10**10,
+    }
+    times: dict[str, list[tuple[float, float]]] = {"aiohttp": [], "httpx": []}
+    for i in range(repeat):
+        folder = Path(tempfile.mkdtemp(dir=work, prefix=f"transport-{i}-"))
+        with server({}, folder / "vertex") as vertex:
+            for name in ("aiohttp", "httpx") if i % 2 == 0 else ("httpx", "aiohttp"):
+                run_folder = folder / name
+                run_folder.mkdir()
+                target = target_for(vertex.url) if name == "aiohttp" else httpx_target_for(vertex.url)
+                wall, cpu = time.monotonic(), time.process_time()
+                ours(run_folder, vertex.url, rows, 32, unlimited, target)
+                times[name].append((time.monotonic() - wall, time.process_time() - cpu))
+    best = {name: (min(t[0] for t in got), min(t[1] for t in got)) for name, got in times.items()}
+    result = {
+        "scenario": "transport",
+        "rows": rows,
+        **{f"{name}_rows_per_s": round(rows / wall) for name, (wall, _) in best.items()},
+        **{f"{name}_cpu_ms_per_row": round(cpu / rows * 1000, 3) for name, (_, cpu) in best.items()},
+    }
+    result["speedup"] = best["httpx"][0] / best["aiohttp"][0]
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def print_transport(result: dict) -> None:
+    print(f"\n| transport, {result['rows']} rows, zero latency, unary calls | rows/s (best) | CPU a row |")
+    print("| --- | ---: | ---: |")
+    for name in ("aiohttp", "httpx"):
+        label = "aiohttp (ours)" if name == "aiohttp" else "httpx (the SDK's default)"
+        print(f"| {label} | {result[name + '_rows_per_s']:,} | {result[name + '_cpu_ms_per_row']} ms |")
+    print(f"\naiohttp / httpx rows/s: {result['speedup']:.2f}x")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rpm", type=int, default=1200)
     parser.add_argument("--rows", type=int, default=800)
     parser.add_argument("--otpm", type=int, default=30000)
     parser.add_argument("--overhead-rows", type=int, default=1000)
-    parser.add_argument("--only", choices=["quota", "half", "overhead"], default=None)
+    parser.add_argument("--only", choices=["quota", "half", "overhead", "transport"], default=None)
+    parser.add_argument("--transport-rows", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-stream-"))
     big = 10**9
     rows: list[dict] = []
+    if args.only == "transport":
+        transport = transport_scenario(args.transport_rows, args.concurrency, work)
+        print_transport(transport)
+        return 0 if transport["speedup"] >= 1.0 else 1
     if args.only == "overhead":
         overhead = overhead_scenario(args.overhead_rows, args.concurrency, work)
         print_table(rows, overhead)
