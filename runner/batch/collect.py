@@ -249,18 +249,9 @@ def _streamed(rounds, expected_ids, index: _IdIndex, missing_why: str, stats: Jo
     for pairs in rounds:
         for chunk in _batched(pairs, CHUNK_ROWS):
             places = index.positions([c for c, _ in chunk])
-            if slots is None:
-                for (custom_id, raw), at in zip(chunk, places):
-                    if at < 0:
-                        _unknown(stats, custom_id)
-                    elif seen[at]:
-                        stats.duplicates += 1
-                    else:
-                        seen[at] = 1
-                        yield parse_output(orjson.loads(raw))
-                continue
-            value = slots.value
-            begins, ends = slots.spans([max(at, 0) for at in places])
+            begins, ends = (
+                slots.spans([max(at, 0) for at in places]) if slots is not None else (places, places)
+            )
             for (custom_id, raw), at, begin, end in zip(chunk, places, begins, ends):
                 if at < 0:
                     _unknown(stats, custom_id)
@@ -269,7 +260,8 @@ def _streamed(rounds, expected_ids, index: _IdIndex, missing_why: str, stats: Jo
                 else:
                     seen[at] = 1
                     row = parse_output(orjson.loads(raw))
-                    row.kept = value(begin, end, custom_id)
+                    if slots is not None:
+                        row.kept = slots.value(begin, end, custom_id)
                     yield row
     if seen.count(0):
         for ids in _batched(expected_ids(), CHUNK_ROWS):
