@@ -68,8 +68,10 @@ class StreamRun:
         self.requests = requests  # the lazy render iterator (second pass)
         self.stats = stats
         self.backoff = backoff or BACKOFF
-        # target.region is `run --region`, else the spec's region (open_target is given both).
-        self.client = client or target.anthropic(target.region)
+        self._target = target
+        self._client = (
+            client  # built on the first call: a run with nothing left to send never imports the SDK
+        )
         self.rng = random.Random()
         from runner.dataio.results import ResultShape
 
@@ -145,7 +147,16 @@ class StreamRun:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             self._ledger_thread.shutdown(wait=True)
-            await self.client.close()
+            if self._client is not None:
+                await self._client.close()
+
+    @property
+    def client(self):
+        """The Anthropic client, built on first use. target.region is `run --region`, else the
+        spec's region (open_target is given both)."""
+        if self._client is None:
+            self._client = self._target.anthropic(self._target.region)
+        return self._client
 
     # -- recovery: bring the destination in line with the ledger -------------------
 

@@ -84,6 +84,29 @@ def test_re_running_sends_nothing_for_finished_rows(state_home, quiet_vertex):
     assert len(results_file(state_home)) == 30
 
 
+def test_a_re_run_with_every_row_done_never_imports_the_sdk(state_home, quiet_vertex):
+    """GitOps pipelines re-run every spec on every merge: one with nothing left to send skips the
+    ~1.6 s of CPU the `anthropic` package takes to import."""
+    import subprocess
+    import sys
+
+    run(state_home, quiet_vertex, rows=5)
+    child = (
+        "import sys\n"
+        "from runner.clients import Target\n"
+        "from runner.records import RunOptions\n"
+        "from runner.spec import load_spec\n"
+        "from runner.stream import run_stream\n"
+        f"target = Target(project='p', local=True, vertex_url={quiet_vertex.url!r})\n"
+        "summary = run_stream(load_spec('spec.yaml'), target, RunOptions(progress=False))\n"
+        "print(summary.skipped, 'anthropic' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["5", "False"]
+    assert quiet_vertex.stats().get("requests", 0) == 5  # the first run's calls only
+
+
 def test_transient_faults_are_retried_until_every_row_succeeds(state_home, quiet_vertex):
     quiet_vertex.configure(**{**QUIET, "faults": ALL_FAULTS})
     summary, _ = run(state_home, quiet_vertex, rows=60, stream={"max_retries": 12})
