@@ -144,6 +144,9 @@ class StreamRun:
                     task.cancel()
                 elif not task.cancelled():
                     task.exception()
+            # Cancelled calls finish unwinding before the client closes: the aiohttp transport
+            # would otherwise warn of a session left open by a request still in flight.
+            await asyncio.gather(*tasks, return_exceptions=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             self._ledger_thread.shutdown(wait=True)
