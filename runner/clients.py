@@ -42,7 +42,7 @@ class Target:
 
     def anthropic(self, region: str | None = None):
         """An `AsyncAnthropicVertex` with SDK retries off (the runner owns the one retry policy), on the
-        SDK's aiohttp transport: about a third less CPU a call than its default httpx one, which is
+        SDK's aiohttp transport: about 40 % less CPU a call than its default httpx one, which is
         what bounds a stream run's rows/s per core (docs/stream.md#throughput-per-core)."""
         from anthropic import AsyncAnthropicVertex, DefaultAioHttpClient
 

@@ -7,8 +7,8 @@ object, or `kept__` columns of the input table) are joined back by custom_id:
 - up to `runner.batch.collect.STREAMING_MAX_ROWS`, inside the output join's own
   index (`KeptSlots`): each kept line's place is stored at its custom_id's slot
   of that index (16 bytes a row), so the one lookup that finds an output line's
-  expected id also finds its kept values. The lines themselves (custom_id, tab,
-  values) stay in memory up to `IN_MEMORY_MAX_BYTES` in all; past that they
+  expected id also finds its kept values. The lines themselves, in their staged
+  form, stay in memory up to `IN_MEMORY_MAX_BYTES` in all; past that they
   spill to a temporary file, each read back with one `pread` (its pages never
   count toward the RSS). Every line's custom_id is compared exactly;
 - beyond (`attach_kept`): an on-disk SQLite table keyed by custom_id, looked up
@@ -46,7 +46,7 @@ def kept_line(custom_id: str | bytes, values: bytes) -> bytes:
 def kept_pair(line: bytes) -> tuple[bytes, bytes]:
     """(custom_id, kept values) of one kept line. Our own lines, with an ID free of quotes and
     escapes (the custom_id rule), are sliced without parsing; any other line is parsed."""
-    head = len(_HEAD)
+    head = _HEAD_SIZE
     quote = line.find(b'"', head)  # the end of an ID without quotes
     if (
         quote > head
@@ -55,7 +55,7 @@ def kept_pair(line: bytes) -> tuple[bytes, bytes]:
         and line.endswith(b"}")
         and line.find(b"\\", head, quote) < 0
     ):
-        return line[head:quote], line[quote + len(_MID) : -1]
+        return line[head:quote], line[quote + _MID_SIZE : -1]
     parsed = orjson.loads(line)
     return str(parsed.get("custom_id")).encode(), orjson.dumps(parsed["kept"])
 
@@ -110,7 +110,6 @@ class KeptSlots:
                 self.starts[at[placed]] = begins[placed] + written
                 self.ends[at[placed]] = ends[placed] + written
                 written += len(block)
-        self.size = written
         self.empty = written == 0
         self._view: memoryview | None = None
         if self._buffer is None:
@@ -120,12 +119,6 @@ class KeptSlots:
 
     def close(self) -> None:
         self._stack.close()
-
-    def _read(self, begin: int, end: int) -> bytes | bytearray:
-        if self._buffer is not None:
-            return self._buffer[begin:end]
-        assert self._fd is not None
-        return os.pread(self._fd, end - begin, begin)
 
     def spans(self, slots: list[int]) -> tuple[list[int], list[int]]:
         """Where the kept line of each slot begins and ends (one vectorised lookup for a chunk);
@@ -144,8 +137,9 @@ class KeptSlots:
         if buffer is not None and self._view is not None:  # in memory: read in place, no copy
             if buffer.startswith(key, begin + _HEAD_SIZE) and buffer.startswith(_MID, after):
                 return orjson.loads(self._view[after + _MID_SIZE : end - 1])
-        else:
-            found = self._read(begin, end)
+        else:  # spilled: one pread
+            assert self._fd is not None
+            found = os.pread(self._fd, end - begin, begin)
             if found.startswith(key, _HEAD_SIZE) and found.startswith(_MID, after - begin):
                 return orjson.loads(memoryview(found)[after - begin + _MID_SIZE : -1])
         return self._scan(key)  # another id with the same 64-bit hash took the slot: find the exact one
@@ -177,7 +171,7 @@ def _staged_lines(block: bytes):
     begins = np.empty_like(ends)
     begins[0] = 0
     begins[1:] = ends[:-1] + 1
-    head, mid = len(_HEAD), len(_MID)
+    head, mid = _HEAD_SIZE, _MID_SIZE
     quotes = np.flatnonzero(data == 34)
     ok = ends - begins > head + mid + 1  # room for the head, an id, the middle and "}"
     found = np.searchsorted(quotes, begins + head)  # the first quote after the head ends the id
@@ -199,10 +193,9 @@ def _staged_lines(block: bytes):
         keys = [block[b:e] for b, e in zip(id_begins, id_ends.tolist())]
         return block, keys, begins, ends
     # Some line in another form (key order, spaces, escapes) or blank: the block line by line.
-    lines = [line for line in block.split(b"\n") if line.strip()]
-    pairs = [kept_pair(line) for line in lines]
+    pairs = list(kept_pairs([block]))
     staged = b"".join(kept_line(key, values) + b"\n" for key, values in pairs)
-    sizes = np.array([len(_HEAD) + len(key) + len(_MID) + len(values) + 1 for key, values in pairs], np.int64)
+    sizes = np.array([head + len(key) + mid + len(values) + 1 for key, values in pairs], np.int64)
     ends = np.cumsum(sizes + 1) - 1
     return staged, [key for key, _ in pairs], ends - sizes, ends
 

@@ -69,9 +69,8 @@ class StreamRun:
         self.stats = stats
         self.backoff = backoff or BACKOFF
         self._target = target
-        self._client = (
-            client  # built on the first call: a run with nothing left to send never imports the SDK
-        )
+        # Built on the first call (`client`): a run with nothing left to send never imports the SDK.
+        self._client = client
         self.rng = random.Random()
         from runner.dataio.results import ResultShape
 
@@ -138,14 +137,11 @@ class StreamRun:
                 raise Interrupted("interrupted: finished rows are saved; re-run the same command to resume")
         finally:
             # Several workers often fail together (an unreachable endpoint): one error is raised,
-            # the others are retrieved here so asyncio does not print their tracebacks at exit.
+            # the others are retrieved here so asyncio does not print their tracebacks at exit; and
+            # cancelled calls finish unwinding before the client closes (the aiohttp transport
+            # would otherwise warn of a session left open by a request still in flight).
             for task in tasks:
-                if not task.done():
-                    task.cancel()
-                elif not task.cancelled():
-                    task.exception()
-            # Cancelled calls finish unwinding before the client closes: the aiohttp transport
-            # would otherwise warn of a session left open by a request still in flight.
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
