@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+import gc
+import logging
+
 import pytest
 from stream_helpers import QUIET, Vertex, get, post
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_client_session_left_open():
+    """Every aiohttp session a module opens (the runner's client) is closed by it: one left to the
+    garbage collector is reported by asyncio in whichever later test collects it."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(handler)
+    try:
+        yield
+        gc.collect()
+    finally:
+        logger.removeHandler(handler)
+    left = [r.getMessage().splitlines()[0] for r in records if r.getMessage().startswith("Unclosed")]
+    assert left == [], f"this module left aiohttp sessions open: {left}"
 
 
 @pytest.fixture(scope="module")
