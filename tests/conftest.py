@@ -55,6 +55,18 @@ def _uses_a_module_fixture(item) -> bool:
 
 
 @pytest.fixture(scope="session")
+def forked_cli(tmp_path_factory):
+    """A `forked_cli.ForkServer`: `claude-jobs` processes that skip the SDK imports (see there)."""
+    from forked_cli import ForkServer
+
+    server = ForkServer.start(tmp_path_factory.mktemp("forked-cli"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def local_stack_endpoints(tmp_path_factory):
     """The running session stack's endpoints (`.vertex .storage .bigquery .project .root`)."""
     from runner.local import stack

@@ -44,10 +44,14 @@ def lively_stack(local_stack, vertex_configured):
         yield local_stack
 
 
-def start_run(folder, *flags):
+def start_run(folder, *flags, forks=None):
+    """`claude-jobs run` on the folder's spec: exec'd, or forked from `forks` (tests/forked_cli.py)."""
     env = {**os.environ, "CLAUDE_JOBS_HOME": str(folder / "state")}
+    argv = ["run", str(folder / "spec.yaml"), "--no-progress", *flags]
+    if forks is not None:
+        return forks.spawn(argv, cwd=folder, env=env)
     return subprocess.Popen(
-        [CLI, "run", str(folder / "spec.yaml"), "--no-progress", *flags],
+        [CLI, *argv],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
@@ -101,7 +105,7 @@ def file_size(folder) -> int:
         return 0
 
 
-def kill_at_random_point(folder, rng: random.Random) -> int:
+def kill_at_random_point(folder, rng: random.Random, forks=None) -> int:
     """Start a run and SIGKILL it at a random point; returns the ledger's row count then.
 
     Half the kills wait for the ledger to reach a random count (anywhere in the
@@ -110,7 +114,7 @@ def kill_at_random_point(folder, rng: random.Random) -> int:
     """
     goal = ledger_count(folder) + rng.randint(0, ROWS // 3)
     on_write = rng.random() < 0.5
-    process = start_run(folder)
+    process = start_run(folder, forks=forks)
     ledger = LedgerWatch(folder)
     size = file_size(folder)
     reached = False  # the ledger only grows during a run: once at the goal, watch the file alone
@@ -133,6 +137,7 @@ def kill_at_random_point(folder, rng: random.Random) -> int:
     if killed:
         process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
+    assert process.returncode == (-signal.SIGKILL if killed else 0)  # forked or exec'd alike
     return ledger_count(folder) if killed else ROWS
 
 
@@ -144,7 +149,9 @@ def destination_ids(folder, destination, target) -> list[str]:
     return [r["custom_id"] for r in read_destination(open_sink(destination, spec, target))]
 
 
-def kill_and_resume(folder, target, destination, kills: int, seed: int, output: dict | None = None) -> None:
+def kill_and_resume(
+    folder, target, destination, kills: int, seed: int, output: dict | None = None, forks=None
+) -> None:
     write_spec(
         folder,
         rows=ROWS,
@@ -155,9 +162,9 @@ def kill_and_resume(folder, target, destination, kills: int, seed: int, output: 
         max_tokens=200 if output else 32,
     )
     rng = random.Random(seed)
-    done_at_kills = [kill_at_random_point(folder, rng) for _ in range(kills)]
+    done_at_kills = [kill_at_random_point(folder, rng, forks) for _ in range(kills)]
     assert any(0 < done < ROWS for done in done_at_kills), f"no kill mid-run: {done_at_kills}"
-    final = start_run(folder, "--format", "json")
+    final = start_run(folder, "--format", "json", forks=forks)
     out, err = final.communicate(timeout=300)
     assert final.returncode == 0, err.decode()[-2000:]
     summary = json.loads(out)
@@ -170,10 +177,13 @@ def kill_and_resume(folder, target, destination, kills: int, seed: int, output: 
 
 @pytest.mark.early
 def test_killed_runs_resume_to_exactly_one_result_per_custom_id(state_home, lively_stack):
+    # Started with exec, as a user starts it; the other kill tests fork theirs (tests/forked_cli.py).
     kill_and_resume(state_home, lively_stack, "out/r.jsonl", kills=3, seed=1)
 
 
-def test_killed_typed_runs_resume_to_exactly_one_typed_row_per_custom_id(state_home, lively_stack):
+def test_killed_typed_runs_resume_to_exactly_one_typed_row_per_custom_id(
+    state_home, lively_stack, forked_cli
+):
     output = {
         "schema": {
             "type": "object",
@@ -183,31 +193,33 @@ def test_killed_typed_runs_resume_to_exactly_one_typed_row_per_custom_id(state_h
         },
         "keep": ["q"],
     }
-    kill_and_resume(state_home, lively_stack, "out/r.jsonl", kills=3, seed=5, output=output)
+    kill_and_resume(state_home, lively_stack, "out/r.jsonl", kills=3, seed=5, output=output, forks=forked_cli)
     lines = [json.loads(line) for line in (state_home / "out" / "r.jsonl").read_text().splitlines()]
     assert all(row["category"] in ("a", "b") and row["q"].startswith("question") for row in lines)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(4))
-def test_many_kills_resume_to_exactly_one_result_per_custom_id(state_home, lively_stack, seed):
-    kill_and_resume(state_home, lively_stack, "out/r.jsonl", kills=6, seed=100 + seed)
+def test_many_kills_resume_to_exactly_one_result_per_custom_id(state_home, lively_stack, seed, forked_cli):
+    kill_and_resume(state_home, lively_stack, "out/r.jsonl", kills=6, seed=100 + seed, forks=forked_cli)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["gs", "bq"])
-def test_many_kills_with_a_cloud_destination_leave_one_result_per_custom_id(state_home, lively_stack, kind):
+def test_many_kills_with_a_cloud_destination_leave_one_result_per_custom_id(
+    state_home, lively_stack, kind, forked_cli
+):
     unique = uuid.uuid4().hex[:8]
     destination = (
         f"gs://claude-jobs-local/crash/{unique}"
         if kind == "gs"
         else f"bq://{lively_stack.project}.claude_jobs.crash_{unique}"
     )
-    kill_and_resume(state_home, lively_stack, destination, kills=5, seed=7)
+    kill_and_resume(state_home, lively_stack, destination, kills=5, seed=7, forks=forked_cli)
 
 
 @pytest.mark.early
-def test_ctrl_c_stops_with_exit_130_and_a_resume_finishes(state_home, lively_stack):
+def test_ctrl_c_stops_with_exit_130_and_a_resume_finishes(state_home, lively_stack, forked_cli):
     write_spec(
         state_home,
         rows=ROWS,
@@ -215,7 +227,7 @@ def test_ctrl_c_stops_with_exit_130_and_a_resume_finishes(state_home, lively_sta
         destination="out/r.jsonl",
         stream={"concurrency": 8, "max_retries": 10},
     )
-    process = start_run(state_home)
+    process = start_run(state_home, forks=forked_cli)
     deadline = time.monotonic() + 120
     while ledger_count(state_home) < 10 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -226,7 +238,7 @@ def test_ctrl_c_stops_with_exit_130_and_a_resume_finishes(state_home, lively_sta
     done = ledger_count(state_home)
     assert 0 < done < ROWS
     assert len((state_home / "out" / "r.jsonl").read_text().splitlines()) == done
-    final = start_run(state_home)
+    final = start_run(state_home, forks=forked_cli)
     final.communicate(timeout=300)
     assert final.returncode == 0
     ids = [json.loads(line)["custom_id"] for line in (state_home / "out" / "r.jsonl").open()]

@@ -33,11 +33,15 @@ def two_specs(folder: Path) -> None:
             (folder / "b" / "spec.yaml").write_text(json.dumps(spec))
 
 
-def start(folder: Path, spec: str, *flags):
+def start(folder: Path, spec: str, *flags, forks=None):
+    """`claude-jobs run SPEC`: exec'd, or forked from `forks` (tests/forked_cli.py)."""
     env = {**os.environ, "CLAUDE_JOBS_HOME": str(folder / "state")}  # one machine, one state folder
     env.pop("CLAUDE_JOBS_STATE", None)
+    argv = ["run", spec, "--no-progress", *flags]
+    if forks is not None:
+        return forks.spawn(argv, cwd=folder, env=env)
     return subprocess.Popen(
-        [CLI, "run", spec, "--no-progress", *flags],
+        [CLI, *argv],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
@@ -69,20 +73,20 @@ def test_two_specs_racing_for_one_destination_never_both_write_it(tmp_path, vert
     assert not [cid for cid, n in Counter(r["custom_id"] for r in rows).items() if n > 1]
 
 
-def test_a_spec_never_takes_back_a_destination_another_spec_took_over(tmp_path, vertex_config):
+def test_a_spec_never_takes_back_a_destination_another_spec_took_over(tmp_path, vertex_config, forked_cli):
     vertex_config(QUIET)
     two_specs(tmp_path)
-    assert start(tmp_path, "a/spec.yaml").wait(timeout=300) == 0
-    assert start(tmp_path, "b/spec.yaml").wait(timeout=300) == EXIT_INVALID  # a owns it
-    b = start(tmp_path, "b/spec.yaml", "--restart")
-    assert b.wait(timeout=300) == 0, b.stderr.read().decode()
+    assert start(tmp_path, "a/spec.yaml", forks=forked_cli).wait(timeout=300) == 0
+    assert start(tmp_path, "b/spec.yaml", forks=forked_cli).wait(timeout=300) == EXIT_INVALID  # a owns it
+    b = start(tmp_path, "b/spec.yaml", "--restart", forks=forked_cli)
+    assert b.wait(timeout=300) == 0, b.communicate()[1].decode()
     taken = (tmp_path / "results" / "shared.jsonl").read_bytes()
-    a = start(tmp_path, "a/spec.yaml")
+    a = start(tmp_path, "a/spec.yaml", forks=forked_cli)
     out, err = a.communicate(timeout=300)
     assert a.returncode == EXIT_INVALID, out.decode() + err.decode()
     assert "../results/shared.jsonl belongs to spec 'b'" in err.decode()
     assert (tmp_path / "results" / "shared.jsonl").read_bytes() == taken  # b's rows, untouched
     # a can take it back only by saying so.
-    again = start(tmp_path, "a/spec.yaml", "--restart")
+    again = start(tmp_path, "a/spec.yaml", "--restart", forks=forked_cli)
     assert again.wait(timeout=300) == 0
     assert len(lines(tmp_path)) == ROWS

@@ -46,12 +46,18 @@ def shared(tmp_path, local_stack, monkeypatch):
     return tmp_path, state
 
 
-def start(folder: Path, machine: str, state: str, *flags, spec="spec.yaml", lease: float | None = None):
+def start(
+    folder: Path, machine: str, state: str, *flags, spec="spec.yaml", lease: float | None = None, forks=None
+):
+    """`claude-jobs run` on `machine`: exec'd, or forked from `forks` (tests/forked_cli.py)."""
     env = {**os.environ, "CLAUDE_JOBS_HOME": str(folder / f"machine-{machine}"), "CLAUDE_JOBS_STATE": state}
     if lease is not None:
         env["CLAUDE_JOBS_LOCK_LEASE"] = str(lease)
+    argv = ["run", str(folder / spec), "--no-progress", *flags]
+    if forks is not None:
+        return forks.spawn(argv, cwd=folder, env=env)
     return subprocess.Popen(
-        [CLI, "run", str(folder / spec), "--no-progress", *flags],
+        [CLI, *argv],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
@@ -109,11 +115,11 @@ def destination_ids(folder: Path, target, spec="spec.yaml") -> list[str]:
     return [r["custom_id"] for r in read_destination(open_sink(loaded.destination, loaded, target))]
 
 
-def kill_at_random_point(folder, machine, state, target, rng, step: int, watch: FlushWatch) -> bool:
+def kill_at_random_point(folder, machine, state, target, rng, step: int, watch: FlushWatch, forks) -> bool:
     """Start a run on `machine`, SIGKILL it once up to `step` more rows were flushed."""
     goal = len(watch.ids()) + rng.randint(0, step)
     # The killed run's lock stays behind: the next machine waits out its short lease.
-    process = start(folder, machine, state, "--wait-lock", "60s", lease=1.5)
+    process = start(folder, machine, state, "--wait-lock", "60s", lease=1.5, forks=forks)
     deadline = time.monotonic() + 180
     while process.poll() is None and time.monotonic() < deadline:
         if len(watch.ids()) >= goal:
@@ -128,7 +134,7 @@ def kill_at_random_point(folder, machine, state, target, rng, step: int, watch: 
     return killed
 
 
-def kill_on_a_resume_on_b(shared, local_stack, vertex_config, kills: int, seed: int):
+def kill_on_a_resume_on_b(shared, local_stack, vertex_config, kills: int, seed: int, forks=None):
     folder, state = shared
     vertex_config(LIVELY)
     write_spec(folder, rows=ROWS, name="crash", stream={"concurrency": CONCURRENCY, "max_retries": 10})
@@ -138,14 +144,18 @@ def kill_on_a_resume_on_b(shared, local_stack, vertex_config, kills: int, seed: 
     for i in range(kills):
         paid_before = paid_calls(local_stack.vertex_url)
         flushed_before = len(watch.ids())
-        killed = kill_at_random_point(folder, "AB"[i % 2], state, local_stack, rng, ROWS // kills, watch)
+        killed = kill_at_random_point(
+            folder, "AB"[i % 2], state, local_stack, rng, ROWS // kills, watch, forks
+        )
         # Answered by Vertex in this run but never flushed: what the kill caught in flight.
         paid = paid_calls(local_stack.vertex_url) - paid_before
         newly_flushed = len(watch.ids()) - flushed_before
         if killed:
             in_flight_at_kills.append(paid - newly_flushed)
     assert in_flight_at_kills, "no run was killed"
-    final = start(folder, "AB"[kills % 2], state, "--format", "json", "--wait-lock", "60s", lease=1.5)
+    final = start(
+        folder, "AB"[kills % 2], state, "--format", "json", "--wait-lock", "60s", lease=1.5, forks=forks
+    )
     out, err = final.communicate(timeout=300)
     assert final.returncode == 0, err.decode()[-2000:]
     summary = json.loads(out)
@@ -164,14 +174,15 @@ def kill_on_a_resume_on_b(shared, local_stack, vertex_config, kills: int, seed: 
 def test_a_run_killed_on_one_machine_resumes_on_another_with_one_result_per_custom_id(
     shared, local_stack, vertex_config
 ):
+    # Started with exec, as a user starts it; the other tests that kill fork theirs (tests/forked_cli.py).
     kill_on_a_resume_on_b(shared, local_stack, vertex_config, kills=3, seed=11)
 
 
 @pytest.mark.slow
 def test_ten_kills_alternating_between_two_machines_pay_twice_only_what_was_in_flight(
-    shared, local_stack, vertex_config
+    shared, local_stack, vertex_config, forked_cli
 ):
-    kill_on_a_resume_on_b(shared, local_stack, vertex_config, kills=10, seed=21)
+    kill_on_a_resume_on_b(shared, local_stack, vertex_config, kills=10, seed=21, forks=forked_cli)
 
 
 def wait_for_lock(state, target, spec_name="crash", timeout=60):
@@ -186,15 +197,15 @@ def wait_for_lock(state, target, spec_name="crash", timeout=60):
 
 
 def test_the_same_spec_on_two_machines_at_once_runs_once_and_the_other_is_refused_naming_the_holder(
-    shared, local_stack, vertex_config
+    shared, local_stack, vertex_config, forked_cli
 ):
     folder, state = shared
     vertex_config(SLOW)
     write_spec(folder, rows=60, name="crash", stream={"concurrency": 4})
-    a = start(folder, "A", state, lease=4)
+    a = start(folder, "A", state, lease=4, forks=forked_cli)
     try:
         wait_for_lock(state, local_stack)
-        b = start(folder, "B", state, lease=4)
+        b = start(folder, "B", state, lease=4, forks=forked_cli)
         _, err = b.communicate(timeout=120)
         assert b.returncode == 1
         line = err.decode().strip().splitlines()[-1]
@@ -204,12 +215,13 @@ def test_the_same_spec_on_two_machines_at_once_runs_once_and_the_other_is_refuse
         a.send_signal(signal.SIGKILL)
         a.communicate(timeout=60)
     # A died holding the lock: B is still refused until the lease (4 s) runs out...
-    b = start(folder, "B", state, lease=4)
+    vertex_config(QUIET)  # (slow answers were only needed to keep A running while B was refused)
+    b = start(folder, "B", state, lease=4, forks=forked_cli)
     _, err = b.communicate(timeout=120)
     if b.returncode == 1:  # started within the lease
         assert "is being run by" in err.decode()
         time.sleep(4.5)
-        b = start(folder, "B", state, lease=4)
+        b = start(folder, "B", state, lease=4, forks=forked_cli)
         _, err = b.communicate(timeout=300)
     assert b.returncode == 0, err.decode()[-2000:]
     assert sorted(destination_ids(folder, local_stack)) == [f"r{i:06d}" for i in range(60)]
