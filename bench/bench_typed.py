@@ -115,6 +115,8 @@ def child(impl: str, n: int, url: str, workdir: str) -> dict:
     typed = impl == "typed"
     shape = ResultShape(SCHEMA, KEEP, "format", "claude-sonnet-4-6") if typed else ResultShape()
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
     job = BatchJob(
         name="projects/p/locations/l/batchPredictionJobs/1",
         display_name="b",
@@ -145,8 +147,10 @@ def child(impl: str, n: int, url: str, workdir: str) -> dict:
     FileSink(Path(workdir) / f"{impl}-{n}.jsonl", "bench", shape=shape).write_all(counted(rows))
     elapsed = time.perf_counter() - started
     assert stats.expected == n, stats
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "rows_per_s": n / elapsed,
+        "cpu_us_per_row": (usage.ru_utime + usage.ru_stime - cpu_before) / n * 1e6,
         "seconds": elapsed,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         **counts,

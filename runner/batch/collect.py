@@ -210,12 +210,8 @@ class _IdIndex:
             return None
         return cls(hashes)
 
-    def positions(self, custom_ids: list[bytes]) -> list[int]:
-        """Index of each id's hash, or -1 for an id that was never submitted."""
-        return self.slots(custom_ids).tolist()
-
     def slots(self, custom_ids: list[bytes]):
-        """`positions`, as an array."""
+        """Index of each id's hash, or -1 for an id that was never submitted (an array)."""
         import numpy as np
 
         if not len(self.hashes):
@@ -248,34 +244,31 @@ def _streamed(rounds, expected_ids, index: _IdIndex, missing_why: str, stats: Jo
     seen = index.seen
     for pairs in rounds:
         for chunk in _batched(pairs, CHUNK_ROWS):
-            places = index.positions([c for c, _ in chunk])
-            begins, ends = (
-                slots.spans([max(at, 0) for at in places]) if slots is not None else (places, places)
-            )
-            for (custom_id, raw), at, begin, end in zip(chunk, places, begins, ends):
-                if at < 0:
+            ids = [c for c, _ in chunk]
+            at = index.slots(ids)
+            kept = slots.values(ids, at) if slots is not None else None
+            for i, ((custom_id, raw), place) in enumerate(zip(chunk, at.tolist())):
+                if place < 0:
                     _unknown(stats, custom_id)
-                elif seen[at]:
+                elif seen[place]:
                     stats.duplicates += 1
                 else:
-                    seen[at] = 1
+                    seen[place] = 1
                     row = parse_output(orjson.loads(raw))
-                    if slots is not None:
-                        row.kept = slots.value(begin, end, custom_id)
+                    if kept is not None:
+                        row.kept = kept[i]
                     yield row
     if seen.count(0):
         for ids in _batched(expected_ids(), CHUNK_ROWS):
-            places = index.positions(ids)
-            begins, ends = (
-                slots.spans([max(at, 0) for at in places]) if slots is not None else (places, places)
-            )
-            for custom_id, at, begin, end in zip(ids, places, begins, ends):
-                if at >= 0 and not seen[at]:
-                    seen[at] = 1
+            at = index.slots(ids)
+            kept = slots.values(ids, at) if slots is not None else None
+            for i, (custom_id, place) in enumerate(zip(ids, at.tolist())):
+                if place >= 0 and not seen[place]:
+                    seen[place] = 1
                     stats.missing += 1
                     row = missing_row(custom_id.decode(), missing_why)
-                    if slots is not None:
-                        row.kept = slots.value(begin, end, custom_id)
+                    if kept is not None:
+                        row.kept = kept[i]
                     yield row
 
 

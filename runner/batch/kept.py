@@ -35,6 +35,7 @@ IN_MEMORY_MAX_BYTES = 128 << 20  # kept lines held in memory up to this; beyond,
 _HEAD = b'{"custom_id":"'
 _MID = b'","kept":'
 _HEAD_SIZE, _MID_SIZE = len(_HEAD), len(_MID)
+_QUOTE = ord('"')
 
 
 def kept_line(custom_id: str | bytes, values: bytes) -> bytes:
@@ -70,7 +71,7 @@ class KeptSlots:
     (`runner.batch.collect._IdIndex.slots`). A line in any other form is
     parsed and stored in the staged form. A kept line whose id is not expected is
     stored but never placed; one whose hash collides with an expected id's lands
-    on that id's slot, and the exact comparison in `value` then looks for the
+    on that id's slot, and the exact comparison in `values` then looks for the
     right line among all of them.
     """
 
@@ -120,29 +121,43 @@ class KeptSlots:
     def close(self) -> None:
         self._stack.close()
 
-    def spans(self, slots: list[int]) -> tuple[list[int], list[int]]:
-        """Where the kept line of each slot begins and ends (one vectorised lookup for a chunk);
-        a begin of -1 where no line was placed. Slots must be >= 0 (not an unexpected id's -1)."""
-        if self.empty:
-            return [-1] * len(slots), [0] * len(slots)
-        return self.starts[slots].tolist(), self.ends[slots].tolist()
+    def values(self, keys: list[bytes], slots) -> list[Any]:
+        """The kept values of each custom_id of `keys` (as UTF-8), read from its slot (an array of
+        `runner.batch.collect._IdIndex.slots`, -1 where the id is not expected): None where no
+        line was placed."""
+        import numpy as np
 
-    def value(self, begin: int, end: int, key: bytes):
-        """The kept values of `key` (its custom_id as UTF-8) from the line at begin:end; None if
-        no line was placed there (begin -1)."""
-        if begin < 0:
-            return None
-        after = begin + _HEAD_SIZE + len(key)
-        buffer = self._buffer
-        if buffer is not None and self._view is not None:  # in memory: read in place, no copy
-            if buffer.startswith(key, begin + _HEAD_SIZE) and buffer.startswith(_MID, after):
-                return orjson.loads(self._view[after + _MID_SIZE : end - 1])
-        else:  # spilled: one pread
-            assert self._fd is not None
-            found = os.pread(self._fd, end - begin, begin)
-            if found.startswith(key, _HEAD_SIZE) and found.startswith(_MID, after - begin):
-                return orjson.loads(memoryview(found)[after - begin + _MID_SIZE : -1])
-        return self._scan(key)  # another id with the same 64-bit hash took the slot: find the exact one
+        found: list[Any] = [None] * len(keys)
+        if self.empty or not len(keys):
+            return found
+        placed = np.maximum(slots, 0)
+        begins = np.where(slots >= 0, self.starts[placed], -1).tolist()
+        ends = self.ends[placed].tolist()
+        buffer, view = self._buffer, self._view
+        if buffer is None or view is None:  # spilled: one pread a line
+            for i, (key, begin, end) in enumerate(zip(keys, begins, ends)):
+                if begin >= 0:
+                    found[i] = self._read(key, begin, end)
+            return found
+        loads = orjson.loads
+        for i, (key, begin, end) in enumerate(zip(keys, begins, ends)):
+            if begin < 0:
+                continue
+            after = begin + _HEAD_SIZE + len(key)
+            # Every line held is in the staged form: the key, then the quote that ends the id.
+            if buffer.startswith(key, begin + _HEAD_SIZE) and buffer[after] == _QUOTE:
+                found[i] = loads(view[after + _MID_SIZE : end - 1])
+            else:  # another id with the same 64-bit hash took the slot: find the exact one
+                found[i] = self._scan(key)
+        return found
+
+    def _read(self, key: bytes, begin: int, end: int) -> Any:
+        assert self._fd is not None
+        line = os.pread(self._fd, end - begin, begin)
+        after = _HEAD_SIZE + len(key)
+        if line.startswith(key, _HEAD_SIZE) and line[after] == _QUOTE:
+            return orjson.loads(memoryview(line)[after + _MID_SIZE : -1])
+        return self._scan(key)
 
     def _scan(self, key: bytes):
         """The values of `key`, read line by line (only after a 64-bit hash collision)."""
@@ -180,10 +195,8 @@ def _staged_lines(block: bytes):
     ok &= (id_ends > begins + head) & (id_ends + mid < ends - 1)
     last = len(data) - 1
     for pattern, base in ((_HEAD, begins), (_MID, id_ends)):
-        offsets = np.arange(len(pattern))
-        ok &= (data[np.minimum(base[:, None] + offsets, last)] == np.frombuffer(pattern, np.uint8)).all(
-            axis=1
-        )
+        for offset, byte in enumerate(pattern):  # one byte of the pattern at a time, every line at once
+            ok &= data[np.minimum(base + offset, last)] == byte
     ok &= data[np.maximum(ends - 1, 0)] == ord("}")
     if b"\\" in block:  # no backslash inside an id: as many before its end as before its start
         escapes = np.cumsum(data == 92, dtype=np.int32)

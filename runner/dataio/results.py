@@ -131,17 +131,24 @@ class ResultShape:
                 return INVALID_JSON, f"the answer is not JSON: {exc}", "$"
         fast = self._validator or self._compile()
         if not fast.is_valid(answer):
-            from jsonschema import Draft202012Validator
             from jsonschema.exceptions import best_match
 
-            assert self.schema is not None
-            error = best_match(Draft202012Validator(self.schema).iter_errors(answer))
-            if error is not None:  # the message and path are jsonschema's, whichever validator said no
+            # The message and path are jsonschema's, whichever validator said no.
+            error = best_match(self._explainer.iter_errors(answer))
+            if error is not None:
                 return SCHEMA_MISMATCH, f"{error.json_path}: {error.message}", error.json_path
         if not isinstance(answer, dict):
             return SCHEMA_MISMATCH, "$: the answer is not an object", "$"
         row.answer = answer
         return None
+
+    @cached_property
+    def _explainer(self) -> Any:
+        """jsonschema's validator, for the message and path of an answer that does not validate."""
+        from jsonschema import Draft202012Validator
+
+        assert self.schema is not None
+        return Draft202012Validator(self.schema)
 
     def _compile(self) -> Any:
         """jsonschema-rs (same draft, ~100x faster) where installed, else jsonschema; formats are

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import pytest
 
@@ -70,9 +71,9 @@ def test_a_kept_line_of_another_id_on_a_rows_slot_is_never_taken_for_it(in_memor
     slots = KeptSlots(lambda keys: [0] * len(keys), 1, _blocks(_pairs(50), per=7), str(tmp_path))
     try:
         rows = [ResultRow(f"id-{i}", "succeeded") for i in range(50)]
-        begins, ends = slots.spans([0] * 50)
-        for row, begin, end in zip(rows, begins, ends):
-            row.kept = slots.value(begin, end, row.custom_id.encode())
+        values = slots.values([row.custom_id.encode() for row in rows], np.zeros(50, np.int64))
+        for row, value in zip(rows, values):
+            row.kept = value
     finally:
         slots.close()
     assert all(_own_values(row) for row in rows)
