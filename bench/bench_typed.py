@@ -152,7 +152,7 @@ def child(impl: str, n: int, url: str, workdir: str) -> dict:
         "rows_per_s": n / elapsed,
         "cpu_us_per_row": (usage.ru_utime + usage.ru_stime - cpu_before) / n * 1e6,
         "seconds": elapsed,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
         **counts,
     }
 

@@ -63,11 +63,6 @@ class ForkedRun:
         if self.poll() is None:  # not yet reaped by the server, so the pid is still this run's
             os.kill(self.pid, sig)
 
-    def kill(self) -> None:
-        import signal
-
-        self.send_signal(signal.SIGKILL)
-
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
@@ -131,6 +126,15 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+
+
+def start_cli(argv: list[str], *, cwd: Path | str, env: dict[str, str], forks: ForkServer | None = None):
+    """`claude-jobs ARGV` in `cwd` with `env`: exec'd as a `subprocess.Popen` (stdout and stderr piped),
+    or forked from `forks` as a `ForkedRun`."""
+    if forks is not None:
+        return forks.spawn(argv, cwd=cwd, env=env)
+    cli = str(Path(sys.executable).with_name("claude-jobs"))  # the installed console script
+    return subprocess.Popen([cli, *argv], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 # -- the server ---------------------------------------------------------------------

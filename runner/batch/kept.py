@@ -134,29 +134,24 @@ class KeptSlots:
         begins = np.where(slots >= 0, self.starts[placed], -1).tolist()
         ends = self.ends[placed].tolist()
         buffer, view = self._buffer, self._view
-        if buffer is None or view is None:  # spilled: one pread a line
-            for i, (key, begin, end) in enumerate(zip(keys, begins, ends)):
-                if begin >= 0:
-                    found[i] = self._read(key, begin, end)
-            return found
-        loads = orjson.loads
         for i, (key, begin, end) in enumerate(zip(keys, begins, ends)):
             if begin < 0:
                 continue
-            after = begin + _HEAD_SIZE + len(key)
-            # Every line held is in the staged form: the key, then the quote that ends the id.
-            if buffer.startswith(key, begin + _HEAD_SIZE) and buffer[after] == _QUOTE:
-                found[i] = loads(view[after + _MID_SIZE : end - 1])
-            else:  # another id with the same 64-bit hash took the slot: find the exact one
-                found[i] = self._scan(key)
+            if buffer is not None and view is not None:  # in memory: read in place, no copy
+                found[i] = self._own(buffer, view, begin, end, key)
+            else:  # spilled: one pread
+                assert self._fd is not None
+                line = os.pread(self._fd, end - begin, begin)
+                found[i] = self._own(line, memoryview(line), 0, len(line), key)
         return found
 
-    def _read(self, key: bytes, begin: int, end: int) -> Any:
-        assert self._fd is not None
-        line = os.pread(self._fd, end - begin, begin)
-        after = _HEAD_SIZE + len(key)
-        if line.startswith(key, _HEAD_SIZE) and line[after] == _QUOTE:
-            return orjson.loads(memoryview(line)[after + _MID_SIZE : -1])
+    def _own(self, lines: bytes | bytearray, view: memoryview, begin: int, end: int, key: bytes) -> Any:
+        """The values of the staged line at lines[begin:end] if it is `key`'s: the key, then the
+        quote that ends the id (every line held is in the staged form); else `key`'s own line,
+        found by `_scan` (another id with the same 64-bit hash took the slot)."""
+        after = begin + _HEAD_SIZE + len(key)
+        if lines.startswith(key, begin + _HEAD_SIZE) and lines[after] == _QUOTE:
+            return orjson.loads(view[after + _MID_SIZE : end - 1])
         return self._scan(key)
 
     def _scan(self, key: bytes):

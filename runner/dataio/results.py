@@ -159,9 +159,7 @@ class ResultShape:
 
             self._validator = jsonschema_rs.Draft202012Validator(self.schema, validate_formats=False)
         except ImportError:
-            from jsonschema import Draft202012Validator
-
-            self._validator = Draft202012Validator(self.schema)
+            self._validator = self._explainer
         return self._validator
 
     # -- writing ------------------------------------------------------------------------

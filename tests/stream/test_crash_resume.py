@@ -12,8 +12,6 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -21,9 +19,9 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from forked_cli import start_cli
 from stream_helpers import QUIET, write_spec
 
-CLI = str(Path(sys.executable).with_name("claude-jobs"))  # the installed console script
 ROWS = 240
 LIVELY = {
     **QUIET,
@@ -47,15 +45,8 @@ def lively_stack(local_stack, vertex_configured):
 def start_run(folder, *flags, forks=None):
     """`claude-jobs run` on the folder's spec: exec'd, or forked from `forks` (tests/forked_cli.py)."""
     env = {**os.environ, "CLAUDE_JOBS_HOME": str(folder / "state")}
-    argv = ["run", str(folder / "spec.yaml"), "--no-progress", *flags]
-    if forks is not None:
-        return forks.spawn(argv, cwd=folder, env=env)
-    return subprocess.Popen(
-        [CLI, *argv],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    return start_cli(
+        ["run", str(folder / "spec.yaml"), "--no-progress", *flags], cwd=folder, env=env, forks=forks
     )
 
 

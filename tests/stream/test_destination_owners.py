@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
+from forked_cli import start_cli
 from stream_helpers import QUIET, write_spec
 
 from runner.errors import EXIT_INVALID
 
-CLI = str(Path(sys.executable).with_name("claude-jobs"))
 ROWS = 400
 
 
@@ -37,16 +35,7 @@ def start(folder: Path, spec: str, *flags, forks=None):
     """`claude-jobs run SPEC`: exec'd, or forked from `forks` (tests/forked_cli.py)."""
     env = {**os.environ, "CLAUDE_JOBS_HOME": str(folder / "state")}  # one machine, one state folder
     env.pop("CLAUDE_JOBS_STATE", None)
-    argv = ["run", spec, "--no-progress", *flags]
-    if forks is not None:
-        return forks.spawn(argv, cwd=folder, env=env)
-    return subprocess.Popen(
-        [CLI, *argv],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    return start_cli(["run", spec, "--no-progress", *flags], cwd=folder, env=env, forks=forks)
 
 
 def lines(folder: Path) -> list[dict]:

@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from forked_cli import start_cli
 from stream_helpers import QUIET, get, write_spec
 
 CLI = str(Path(sys.executable).with_name("claude-jobs"))
@@ -53,16 +54,7 @@ def start(
     env = {**os.environ, "CLAUDE_JOBS_HOME": str(folder / f"machine-{machine}"), "CLAUDE_JOBS_STATE": state}
     if lease is not None:
         env["CLAUDE_JOBS_LOCK_LEASE"] = str(lease)
-    argv = ["run", str(folder / spec), "--no-progress", *flags]
-    if forks is not None:
-        return forks.spawn(argv, cwd=folder, env=env)
-    return subprocess.Popen(
-        [CLI, *argv],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    return start_cli(["run", str(folder / spec), "--no-progress", *flags], cwd=folder, env=env, forks=forks)
 
 
 def store(state: str, target):
