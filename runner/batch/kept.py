@@ -22,7 +22,7 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from itertools import count, islice
 from typing import Any
 
 import orjson
@@ -124,7 +124,12 @@ class KeptSlots:
     def values(self, keys: list[bytes], slots) -> list[Any]:
         """The kept values of each custom_id of `keys` (as UTF-8), read from its slot (an array of
         `runner.batch.collect._IdIndex.slots`, -1 where the id is not expected): None where no
-        line was placed."""
+        line was placed.
+
+        A line is `key`'s if the key follows its head and a quote ends it there (every line held
+        is in the staged form); otherwise another id with the same 64-bit hash took the slot, and
+        `_scan` finds `key`'s own line. One loop per storage, with no call per row but the
+        parse: this runs for every row of a typed batch."""
         import numpy as np
 
         found: list[Any] = [None] * len(keys)
@@ -133,26 +138,30 @@ class KeptSlots:
         placed = np.maximum(slots, 0)
         begins = np.where(slots >= 0, self.starts[placed], -1).tolist()
         ends = self.ends[placed].tolist()
-        buffer, view = self._buffer, self._view
-        for i, (key, begin, end) in enumerate(zip(keys, begins, ends)):
+        loads, head, mid, quote = orjson.loads, _HEAD_SIZE, _MID_SIZE, _QUOTE
+        lines, view = self._buffer, self._view
+        if lines is not None and view is not None:  # in memory: read in place, no copy
+            for i, key, begin, end in zip(count(), keys, begins, ends):
+                if begin < 0:
+                    continue
+                after = begin + head + len(key)
+                if lines.startswith(key, begin + head) and lines[after] == quote:
+                    found[i] = loads(view[after + mid : end - 1])
+                else:
+                    found[i] = self._scan(key)
+            return found
+        assert self._fd is not None
+        pread, fd = os.pread, self._fd
+        for i, key, begin, end in zip(count(), keys, begins, ends):  # spilled: one pread a line
             if begin < 0:
                 continue
-            if buffer is not None and view is not None:  # in memory: read in place, no copy
-                found[i] = self._own(buffer, view, begin, end, key)
-            else:  # spilled: one pread
-                assert self._fd is not None
-                line = os.pread(self._fd, end - begin, begin)
-                found[i] = self._own(line, memoryview(line), 0, len(line), key)
+            line = pread(fd, end - begin, begin)
+            after = head + len(key)
+            if line.startswith(key, head) and line[after] == quote:  # key first: `after` is then inside
+                found[i] = loads(line[after + mid : -1])
+            else:
+                found[i] = self._scan(key)
         return found
-
-    def _own(self, lines: bytes | bytearray, view: memoryview, begin: int, end: int, key: bytes) -> Any:
-        """The values of the staged line at lines[begin:end] if it is `key`'s: the key, then the
-        quote that ends the id (every line held is in the staged form); else `key`'s own line,
-        found by `_scan` (another id with the same 64-bit hash took the slot)."""
-        after = begin + _HEAD_SIZE + len(key)
-        if lines.startswith(key, begin + _HEAD_SIZE) and lines[after] == _QUOTE:
-            return orjson.loads(view[after + _MID_SIZE : end - 1])
-        return self._scan(key)
 
     def _scan(self, key: bytes):
         """The values of `key`, read line by line (only after a 64-bit hash collision)."""
