@@ -135,6 +135,7 @@ def child(impl: str, n: int, url: str, workdir: str) -> dict:
         workdir=workdir,
         finish=shape.finish,
         kept=(lambda: files.kept(job)) if typed else None,
+        kept_names_every_id=typed and files.kept_names_every_id(job),  # as runner.batch.rounds asks
     )
     counts = {"succeeded": 0, "errored": 0, "kept": 0}
 

@@ -153,6 +153,7 @@ def join_results(
     workdir: str | None = None,
     finish: Callable[[ResultRow], ResultRow] | None = None,
     kept: Callable[[], Iterable[bytes]] | None = None,
+    kept_names_every_id: bool = False,
 ) -> Iterator[ResultRow]:
     """Yield one ResultRow per expected custom_id.
 
@@ -163,23 +164,38 @@ def join_results(
     `kept()`: blocks of whole kept lines (`{"custom_id": ..., "kept": {...}}`) of
     the expected ids, in any order (`output.keep`, staged beside the inputs): each
     row gets its own as `row.kept`, found by the same lookup as its output line
-    (runner.batch.kept).
+    (runner.batch.kept). `kept_names_every_id`: the kept lines are one a row of
+    every expected id (staging writes them so), so the join's index is built from
+    them and `expected_ids` is not read, unless two of their ids share a hash.
     """
     stats = stats if stats is not None else JoinStats()
-    rows = None
     if estimate <= STREAMING_MAX_ROWS:
+        if kept is not None:
+            rows = _join_streaming_kept(
+                rounds, expected_ids, estimate, missing_why, stats, kept, kept_names_every_id, workdir
+            )
+            return rows if finish is None else map(finish, rows)
         index = _IdIndex.build(expected_ids())
         if index is not None:
-            rows = _join_streaming(rounds, expected_ids, index, missing_why, stats, kept, workdir)
-    if rows is None:
-        rows = _join_partitioned(
-            rounds, expected_ids(), max(estimate, STREAMING_MAX_ROWS), missing_why, stats, workdir
-        )
-        if kept is not None:
-            from runner.batch.kept import attach_kept, kept_pairs
-
-            rows = attach_kept(rows, kept_pairs(kept()), workdir)
+            stats.expected += len(index.hashes)
+            rows = _streamed(rounds, expected_ids, index, missing_why, stats, None)
+            return rows if finish is None else map(finish, rows)
+    rows = _partitioned_kept(rounds, expected_ids, estimate, missing_why, stats, kept, workdir)
     return rows if finish is None else map(finish, rows)
+
+
+def _partitioned_kept(
+    rounds, expected_ids, estimate, missing_why, stats, kept, workdir
+) -> Iterator[ResultRow]:
+    """The join by partitions on disk, and the kept values through SQLite: memory bounded at any size."""
+    rows = _join_partitioned(
+        rounds, expected_ids(), max(estimate, STREAMING_MAX_ROWS), missing_why, stats, workdir
+    )
+    if kept is None:
+        return rows
+    from runner.batch.kept import attach_kept, kept_pairs
+
+    return attach_kept(rows, kept_pairs(kept()), workdir)
 
 
 class _IdIndex:
@@ -221,26 +237,45 @@ class _IdIndex:
         return np.where(self.hashes[at] == wanted, at, -1)
 
 
-def _join_streaming(
-    rounds, expected_ids, index: _IdIndex, missing_why: str, stats: JoinStats, kept, workdir
+def _join_streaming_kept(
+    rounds, expected_ids, estimate, missing_why, stats: JoinStats, kept, kept_names_every_id, workdir
 ) -> Iterator[ResultRow]:
-    stats.expected += len(index.hashes)
-    if kept is None:
-        yield from _streamed(rounds, expected_ids, index, missing_why, stats, None)
-        return
+    """The streaming join with kept values at the index's slots: the index built from the kept
+    lines where they name every id, else from `expected_ids` (or partitions, when it cannot be)."""
     from runner.batch.kept import KeptSlots
 
     with tempfile.TemporaryDirectory(prefix="claude-jobs-kept-", dir=workdir) as tmp:
-        slots = KeptSlots(index.slots, len(index.hashes), kept(), tmp)
+        built = KeptSlots.indexed(kept(), tmp, STREAMING_MAX_ROWS) if kept_names_every_id else None
+        if built is not None:
+            hashes, slots = built
+            index = _IdIndex(hashes)
+        else:
+            found = _IdIndex.build(expected_ids())
+            if found is None:
+                yield from _partitioned_kept(
+                    rounds, expected_ids, estimate, missing_why, stats, kept, workdir
+                )
+                return
+            index = found
+            slots = KeptSlots.placed(index.slots, len(index.hashes), kept(), tmp)
+        stats.expected += len(index.hashes)
         try:
-            yield from _streamed(rounds, expected_ids, index, missing_why, stats, slots)
+            yield from _streamed(
+                rounds, expected_ids, index, missing_why, stats, slots, slots_name_ids=built is not None
+            )
         finally:
             slots.close()
 
 
-def _streamed(rounds, expected_ids, index: _IdIndex, missing_why: str, stats: JoinStats, slots):
-    """The rows of `_join_streaming`, one at a time; with kept `slots`, each row's kept values are
-    read from the slot its output line was found at (a chunk's slots looked up at once)."""
+def _streamed(
+    rounds, expected_ids, index: _IdIndex, missing_why: str, stats: JoinStats, slots, slots_name_ids=False
+):
+    """The rows of a streaming join, one at a time; with kept `slots`, each row's kept values are
+    read from the slot its output line was found at (a chunk's slots looked up at once). The
+    expected ids no output reached are then read again, or, when the slots hold one line of
+    every expected id (`slots_name_ids`), named by those lines."""
+    import numpy as np
+
     seen = index.seen
     for pairs in rounds:
         for chunk in _batched(pairs, CHUNK_ROWS):
@@ -258,18 +293,26 @@ def _streamed(rounds, expected_ids, index: _IdIndex, missing_why: str, stats: Jo
                     if kept is not None:
                         row.kept = kept[i]
                     yield row
-    if seen.count(0):
-        for ids in _batched(expected_ids(), CHUNK_ROWS):
-            at = index.slots(ids)
-            kept = slots.values(ids, at) if slots is not None else None
-            for i, (custom_id, place) in enumerate(zip(ids, at.tolist())):
-                if place >= 0 and not seen[place]:
-                    seen[place] = 1
-                    stats.missing += 1
-                    row = missing_row(custom_id.decode(), missing_why)
-                    if kept is not None:
-                        row.kept = kept[i]
-                    yield row
+    if not seen.count(0):
+        return
+    if slots_name_ids:
+        unseen = np.flatnonzero(np.frombuffer(seen, dtype=np.uint8) == 0)
+        chunks: Iterable[list[bytes]] = (
+            slots.ids(unseen[i : i + CHUNK_ROWS]) for i in range(0, len(unseen), CHUNK_ROWS)
+        )
+    else:
+        chunks = _batched(expected_ids(), CHUNK_ROWS)
+    for ids in chunks:
+        at = index.slots(ids)
+        kept = slots.values(ids, at) if slots is not None else None
+        for i, (custom_id, place) in enumerate(zip(ids, at.tolist())):
+            if place >= 0 and not seen[place]:
+                seen[place] = 1
+                stats.missing += 1
+                row = missing_row(custom_id.decode(), missing_why)
+                if kept is not None:
+                    row.kept = kept[i]
+                yield row
 
 
 def _batched(items: Iterable, size: int) -> Iterator[list]:

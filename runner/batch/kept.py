@@ -7,10 +7,12 @@ object, or `kept__` columns of the input table) are joined back by custom_id:
 - up to `runner.batch.collect.STREAMING_MAX_ROWS`, inside the output join's own
   index (`KeptSlots`): each kept line's place is stored at its custom_id's slot
   of that index (16 bytes a row), so the one lookup that finds an output line's
-  expected id also finds its kept values. The lines themselves, in their staged
-  form, stay in memory up to `IN_MEMORY_MAX_BYTES` in all; past that they
-  spill to a temporary file, each read back with one `pread` (its pages never
-  count toward the RSS). Every line's custom_id is compared exactly;
+  expected id also finds its kept values. When the kept lines name every
+  expected id (staged one a row beside every input), their hashes *are* that
+  index (`KeptSlots.indexed`) and the expected ids are not read. The lines
+  themselves, in their staged form, stay in memory up to `IN_MEMORY_MAX_BYTES`
+  in all; past that they spill to a temporary file, each read back with one
+  `pread` (its pages never count toward the RSS);
 - beyond (`attach_kept`): an on-disk SQLite table keyed by custom_id, looked up
   a chunk at a time, so memory holds one chunk whatever the row count.
 """
@@ -66,30 +68,80 @@ class KeptSlots:
 
     Built from blocks of kept lines (whole lines each): the block's lines are
     found, and checked to be in the staged form, in a few vectorised steps; only
-    the ids are sliced one by one, to be placed. `place(ids)` gives each id's
-    slot in `range(size)` (an array, or a list), or -1 for an id that is not expected
-    (`runner.batch.collect._IdIndex.slots`). A line in any other form is
-    parsed and stored in the staged form. A kept line whose id is not expected is
-    stored but never placed; one whose hash collides with an expected id's lands
-    on that id's slot, and the exact comparison in `values` then looks for the
-    right line among all of them.
+    the ids are sliced one by one, to be hashed. A line in any other form is
+    parsed and stored in the staged form. Two ways to build one:
+
+    - `placed(place, size, ...)`: into an index built from the expected ids.
+      `place(ids)` gives each id's slot in `range(size)` (an array, or a list),
+      or -1 for an id that is not expected (`runner.batch.collect._IdIndex.slots`).
+      A kept line whose id is not expected is stored but never placed; one whose
+      hash collides with an expected id's lands on that id's slot, and the exact
+      comparison in `values` then looks for the right line among all of them;
+    - `indexed(...)`: the kept lines are the index: when they name every
+      expected id (staged beside every input, one line a row), their sorted
+      hashes are the index, and each slot holds its own line, so the expected
+      ids need no read of their own (`ids` names the slots no output reached).
     """
 
-    def __init__(
-        self,
-        place: Callable[[list[bytes]], Any],
-        size: int,
-        blocks: Iterable[bytes],
-        tmp: str,
-    ):
-        import numpy as np
-
-        self.starts = np.full(size, -1, dtype=np.int64)
-        self.ends = np.zeros(size, dtype=np.int64)
+    def __init__(self, tmp: str):
+        self.starts: Any = None  # each slot's line: its first byte, or -1 for none
+        self.ends: Any = None  # ... and its newline
         self._stack = contextlib.ExitStack()
         self._buffer: bytearray | None = bytearray()  # the lines, until they pass IN_MEMORY_MAX_BYTES
         self._path = os.path.join(tmp, "kept.jsonl")
         self._fd: int | None = None
+        self._view: memoryview | None = None
+        self.empty = True
+
+    @classmethod
+    def placed(
+        cls, place: Callable[[list[bytes]], Any], size: int, blocks: Iterable[bytes], tmp: str
+    ) -> KeptSlots:
+        """The kept lines of `blocks`, each at the slot `place` gives its id."""
+        import numpy as np
+
+        slots = cls(tmp)
+        slots.starts = np.full(size, -1, dtype=np.int64)
+        slots.ends = np.zeros(size, dtype=np.int64)
+        for keys, begins, ends in slots._store(blocks):
+            at = np.asarray(place(keys), dtype=np.int64)
+            placed = at >= 0
+            slots.starts[at[placed]] = begins[placed]
+            slots.ends[at[placed]] = ends[placed]
+        return slots
+
+    @classmethod
+    def indexed(cls, blocks: Iterable[bytes], tmp: str, limit: int) -> tuple[Any, KeptSlots] | None:
+        """(the sorted 64-bit hashes of the kept lines' ids, the slots in that order), or None when
+        two ids share a hash (a repeated line, or a collision) or there are more than `limit`."""
+        import numpy as np
+
+        slots = cls(tmp)
+        hashes, starts, ends = [], [], []
+        rows = 0
+        stored = slots._store(blocks)
+        for keys, begins, stops in stored:
+            rows += len(keys)
+            if rows > limit:
+                stored.close()
+                slots.close()
+                return None
+            hashes.append(np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys)))
+            starts.append(begins)
+            ends.append(stops)
+        joined = np.concatenate(hashes) if hashes else np.empty(0, np.int64)
+        order = np.argsort(joined, kind="stable")
+        joined = joined[order]
+        if len(joined) > 1 and bool((joined[1:] == joined[:-1]).any()):
+            slots.close()
+            return None
+        slots.starts = np.concatenate(starts)[order] if starts else np.empty(0, np.int64)
+        slots.ends = np.concatenate(ends)[order] if ends else np.empty(0, np.int64)
+        return joined, slots
+
+    def _store(self, blocks: Iterable[bytes]):
+        """Hold every line of `blocks` (in memory, or spilled to a file past IN_MEMORY_MAX_BYTES);
+        yield each block's (ids, line begins, line ends), offsets into all the lines held."""
         out = None
         written = 0
         with contextlib.ExitStack() as writing:
@@ -106,17 +158,26 @@ class KeptSlots:
                         self._buffer = None
                 else:
                     out.write(block)
-                at = np.asarray(place(keys), dtype=np.int64)
-                placed = at >= 0
-                self.starts[at[placed]] = begins[placed] + written
-                self.ends[at[placed]] = ends[placed] + written
+                yield keys, begins + written, ends + written
                 written += len(block)
         self.empty = written == 0
-        self._view: memoryview | None = None
         if self._buffer is None:
             self._fd = self._stack.enter_context(open(self._path, "rb", buffering=0)).fileno()
         else:
             self._view = self._stack.enter_context(memoryview(self._buffer))
+
+    def ids(self, slots) -> list[bytes]:
+        """The custom_id of the line at each of `slots` (an array; each slot holds a line, as
+        `indexed` builds them): its bytes between the head and the first quote."""
+        found = []
+        for begin, end in zip(self.starts[slots].tolist(), self.ends[slots].tolist()):
+            if self._buffer is not None:
+                line = bytes(self._buffer[begin:end])
+            else:
+                assert self._fd is not None
+                line = os.pread(self._fd, end - begin, begin)
+            found.append(line[_HEAD_SIZE : line.index(b'"', _HEAD_SIZE)])
+        return found
 
     def close(self) -> None:
         self._stack.close()

@@ -6,6 +6,7 @@ lines, a BigQuery table page by page.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Container, Iterator
 
 import orjson
@@ -56,16 +57,19 @@ def _gcs_exists(storage, uri: str) -> bool:
     return storage.bucket(bucket).blob(name).exists()
 
 
-def output_objects(storage, directory: str) -> list[str]:
-    """Every `*.jsonl` object under a job's output directory (the emulator ignores match_glob)."""
-    from runner.dataio.sources import split_gs
+def _gcs_names(storage, directory: str) -> Iterator[str]:
+    """The `gs://` URI of every object under a folder."""
+    from runner.dataio.sources import google_errors, split_gs
 
     bucket, prefix = split_gs(directory.rstrip("/") + "/")
-    return sorted(
-        f"gs://{bucket}/{blob.name}"
-        for blob in storage.list_blobs(bucket, prefix=prefix)
-        if blob.name.endswith(".jsonl")
-    )
+    with google_errors(directory):
+        for blob in storage.list_blobs(bucket, prefix=prefix):
+            yield f"gs://{bucket}/{blob.name}"
+
+
+def output_objects(storage, directory: str) -> list[str]:
+    """Every `*.jsonl` object under a job's output directory (the emulator ignores match_glob)."""
+    return sorted(uri for uri in _gcs_names(storage, directory) if uri.endswith(".jsonl"))
 
 
 def _bq_rows(bigquery, uri: str, fields: list[str] | None = None) -> Iterator[dict]:
@@ -151,6 +155,35 @@ class JobFiles:
                     lines = []
             if lines:
                 yield b"\n".join(lines) + b"\n"
+
+    def kept_names_every_id(self, job: BatchJob) -> bool:
+        """Whether `kept(job)` has one line for every row the job was given: every JSONL input
+        has its `.kept` object (staging writes one line a row there, with `output.keep`;
+        one listing of their folder finds them), and every table input its `kept__` columns."""
+        from runner.dataio.sources import split_gs
+
+        if not job.input_uris:
+            return False
+        sides = [kept_uri(uri) for uri in job.input_uris if uri.startswith("gs://")]
+        if None in sides:
+            return False
+        by_bucket: dict[str, set[str]] = {}
+        for side in sides:
+            bucket, name = split_gs(str(side))
+            by_bucket.setdefault(bucket, set()).add(name)
+        for bucket, names in by_bucket.items():
+            folder = posixpath.commonpath([posixpath.dirname(name) for name in names])
+            listed = {
+                uri.removeprefix(f"gs://{bucket}/")
+                for uri in _gcs_names(self.storage, f"gs://{bucket}/{folder}")
+            }
+            if not names <= listed:
+                return False
+        tables = [uri.removeprefix("bq://") for uri in job.input_uris if not uri.startswith("gs://")]
+        return all(
+            any(f.name.startswith(KEPT_PREFIX) for f in self.bigquery.get_table(table).schema)
+            for table in tables
+        )
 
     def input_requests(self, job: BatchJob, wanted: Container[str]) -> Iterator[Request]:
         """The requests of the job's input whose custom_id is in `wanted`, in input order."""

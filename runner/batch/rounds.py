@@ -73,6 +73,7 @@ def merged_results(
         return (pair for part in sorted(first) for pair in files.kept(first[part]))
 
     estimate = sum(int(job.labels.get(ROWS_LABEL, 0) or 0) for job in first.values())
+    keep = bool(shape is not None and shape.keep and join_kept)
     return join_results(
         outputs,
         expected,
@@ -80,5 +81,6 @@ def merged_results(
         stats=stats,
         missing_why="no output line for this custom_id (the job stopped before it, or dropped it)",
         finish=shape.finish if shape is not None else None,
-        kept=kept if shape is not None and shape.keep and join_kept else None,
+        kept=kept if keep else None,
+        kept_names_every_id=keep and all(files.kept_names_every_id(job) for job in first.values()),
     )

@@ -7,7 +7,10 @@ pool while the next one is rendered, and the job is given every segment's URI
 (Vertex reads a list of objects): rendering and uploading overlap, and memory
 holds a few segments whatever the row count. Next to each segment goes
 `seg-NNNNN.ids`, its bare custom_ids, so collection can tell which rows are
-missing without re-reading the requests. BigQuery input is NDJSON spooled to
+missing without re-reading the requests, and with `output.keep`
+`seg-NNNNN.kept`, one line of kept values for every row of the segment (every
+request of such a spec has them), which collection then uses as its index of
+the expected ids (runner.batch.kept). BigQuery input is NDJSON spooled to
 a temporary file, then one load job per part. The custom_id rule and
 uniqueness are enforced by the renderer while staging iterates it, so a bad
 input stops before any job is submitted.

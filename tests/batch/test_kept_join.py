@@ -6,8 +6,9 @@ import numpy as np
 import orjson
 import pytest
 
+from runner.batch import collect as collect_module
 from runner.batch import kept as kept_module
-from runner.batch.collect import STREAMING_MAX_ROWS, join_results, keyed_lines
+from runner.batch.collect import STREAMING_MAX_ROWS, JoinStats, join_results, keyed_lines
 from runner.batch.kept import KeptSlots, kept_line, kept_pair
 from runner.records import ResultRow
 
@@ -68,7 +69,7 @@ def test_a_kept_line_of_another_id_on_a_rows_slot_is_never_taken_for_it(in_memor
     if not in_memory:
         monkeypatch.setattr(kept_module, "IN_MEMORY_MAX_BYTES", 100)
     # Every id lands on slot 0, as ids whose 64-bit hashes collide would: the last line placed wins it.
-    slots = KeptSlots(lambda keys: [0] * len(keys), 1, _blocks(_pairs(50), per=7), str(tmp_path))
+    slots = KeptSlots.placed(lambda keys: [0] * len(keys), 1, _blocks(_pairs(50), per=7), str(tmp_path))
     try:
         rows = [ResultRow(f"id-{i}", "succeeded") for i in range(50)]
         values = slots.values([row.custom_id.encode() for row in rows], np.zeros(50, np.int64))
@@ -114,3 +115,62 @@ def test_kept_lines_in_another_form_or_blank_join_like_staged_ones(tmp_path):
 )
 def test_a_kept_line_gives_its_exact_custom_id_and_values(line, pair):
     assert kept_pair(line) == pair
+
+
+def _join_named_by_kept(n: int, blocks, tmp_path, *, missing: int = 0, unknown: int = 0):
+    """`_join` with the kept lines naming every expected id; (rows, times the expected ids were read)."""
+    reads = []
+
+    def expected():
+        reads.append(1)
+        return (f"id-{i}".encode() for i in range(n))
+
+    order = [(i * 37) % n for i in range(n)]
+    lines = [_line(f"id-{i}") for i in order if i >= missing] + [
+        _line(f"unknown-{j}") for j in range(unknown)
+    ]
+    stats = JoinStats()
+    rows = list(
+        join_results(
+            [keyed_lines(lines)],
+            expected,
+            workdir=str(tmp_path),
+            stats=stats,
+            kept=lambda: blocks,
+            kept_names_every_id=True,
+        )
+    )
+    return rows, len(reads), stats
+
+
+@pytest.mark.parametrize("in_memory", [True, False], ids=["lines-in-memory", "lines-spilled-to-a-file"])
+def test_kept_lines_that_name_every_id_are_the_index_and_the_ids_are_never_read(
+    in_memory, monkeypatch, tmp_path
+):
+    if not in_memory:
+        monkeypatch.setattr(kept_module, "IN_MEMORY_MAX_BYTES", 1000)
+    rows, reads, stats = _join_named_by_kept(9000, _blocks(_pairs(9000)), tmp_path, missing=40, unknown=3)
+    assert reads == 0
+    assert len(rows) == 9000 == len({r.custom_id for r in rows}) == stats.expected
+    assert (stats.missing, stats.unknown) == (40, 3)
+    missing = {r.custom_id for r in rows if r.error is not None and r.error["type"] == "missing"}
+    assert missing == {f"id-{i}" for i in range(40)}
+    assert all(_own_values(row) for row in rows)
+
+
+def test_kept_lines_that_repeat_an_id_fall_back_to_reading_the_ids(tmp_path):
+    pairs = list(_pairs(300))
+    rows, reads, stats = _join_named_by_kept(300, _blocks(pairs + pairs[:5]), tmp_path, missing=4)
+    assert reads >= 1
+    assert len(rows) == 300 == len({r.custom_id for r in rows}) == stats.expected
+    assert stats.missing == 4
+    assert all(_own_values(row) for row in rows)
+
+
+def test_more_kept_lines_than_the_index_takes_join_by_partitions(monkeypatch, tmp_path):
+    monkeypatch.setattr(collect_module, "STREAMING_MAX_ROWS", 100)
+    rows, reads, stats = _join_named_by_kept(900, _blocks(_pairs(900)), tmp_path, missing=7)
+    assert reads >= 1
+    assert len(rows) == 900 == len({r.custom_id for r in rows}) == stats.expected
+    assert stats.missing == 7
+    assert all(_own_values(row) for row in rows)

@@ -101,3 +101,43 @@ def test_a_large_part_is_cut_into_segments_that_all_read_back(local_stack, tmp_p
     assert len(part.input_uris) > 3
     ids = list(JobFiles(local_stack).input_ids(job_reading(part.input_uris)))
     assert ids == [f"r-{i}".encode() for i in range(60)]
+
+
+def kept_requests(n: int):
+    for request in requests(n):
+        yield Request(request.custom_id, request.body, {"product": f"p-{request.custom_id}"})
+
+
+def test_kept_lines_name_every_row_only_when_every_segment_has_them(local_stack, tmp_path, monkeypatch):
+    monkeypatch.setattr(staging, "SEGMENT_BYTES", 2_000)
+    layout = Layout(f"gs://claude-jobs-local/test-staging/{tmp_path.name}", "gs://x", "s", "r5")
+    (part,) = stage(kept_requests(60), local_stack, layout, max_per_job=100).parts
+    files = JobFiles(local_stack)
+    job = job_reading(part.input_uris)
+    assert len(part.input_uris) > 3
+    assert files.kept_names_every_id(job)
+    lines = b"".join(files.kept(job)).splitlines()
+    assert [orjson.loads(line)["custom_id"].encode() for line in lines] == list(files.input_ids(job))
+    bucket = local_stack.storage().bucket("claude-jobs-local")
+    bucket.blob(
+        part.input_uris[2].removeprefix("gs://claude-jobs-local/").replace(".jsonl", ".kept")
+    ).delete()
+    assert not files.kept_names_every_id(job)
+    (plain,) = stage(
+        requests(5), local_stack, Layout(layout.input, "gs://x", "s", "r6"), max_per_job=100
+    ).parts
+    assert not files.kept_names_every_id(job_reading(plain.input_uris))
+
+
+def test_a_table_input_names_every_row_by_its_kept_columns(local_stack, tmp_path):
+    layout = Layout(
+        "bq://claude-jobs-local.claude_jobs", "bq://x.y", "s", tmp_path.name[-12:].lower().replace("-", "_")
+    )
+    files = JobFiles(local_stack)
+    (kept,) = stage(
+        kept_requests(5), local_stack, layout, max_per_job=100, kept_types={"product": "STRING"}
+    ).parts
+    assert files.kept_names_every_id(job_reading(kept.input_uris))
+    plain_layout = Layout(layout.input, "bq://x.y", "s", layout.rev + "p")
+    (plain,) = stage(requests(5), local_stack, plain_layout, max_per_job=100).parts
+    assert not files.kept_names_every_id(job_reading(plain.input_uris))
