@@ -16,6 +16,12 @@ DEMO_REPORT ?= jobs/examples/results/$(basename $(notdir $(DEMO_SPEC))).report.h
 # Two pytest-xdist workers (the suite's fixtures are per worker, see tests/conftest.py);
 # groups keep a module-scoped fixture on one worker; no reorder keeps the long tests first.
 PYTEST_ARGS ?= -n 2 --dist loadgroup --no-loadscope-reorder
+# Every Python process these targets start caches the bytecode of what it imports (a `.pyc` beside
+# each module, written once, atomically), even where PYTHONDONTWRITEBYTECODE is set, as on this
+# machine and CI: otherwise each of the hundreds of `claude-jobs` processes the tests start would
+# compile the SDKs it imports again (about 2 s of CPU for anthropic + the Google clients). Only what
+# is imported is compiled: `uv --compile-bytecode` compiled all 14,000 modules of the venv (25 s).
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: install lock demo lint system-packages test bench clean
 
@@ -23,13 +29,10 @@ install: $(STAMP)
 
 # Exactly the versions of requirements.lock ([local,dev]: the local stack, Pulumi, the test and
 # lint tools), synced by uv (itself pinned there), then this project, editable, with no deps.
-# --compile-bytecode: uv writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is set (as on
-# this machine and CI) none is ever written, so every process would compile the SDKs it imports
-# again (about 2 s for anthropic + the Google clients).
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$$(grep -m1 '^uv==' $(LOCK) | cut -d' ' -f1)"
-	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python $(LOCK)
+	$(UV) pip sync --quiet --python $(BIN)/python $(LOCK)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
@@ -69,10 +72,7 @@ system-packages:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq$$missing; \
 	fi
 
-# The suite starts hundreds of `claude-jobs` processes: runner/ and infra/ are compiled once first
-# (PYTHONDONTWRITEBYTECODE stops imports writing .pyc, not compileall).
 test: system-packages lint
-	$(BIN)/python -m compileall -q runner infra
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
