@@ -141,6 +141,26 @@ def translate(exc: BaseException) -> ClaudeJobsError | None:
     return None
 
 
+def in_context(
+    exc: BaseException, doing: str, *, where: str | None = None, hint: str | None = None
+) -> ClaudeJobsError | None:
+    """`translate(exc)`, a RemoteError then saying what was being done (`cannot read gs://b/o:
+    Google Cloud refused the request: 404 …`), located at `where`, with `hint` if given; other
+    errors (credentials) as translate gives them; None for a bug."""
+    known = translate(exc)
+    if isinstance(known, RemoteError):
+        return RemoteError(
+            f"{doing}: {known.message}", status=known.status, where=where, hint=hint or known.hint
+        )
+    return known
+
+
+def call_failed(exc: BaseException) -> bool:
+    """Whether `exc` is a failure of a Google client's call itself (a refusal, the network, the
+    token refresh), as opposed to a bug: what a poll may wait through."""
+    return _is(exc, _GOOGLE_API, _GOOGLE_AUTH, *_NETWORK, ("urllib3.exceptions", "HTTPError"))
+
+
 # (module, class) of the foreign exceptions translate understands; see _loaded().
 _GOOGLE_AUTH = ("google.auth.exceptions", "GoogleAuthError")
 _GOOGLE_AUTH_UNREACHABLE = (

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from runner.errors import RemoteError
+from runner.errors import RemoteError, call_failed
 
 TERMINAL = frozenset(
     {"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "PARTIALLY_SUCCEEDED", "PAUSED"}
@@ -166,7 +166,7 @@ class JobApi:
             raise _remote(doing, exc.message, exc.code) from exc
         except Exception as exc:
             # Transport failures (connection refused or reset, DNS, token refresh) are remote too.
-            if type(exc).__module__.split(".")[0] in ("requests", "urllib3", "google"):
+            if call_failed(exc):
                 raise _remote(doing, f"{type(exc).__name__}: {exc}", None) from exc
             raise
 

@@ -28,7 +28,7 @@ import orjson
 
 from runner.batch.identity import JobKey
 from runner.batch.kept import kept_line
-from runner.errors import RemoteError, SpecError
+from runner.errors import SpecError, in_context
 from runner.records import Request
 
 SEGMENT_BYTES = 2 << 20  # one object of a job's input: one small multipart upload each
@@ -162,13 +162,12 @@ class _Uploader:
 
 
 def _upload_error(exc: BaseException) -> BaseException:
-    if type(exc).__module__.startswith("google."):
-        return RemoteError(
-            f"uploading the batch input failed: {exc}",
-            status=getattr(exc, "code", None),
-            hint="the staging bucket (batch.input) must exist and be writable",
-        )
-    return exc
+    known = in_context(
+        exc,
+        "uploading the batch input failed",
+        hint="the staging bucket (batch.input) must exist and be writable",
+    )
+    return exc if known is None else known
 
 
 class _GcsPart:
@@ -249,13 +248,14 @@ class _BigQueryPart:
             )
             job.result()
         except Exception as exc:
-            if type(exc).__module__.startswith("google."):
-                raise RemoteError(
-                    f"loading the batch input table {self.uri} failed: {exc}",
-                    status=getattr(exc, "code", None),
-                    hint="the dataset must exist and be writable",
-                ) from None
-            raise
+            known = in_context(
+                exc,
+                f"loading the batch input table {self.uri} failed",
+                hint="the dataset must exist and be writable",
+            )
+            if known is None:
+                raise
+            raise known from None
         finally:
             self.spool.close()
         return (self.uri,)

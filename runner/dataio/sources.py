@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from runner.clients import Target
-from runner.errors import ClaudeJobsError, ConfigError, RemoteError, SpecError, translate
+from runner.errors import ClaudeJobsError, ConfigError, RemoteError, SpecError, in_context
 from runner.paths import shown
 from runner.spec.model import SourceRef
 from runner.spec.row_parsers import CSV_FIELD_LIMIT, BadCsv, BadJson, csv_records, parse_json_line
@@ -189,13 +189,9 @@ def google_errors(what: str, where: str | None = None, verb: str = "read"):
     except ClaudeJobsError:
         raise
     except Exception as exc:
-        known = translate(exc)
+        known = in_context(exc, f"cannot {verb} {what}", where=where)
         if known is None:
             raise
-        if isinstance(known, RemoteError):
-            known = RemoteError(
-                f"cannot {verb} {what}: {known.message}", status=known.status, where=where, hint=known.hint
-            )
         raise known from None
 
 
@@ -325,14 +321,13 @@ class BigQueryRows(RowSource):
                     if isinstance(value, str):
                         record[column] = _decode_json(value, self.locate(n), column)
                 yield n, record
-        except (SpecError, RemoteError):
+        except ClaudeJobsError:
             raise
         except Exception as exc:
-            if type(exc).__module__.startswith("google."):
-                raise RemoteError(
-                    f"BigQuery read failed: {exc}", where=self.name, status=getattr(exc, "code", None)
-                ) from None
-            raise
+            known = in_context(exc, "BigQuery read failed", where=self.name)
+            if known is None:
+                raise
+            raise known from None
 
     def locate(self, n: int) -> str:
         return f"{self.name}: row {n}"

@@ -10,7 +10,7 @@ from runner.batch.identity import JobKey
 from runner.batch.jobs import BatchJob
 from runner.batch.readback import JobFiles
 from runner.batch.staging import Layout, ids_uri, input_line, stage
-from runner.errors import SpecError
+from runner.errors import RemoteError, SpecError
 from runner.records import Request
 
 
@@ -141,3 +141,26 @@ def test_a_table_input_names_every_row_by_its_kept_columns(local_stack, tmp_path
     plain_layout = Layout(layout.input, "bq://x.y", "s", layout.rev + "p")
     (plain,) = stage(requests(5), local_stack, plain_layout, max_per_job=100).parts
     assert not files.kept_names_every_id(job_reading(plain.input_uris))
+
+
+def test_staging_into_a_missing_bucket_is_a_remote_error_naming_the_fix(local_stack, tmp_path):
+    layout = Layout(f"gs://no-such-bucket-{tmp_path.name[-8:].lower()}/staging", "gs://x", "s", "r7")
+    with pytest.raises(RemoteError) as err:
+        stage(requests(5), local_stack, layout, max_per_job=100)
+    assert err.value.exit_code == 4 and err.value.status == 404
+    assert err.value.message.startswith(
+        "uploading the batch input failed: Google Cloud refused the request: 404"
+    )
+    assert err.value.hint == "the staging bucket (batch.input) must exist and be writable"
+
+
+def test_staging_into_a_missing_dataset_is_a_remote_error_naming_the_table(local_stack, tmp_path):
+    layout = Layout(f"bq://{local_stack.project}.no_such_dataset", "bq://x.y", "s", "r8")
+    with pytest.raises(RemoteError) as err:
+        stage(requests(5), local_stack, layout, max_per_job=100)
+    assert err.value.exit_code == 4
+    assert err.value.message.startswith(
+        f"loading the batch input table bq://{local_stack.project}.no_such_dataset."
+    )
+    assert "failed: Google Cloud refused the request: " in err.value.message
+    assert err.value.hint == "the dataset must exist and be writable"

@@ -11,7 +11,7 @@ import pytest
 from render_helpers import png, prepared_spec, template_spec
 
 from runner.dataio.sources import open_rows
-from runner.errors import SpecError
+from runner.errors import RemoteError, SpecError
 from runner.render.requests import render_requests
 from runner.spec.model import SourceRef
 
@@ -187,3 +187,12 @@ def test_revision_follows_a_static_gcs_image(local_stack, repo):
     assert spec_revision(spec, local_stack) == before
     local_stack.storage().bucket(BUCKET).blob(uri.split("/", 3)[3]).upload_from_string(png(9, 9))
     assert spec_revision(spec, local_stack) != before
+
+
+def test_a_query_bigquery_refuses_is_a_located_remote_error(local_stack):
+    ref = SourceRef("query", "SELECT no_such_column FROM no_such_table_anywhere", project=local_stack.project)
+    rows = open_rows(ref, local_stack)
+    with pytest.raises(RemoteError) as err:
+        list(rows)
+    assert err.value.exit_code == 4 and err.value.where == rows.name
+    assert err.value.message.startswith("BigQuery read failed: Google Cloud refused the request: ")
