@@ -9,6 +9,8 @@ import uuid
 import pytest
 from batch_harness import DATASET, TICKET_TABLE, destination_rows, jobs_of, run
 
+from runner.batch.readback import JobFiles
+
 OUTPUT = """output:
   schema:
     type: object
@@ -38,7 +40,15 @@ def faults(local_stack):
 
 
 @pytest.mark.usefixtures("server")
-def test_gcs_batch_rows_carry_the_kept_column_and_checked_answer(local_stack, make_spec, source_ids):
+def test_gcs_batch_rows_carry_the_kept_column_and_checked_answer(
+    local_stack, make_spec, source_ids, monkeypatch
+):
+    def not_read(*_):
+        raise AssertionError(
+            "every segment has its .kept object: they are the join's index, .ids is not read"
+        )
+
+    monkeypatch.setattr(JobFiles, "input_ids", not_read)
     spec = make_spec(extra=OUTPUT)
     summary = run(spec, local_stack)
     assert (summary.state, summary.errored) == ("done", 0), summary.details.get("report")
