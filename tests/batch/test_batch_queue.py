@@ -1,13 +1,26 @@
-"""The concurrent-jobs quota: jobs wait for a free slot, and a 429 on create means wait and retry."""
+"""The concurrent-jobs quota: jobs wait for a free slot, and a 429 on create means wait and retry.
+
+The local server counts a project's jobs against its quota, so each test here runs in a project of
+its own: a job another test left running or cancelling on this worker's stack never takes a slot.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import uuid
 
+import pytest
 from batch_harness import jobs_of, run
 
 from runner.batch import cancel
 from runner.batch.jobs import JobApi, QuotaExhausted
+
+
+@pytest.fixture
+def stack(local_stack):
+    """The session's local stack, in a project no other test uses."""
+    return dataclasses.replace(local_stack, project=f"quota-tests-{uuid.uuid4().hex[:8]}")
 
 
 def overlapping_at_creation(jobs) -> list[int]:
@@ -24,13 +37,13 @@ def overlapping_at_creation(jobs) -> list[int]:
     ]
 
 
-def test_parts_beyond_the_quota_wait_for_a_free_slot(local_stack, make_spec, server, monkeypatch):
+def test_parts_beyond_the_quota_wait_for_a_free_slot(stack, make_spec, server, monkeypatch):
     monkeypatch.setenv("CLAUDE_JOBS_BATCH_CONCURRENCY", "2")
     server.batch(max_concurrent_jobs=2)
     spec = make_spec(batch={"max_requests_per_job": 5})
-    summary = run(spec, local_stack)
+    summary = run(spec, stack)
     assert summary.state == "done" and len(summary.jobs) == 4
-    assert max(overlapping_at_creation(jobs_of(spec, local_stack))) <= 1
+    assert max(overlapping_at_creation(jobs_of(spec, stack))) <= 1
 
 
 def someone_elses_stuck_job(api):
@@ -59,24 +72,24 @@ def wait_until_started(api, job):
     raise AssertionError(f"{job.name} never left QUEUED")
 
 
-def test_jobs_of_other_tools_take_slots_too(local_stack, make_spec, server, monkeypatch):
+def test_jobs_of_other_tools_take_slots_too(stack, make_spec, server, monkeypatch):
     monkeypatch.setenv("CLAUDE_JOBS_BATCH_CONCURRENCY", "2")
     server.batch(max_concurrent_jobs=2)
-    api = JobApi.for_target(local_stack, "us-east5")
+    api = JobApi.for_target(stack, "us-east5")
     other = someone_elses_stuck_job(api)
     try:
         spec = make_spec(batch={"max_requests_per_job": 10})
-        summary = run(spec, local_stack)
+        summary = run(spec, stack)
         assert summary.state == "done"
-        assert max(overlapping_at_creation(jobs_of(spec, local_stack))) == 0
+        assert max(overlapping_at_creation(jobs_of(spec, stack))) == 0
     finally:
         api.cancel(other.name)
 
 
-def test_a_429_on_create_is_waited_out_and_retried(local_stack, make_spec, server, monkeypatch):
+def test_a_429_on_create_is_waited_out_and_retried(stack, make_spec, server, monkeypatch):
     # Vertex allows one job; our count believes in four, so the first create meets a 429.
     server.batch(max_concurrent_jobs=1, quota_mode="reject")
-    api = JobApi.for_target(local_stack, "us-east5")
+    api = JobApi.for_target(stack, "us-east5")
     other = someone_elses_stuck_job(api)
     wait_until_started(api, other)
     create = JobApi.create
@@ -91,16 +104,14 @@ def test_a_429_on_create_is_waited_out_and_retried(local_stack, make_spec, serve
     monkeypatch.setattr(JobApi, "create", create_then_free_the_slot)
     try:
         spec = make_spec(batch={"max_requests_per_job": 10})
-        summary = run(spec, local_stack)
+        summary = run(spec, stack)
         assert summary.state == "done" and len(summary.jobs) == 2
         assert summary.details["throttled"] >= 1
     finally:
         api.cancel(other.name)
 
 
-def test_ctrl_c_leaves_the_job_running_and_says_how_to_reattach(local_stack, make_spec, server, monkeypatch):
-    import pytest
-
+def test_ctrl_c_leaves_the_job_running_and_says_how_to_reattach(stack, make_spec, server, monkeypatch):
     from runner.batch import wait_display as progress
     from runner.errors import Interrupted
 
@@ -111,18 +122,16 @@ def test_ctrl_c_leaves_the_job_running_and_says_how_to_reattach(local_stack, mak
     spec = make_spec(labels={"local-fault": "stuck-pending"})
     try:
         with pytest.raises(Interrupted) as caught:
-            run(spec, local_stack)
+            run(spec, stack)
         assert f"claude-jobs run {spec.path}" in caught.value.hint
         assert f"claude-jobs status {spec.path}" in caught.value.hint
-        (job,) = jobs_of(spec, local_stack)
+        (job,) = jobs_of(spec, stack)
         assert not job.terminal and job.state != "CANCELLING"
     finally:
-        cancel(local_stack, spec=spec)
+        cancel(stack, spec=spec)
 
 
-def test_ctrl_c_with_cancel_on_interrupt_cancels_the_job(local_stack, make_spec, server, monkeypatch):
-    import pytest
-
+def test_ctrl_c_with_cancel_on_interrupt_cancels_the_job(stack, make_spec, server, monkeypatch):
     from runner.batch import wait_display as progress
     from runner.errors import Interrupted
 
@@ -131,6 +140,6 @@ def test_ctrl_c_with_cancel_on_interrupt_cancels_the_job(local_stack, make_spec,
     )
     spec = make_spec(labels={"local-fault": "stuck-pending"})
     with pytest.raises(Interrupted, match="cancelled 1"):
-        run(spec, local_stack, cancel_on_interrupt=True)
-    (job,) = jobs_of(spec, local_stack)
+        run(spec, stack, cancel_on_interrupt=True)
+    (job,) = jobs_of(spec, stack)
     assert job.state in ("CANCELLING", "CANCELLED")
