@@ -4,11 +4,12 @@ Output lines are joined to the inputs by custom_id only (Vertex writes them in
 any order, and a job can stop before writing some). Up to 5M expected ids the
 outputs stream straight through: each id is looked up in a sorted array of
 the expected ids' 64-bit hashes with a seen flag (9 bytes an id), and a second
-pass over the expected ids names the missing ones. Beyond that (or if two
-expected ids share a hash) the join spills to disk: every output line and
-every expected id goes to one of K partition files by hash, and each partition
-is joined on its own, so memory holds one partition's ids whatever the row
-count. Rounds (the first run, then each `--retry-failed` job) come newest
+pass over the expected ids names the missing ones (when kept values are staged
+one line a row, those lines are the index and name the missing ids:
+runner.batch.kept). Beyond that (or if two expected ids share a hash) the join
+spills to disk: every output line and every expected id goes to one of K
+partition files by hash, and each partition is joined on its own, so memory
+holds one partition's ids whatever the row count. Rounds (the first run, then each `--retry-failed` job) come newest
 first, so the newest attempt of a custom_id wins.
 """
 
@@ -169,19 +170,25 @@ def join_results(
     them and `expected_ids` is not read, unless two of their ids share a hash.
     """
     stats = stats if stats is not None else JoinStats()
+    rows = _joined(rounds, expected_ids, estimate, missing_why, stats, workdir, kept, kept_names_every_id)
+    return rows if finish is None else map(finish, rows)
+
+
+def _joined(
+    rounds, expected_ids, estimate, missing_why, stats, workdir, kept, kept_names_every_id
+) -> Iterator[ResultRow]:
+    """The rows of `join_results`, by the first way that can take them: streaming through an
+    index of the expected ids (with kept values at its slots), else partitions on disk."""
     if estimate <= STREAMING_MAX_ROWS:
         if kept is not None:
-            rows = _join_streaming_kept(
+            return _join_streaming_kept(
                 rounds, expected_ids, estimate, missing_why, stats, kept, kept_names_every_id, workdir
             )
-            return rows if finish is None else map(finish, rows)
         index = _IdIndex.build(expected_ids())
         if index is not None:
             stats.expected += len(index.hashes)
-            rows = _streamed(rounds, expected_ids, index, missing_why, stats, None)
-            return rows if finish is None else map(finish, rows)
-    rows = _partitioned_kept(rounds, expected_ids, estimate, missing_why, stats, kept, workdir)
-    return rows if finish is None else map(finish, rows)
+            return _streamed(rounds, expected_ids, index, missing_why, stats, None)
+    return _partitioned_kept(rounds, expected_ids, estimate, missing_why, stats, kept, workdir)
 
 
 def _partitioned_kept(
