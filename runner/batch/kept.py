@@ -168,7 +168,8 @@ class KeptSlots:
 
     def ids(self, slots) -> list[bytes]:
         """The custom_id of the line at each of `slots` (an array; each slot holds a line, as
-        `indexed` builds them): its bytes between the head and the first quote."""
+        `indexed` builds them). Only for the ids no output line reached: few, so each is read by
+        `kept_pair`, exact whatever the line's form."""
         found = []
         for begin, end in zip(self.starts[slots].tolist(), self.ends[slots].tolist()):
             if self._buffer is not None:
@@ -176,7 +177,7 @@ class KeptSlots:
             else:
                 assert self._fd is not None
                 line = os.pread(self._fd, end - begin, begin)
-            found.append(line[_HEAD_SIZE : line.index(b'"', _HEAD_SIZE)])
+            found.append(kept_pair(line.rstrip(b"\n"))[0])
         return found
 
     def close(self) -> None:
