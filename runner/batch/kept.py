@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -38,12 +39,18 @@ _HEAD = b'{"custom_id":"'
 _MID = b'","kept":'
 _HEAD_SIZE, _MID_SIZE = len(_HEAD), len(_MID)
 _QUOTE = ord('"')
+_PLAIN_ID = re.compile(rb"[A-Za-z0-9_-]+")  # the custom_id rule's characters: nothing to escape
 
 
 def kept_line(custom_id: str | bytes, values: bytes) -> bytes:
-    """The staged line of one custom_id's kept values (a JSON object, serialised), without its newline."""
+    """The staged line of one custom_id's kept values (a JSON object, serialised), without its newline.
+
+    An id that follows the custom_id rule is written as it is (the form `kept_pair` slices);
+    any other is JSON-escaped, so the line stays JSON whatever the id (it is then parsed)."""
     key = custom_id.encode() if isinstance(custom_id, str) else custom_id
-    return _HEAD + key + _MID + values + b"}"
+    if _PLAIN_ID.fullmatch(key):
+        return _HEAD + key + _MID + values + b"}"
+    return b'{"custom_id":' + orjson.dumps(key.decode()) + b',"kept":' + values + b"}"
 
 
 def kept_pair(line: bytes) -> tuple[bytes, bytes]:
@@ -273,8 +280,9 @@ def _staged_lines(block: bytes):
         return block, keys, begins, ends
     # Some line in another form (key order, spaces, escapes) or blank: the block line by line.
     pairs = list(kept_pairs([block]))
-    staged = b"".join(kept_line(key, values) + b"\n" for key, values in pairs)
-    sizes = np.array([head + len(key) + mid + len(values) + 1 for key, values in pairs], np.int64)
+    lines = [kept_line(key, values) for key, values in pairs]
+    staged = b"".join(line + b"\n" for line in lines)
+    sizes = np.array([len(line) for line in lines], np.int64)
     ends = np.cumsum(sizes + 1) - 1
     return staged, [key for key, _ in pairs], ends - sizes, ends
 

@@ -174,3 +174,30 @@ def test_more_kept_lines_than_the_index_takes_join_by_partitions(monkeypatch, tm
     assert len(rows) == 900 == len({r.custom_id for r in rows}) == stats.expected
     assert stats.missing == 7
     assert all(_own_values(row) for row in rows)
+
+
+@pytest.mark.parametrize(
+    "named_by_kept", [True, False], ids=["kept-lines-are-the-index", "ids-are-the-index"]
+)
+def test_ids_outside_the_custom_id_rule_still_join_exactly(named_by_kept, tmp_path):
+    ids = ['a"quote', "back\\slash", "plain-1", "dot.ted"]
+    kept = {cid: {"n": i} for i, cid in enumerate(ids)}
+    block = b"\n".join(orjson.dumps({"custom_id": cid, "kept": kept[cid]}) for cid in ids) + b"\n"
+    outputs = [orjson.dumps({"custom_id": cid, "response": {"content": []}, "status": ""}) for cid in ids[2:]]
+    rows = list(
+        join_results(
+            [keyed_lines(outputs)],
+            lambda: (cid.encode() for cid in ids),
+            workdir=str(tmp_path),
+            kept=lambda: [block],
+            kept_names_every_id=named_by_kept,
+        )
+    )
+    assert {r.custom_id: r.kept for r in rows} == kept
+    assert sorted(r.custom_id for r in rows if r.error and r.error["type"] == "missing") == sorted(ids[:2])
+
+
+def test_a_kept_line_is_json_whatever_its_id():
+    for cid in ('a"b', "c\\d", "e\nf", "plain_ID-9"):
+        assert kept_pair(kept_line(cid, b'{"n":1}')) == (cid.encode(), b'{"n":1}')
+        assert orjson.loads(kept_line(cid, b'{"n":1}')) == {"custom_id": cid, "kept": {"n": 1}}
