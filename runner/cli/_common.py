@@ -32,6 +32,19 @@ def project_options(func):
     return wrapper
 
 
+def summary_options(func):
+    """--format text|json for the run summaries on stdout, and --no-progress."""
+    func = click.option("--no-progress", is_flag=True, help="No live progress display.")(func)
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Summary format on stdout (one summary per spec).",
+    )(func)
+
+
 def stack_outputs_option(func):
     """--stack-outputs FILE; without it the CLAUDE_JOBS_* variables (docs/infra.md) give the platform."""
     return click.option(

@@ -12,6 +12,7 @@ from runner.cli._common import (
     stack_outputs_option,
     state_option,
     stderr_console,
+    summary_options,
     wait_lock_option,
 )
 from runner.errors import EXIT_CHANGES, EXIT_INVALID, EXIT_OK
@@ -140,15 +141,7 @@ def plan(
 @click.option(
     "--no-wait", is_flag=True, help="Batch: submit and return without waiting (a later `run SPEC` collects)."
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Summaries on stdout.",
-)
-@click.option("--no-progress", is_flag=True, help="No live progress display.")
+@summary_options
 @stack_outputs_option
 @state_option
 @wait_lock_option

@@ -12,6 +12,7 @@ from runner.cli._common import (
     stack_outputs_option,
     state_option,
     stderr_console,
+    summary_options,
     wait_lock_option,
 )
 
@@ -37,15 +38,7 @@ from runner.cli._common import (
     help="Batch: Ctrl-C cancels the job (default: leave it running; re-run to re-attach).",
 )
 @click.option("--no-wait", is_flag=True, help="Batch: submit (or attach) and return without waiting.")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Summary format on stdout.",
-)
-@click.option("--no-progress", is_flag=True, help="No live progress display.")
+@summary_options
 @stack_outputs_option
 @state_option
 @wait_lock_option
