@@ -32,17 +32,22 @@ def project_options(func):
     return wrapper
 
 
-def summary_options(func):
-    """--format text|json for the run summaries on stdout, and --no-progress."""
-    func = click.option("--no-progress", is_flag=True, help="No live progress display.")(func)
+def format_option(*choices: str, help: str | None = None):
+    """--format CHOICE (the first is the default), passed as `output_format`."""
     return click.option(
         "--format",
         "output_format",
-        type=click.Choice(["text", "json"]),
-        default="text",
+        type=click.Choice(list(choices)),
+        default=choices[0],
         show_default=True,
-        help="Summary format on stdout (one summary per spec).",
-    )(func)
+        help=help,
+    )
+
+
+def summary_options(func):
+    """--format text|json for the run summaries on stdout, and --no-progress."""
+    func = click.option("--no-progress", is_flag=True, help="No live progress display.")(func)
+    return format_option("text", "json", help="Summary format on stdout (one summary per spec).")(func)
 
 
 def stack_outputs_option(func):

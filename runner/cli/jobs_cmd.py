@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from runner.cli._common import project_options, state_option, stderr_console
+from runner.cli._common import format_option, project_options, state_option, stderr_console
 
 
 def _is_spec(ref: str | None) -> bool:
@@ -78,9 +78,7 @@ def _print_jobs(jobs, title: str | None = None) -> None:
 @click.command()
 @click.argument("ref", metavar="[SPEC|JOB]", required=False)
 @project_options
-@click.option(
-    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option("text", "json")
 @state_option
 def status(ref, project, region, local, output_format, state):
     """Show a spec's runs (batch jobs or stream ledger), one batch job, or all unfinished jobs.
@@ -150,9 +148,7 @@ def status(ref, project, region, local, output_format, state):
 @click.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(path_type=str))
 @project_options
-@click.option(
-    "--format", "output_format", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True
-)
+@format_option("jsonl", "table")
 @click.option("--limit", type=click.IntRange(min=1, max=sys.maxsize), default=None, help="At most N rows.")
 @state_option
 def results(spec_path, project, region, local, output_format, limit, state):
@@ -254,9 +250,7 @@ def cancel(ref, project, region, local):
 
 @click.command(name="list")
 @project_options
-@click.option(
-    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option("text", "json")
 def list_jobs(project, region, local, output_format):
     """List the batch jobs this tool submitted (found by their claude-jobs-spec label)."""
     with _target(project, region, local) as target:

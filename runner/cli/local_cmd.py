@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from runner.cli._common import format_option
+
 
 @click.group()
 def local():
@@ -77,9 +79,7 @@ def down():
 
 
 @local.command()
-@click.option(
-    "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option("text", "json")
 def status(output_format):
     """Endpoints, project and per-service state; exit code 3 if the stack is not fully up."""
     from runner.errors import EXIT_CONFIG, EXIT_OK

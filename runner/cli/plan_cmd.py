@@ -7,6 +7,7 @@ import click
 from runner.cli._common import (
     check_regions,
     emit_summary,
+    format_option,
     platform,
     project_options,
     stack_outputs_option,
@@ -54,12 +55,10 @@ def _paths(paths: tuple[str, ...]) -> list[str]:
     is_flag=True,
     help="No network, no local stack: estimate tokens locally, leave the state unknown.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json", "markdown"]),
-    default="table",
-    show_default=True,
+@format_option(
+    "table",
+    "json",
+    "markdown",
     help="table for people, json for pipelines, markdown for a pull request comment.",
 )
 @click.option(

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import click
 
-from runner.cli._common import platform, stack_outputs_option
+from runner.cli._common import format_option, platform, stack_outputs_option
 from runner.errors import EXIT_INVALID, EXIT_OK
 
 
 @click.command()
 @click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=str))
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: one line per problem; json: one document for pipelines.",
-)
+@format_option("text", "json", help="text: one line per problem; json: one document for pipelines.")
 @stack_outputs_option
 def validate(paths, output_format, stack_outputs):
     """Check job specs: YAML, schema, model catalog, regions, files and templates.
