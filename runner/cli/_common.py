@@ -177,6 +177,20 @@ def stderr_console():
     return Console(stderr=True, highlight=False)
 
 
+def opened_target(project: str | None, region: str | None, local: bool, *, sends: bool = False):
+    """`runner.cli.targets.open_target` (a context manager) with its one line on stderr: bold for
+    the commands that send work (run, plan, apply), dim for those that only look."""
+    from runner.cli.targets import DEFAULT_REGION, open_target
+
+    console = stderr_console()
+    return open_target(
+        project,
+        region or DEFAULT_REGION,
+        force_local=local,
+        announce=lambda line: console.print(line, style="bold" if sends else "dim"),
+    )
+
+
 def emit_summary(summary, output_format: str) -> int:
     """Print a RunSummary on stdout; return the exit code it implies."""
     if output_format == "json":

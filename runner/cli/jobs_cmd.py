@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from runner.cli._common import format_option, project_options, state_option, stderr_console
+from runner.cli._common import format_option, opened_target, project_options, state_option
 
 
 def _is_spec(ref: str | None) -> bool:
@@ -27,15 +27,7 @@ def _check_job_ref(ref: str) -> None:
 
 
 def _target(project, region, local, spec=None):
-    from runner.cli.targets import open_target
-
-    console = stderr_console()
-    return open_target(
-        project,
-        region or (spec.region if spec else "us-east5"),
-        force_local=local,
-        announce=lambda line: console.print(line, style="dim"),
-    )
+    return opened_target(project, region or (spec.region if spec else None), local)
 
 
 def _load(ref: str):

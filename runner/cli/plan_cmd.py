@@ -8,6 +8,7 @@ from runner.cli._common import (
     check_regions,
     emit_summary,
     format_option,
+    opened_target,
     platform,
     project_options,
     stack_outputs_option,
@@ -108,15 +109,7 @@ def plan(
     if offline or not specs:
         result = build_plan(specs, errors, None, options)
     else:
-        from runner.cli.targets import DEFAULT_REGION, open_target
-
-        console = stderr_console()
-        with open_target(
-            project,
-            region or DEFAULT_REGION,
-            force_local=local,
-            announce=lambda line: console.print(line, style="bold"),
-        ) as target:
+        with opened_target(project, region, local, sends=True) as target:
             result = build_plan(specs, errors, target, options)
     if output_format == "table":
         from rich.console import Console
@@ -154,7 +147,6 @@ def apply(
     twice runs nothing the second time. If any spec is invalid nothing runs.
     Prints a summary per spec.
     """
-    from runner.cli.targets import DEFAULT_REGION, open_target
     from runner.gitops.apply import apply as apply_specs
     from runner.gitops.plan import load_specs
     from runner.records import RunOptions
@@ -192,12 +184,7 @@ def apply(
         else:
             click.echo(f"{applied.plan.name}: up to date ({applied.plan.detail}), nothing to run")
 
-    with open_target(
-        project,
-        region or DEFAULT_REGION,
-        force_local=local,
-        announce=lambda line: console.print(line, style="bold"),
-    ) as target:
+    with opened_target(project, region, local, sends=True) as target:
         result = apply_specs(specs, target, options, region=region, on_start=on_start, on_done=on_done)
     if output_format == "json":
         import orjson

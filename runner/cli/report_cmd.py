@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from runner.cli._common import check_regions, project_options, state_option, stderr_console
+from runner.cli._common import check_regions, opened_target, project_options, state_option, stderr_console
 from runner.errors import SpecError, SpecErrors
 
 REPORT_EPILOG = """\b
@@ -47,7 +47,6 @@ def report(paths, project, region, local, state, output, no_estimate):
     results `claude-jobs results` reads, in one streaming pass. Nothing is sent
     to Claude. Prints the path of the page to open. See docs/report.md.
     """
-    from runner.cli.targets import DEFAULT_REGION, open_target
     from runner.gitops.plan import load_specs
     from runner.gitops.report import output_paths, write_reports
 
@@ -66,12 +65,7 @@ def report(paths, project, region, local, state, output, no_estimate):
         for note in page.notes:
             console.print(f"{page.spec.name}: {note}", style="dim", markup=False, highlight=False)
 
-    with open_target(
-        project,
-        region or (specs[0].region if len(specs) == 1 else DEFAULT_REGION),
-        force_local=local,
-        announce=lambda line: console.print(line, style="dim"),
-    ) as target:
+    with opened_target(project, region or (specs[0].region if len(specs) == 1 else None), local) as target:
         opened = write_reports(
             specs, target, output, region=region, estimate=not no_estimate, state=state, on_page=on_page
         )

@@ -7,11 +7,11 @@ import click
 from runner.cli._common import (
     check_region,
     emit_summary,
+    opened_target,
     platform,
     project_options,
     stack_outputs_option,
     state_option,
-    stderr_console,
     summary_options,
     wait_lock_option,
 )
@@ -63,7 +63,6 @@ def run(
     from their ledger, batch runs attach to the job they already submitted.
     Without a GCP project the local stack is started, used and stopped.
     """
-    from runner.cli.targets import open_target
     from runner.execute import execute
     from runner.records import RunOptions
     from runner.spec import load_spec
@@ -79,13 +78,7 @@ def run(
         state=state,
         wait_lock=wait_lock,
     )
-    console = stderr_console()
-    with open_target(
-        project,
-        region or spec.region,
-        force_local=local,
-        announce=lambda line: console.print(line, style="bold"),
-    ) as target:
+    with opened_target(project, region or spec.region, local, sends=True) as target:
         summary = execute(spec, target, options)
     if summary.destination and "://" not in summary.destination:
         from runner.paths import shown

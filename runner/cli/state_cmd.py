@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import click
 
-from runner.cli._common import project_options, state_option, stderr_console
+from runner.cli._common import opened_target, project_options, state_option
 
 
 def _target(project, region, local):
-    from runner.cli.targets import open_target
-
-    console = stderr_console()
-    return open_target(
-        project,
-        region or "us-east5",
-        force_local=local,
-        announce=lambda line: console.print(line, style="dim"),
-    )
+    return opened_target(project, region, local)
 
 
 @click.command()
