@@ -110,6 +110,20 @@ class _Target:
         return storage_client(self.url)
 
 
+def finished_job(prefix: str):
+    """A finished job that read `gs://BUCKET/PREFIX/in/part00000.jsonl` and wrote under `…/PREFIX/out`."""
+    from runner.batch.jobs import BatchJob
+
+    return BatchJob(
+        name="projects/p/locations/l/batchPredictionJobs/1",
+        display_name="b",
+        model="m",
+        state="SUCCEEDED",
+        output_dir=f"gs://{BUCKET}/{prefix}/out",
+        input_uris=(f"gs://{BUCKET}/{prefix}/in/part00000.jsonl",),
+    )
+
+
 def child(task: str, impl: str, n: int, url: str, workdir: str) -> dict:
     # Import what either side needs before the clock starts: the work is measured, not imports.
     import google.cloud.storage  # noqa: F401
@@ -135,18 +149,10 @@ def child(task: str, impl: str, n: int, url: str, workdir: str) -> dict:
         from pathlib import Path
 
         from runner.batch.collect import JoinStats, join_results
-        from runner.batch.jobs import BatchJob
         from runner.batch.readback import JobFiles
         from runner.dataio.sinks import FileSink
 
-        job = BatchJob(
-            name="projects/p/locations/l/batchPredictionJobs/1",
-            display_name="b",
-            model="m",
-            state="SUCCEEDED",
-            output_dir=f"gs://{BUCKET}/join-{n}/out",
-            input_uris=(f"gs://{BUCKET}/join-{n}/in/part00000.jsonl",),
-        )
+        job = finished_job(f"join-{n}")
         files = JobFiles(_Target(url))
         stats = JoinStats()
         rows = join_results(

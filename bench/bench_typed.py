@@ -24,7 +24,7 @@ import tempfile
 import time
 
 from bench import run_child
-from bench.bench_batch import BUCKET, TEMPLATE, _Target, start_gcs, storage_client
+from bench.bench_batch import BUCKET, TEMPLATE, _Target, finished_job, start_gcs, storage_client
 
 SCHEMA = {
     "type": "object",
@@ -107,7 +107,6 @@ def child(impl: str, n: int, url: str, workdir: str) -> dict:
     import jsonschema  # noqa: F401
 
     from runner.batch.collect import JoinStats, join_results
-    from runner.batch.jobs import BatchJob
     from runner.batch.readback import JobFiles
     from runner.dataio.results import ResultShape
     from runner.dataio.sinks import FileSink
@@ -117,14 +116,7 @@ def child(impl: str, n: int, url: str, workdir: str) -> dict:
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = before.ru_utime + before.ru_stime
-    job = BatchJob(
-        name="projects/p/locations/l/batchPredictionJobs/1",
-        display_name="b",
-        model="m",
-        state="SUCCEEDED",
-        output_dir=f"gs://{BUCKET}/typed-{n}/out",
-        input_uris=(f"gs://{BUCKET}/typed-{n}/in/part00000.jsonl",),
-    )
+    job = finished_job(f"typed-{n}")
     files = JobFiles(_Target(url))
     stats = JoinStats()
     rows = join_results(
