@@ -9,8 +9,9 @@ one line a row, those lines are the index and name the missing ids:
 runner.batch.kept). Beyond that (or if two expected ids share a hash) the join
 spills to disk: every output line and every expected id goes to one of K
 partition files by hash, and each partition is joined on its own, so memory
-holds one partition's ids whatever the row count. Rounds (the first run, then each `--retry-failed` job) come newest
-first, so the newest attempt of a custom_id wins.
+holds one partition's ids whatever the row count. Rounds (the first run, then
+each `--retry-failed` job) come newest first, so the newest attempt of a
+custom_id wins.
 """
 
 from __future__ import annotations
@@ -302,15 +303,13 @@ def _streamed(
                     yield row
     if not seen.count(0):
         return
-    if slots_name_ids:
+    if slots_name_ids:  # the unseen slots are the places: their lines name the ids
         unseen = np.flatnonzero(np.frombuffer(seen, dtype=np.uint8) == 0)
-        chunks: Iterable[list[bytes]] = (
-            slots.ids(unseen[i : i + CHUNK_ROWS]) for i in range(0, len(unseen), CHUNK_ROWS)
-        )
+        places = (unseen[i : i + CHUNK_ROWS] for i in range(0, len(unseen), CHUNK_ROWS))
+        chunks: Iterable[tuple[list[bytes], Any]] = ((slots.ids(at), at) for at in places)
     else:
-        chunks = _batched(expected_ids(), CHUNK_ROWS)
-    for ids in chunks:
-        at = index.slots(ids)
+        chunks = ((ids, index.slots(ids)) for ids in _batched(expected_ids(), CHUNK_ROWS))
+    for ids, at in chunks:
         kept = slots.values(ids, at) if slots is not None else None
         for i, (custom_id, place) in enumerate(zip(ids, at.tolist())):
             if place >= 0 and not seen[place]:
