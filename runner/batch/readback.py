@@ -6,7 +6,6 @@ lines, a BigQuery table page by page.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Container, Iterator
 
 import orjson
@@ -158,32 +157,21 @@ class JobFiles:
 
     def kept_names_every_id(self, job: BatchJob) -> bool:
         """Whether `kept(job)` has one line for every row the job was given: every JSONL input
-        has its `.kept` object (staging writes one line a row there, with `output.keep`;
-        one listing of their folder finds them), and every table input its `kept__` columns."""
-        from runner.dataio.sources import split_gs
-
+        has its `.kept` object (staging writes one line a row there, with `output.keep`), and
+        every table input its `kept__` columns."""
         if not job.input_uris:
             return False
-        sides = [kept_uri(uri) for uri in job.input_uris if uri.startswith("gs://")]
-        if None in sides:
-            return False
-        by_bucket: dict[str, set[str]] = {}
-        for side in sides:
-            bucket, name = split_gs(str(side))
-            by_bucket.setdefault(bucket, set()).add(name)
-        for bucket, names in by_bucket.items():
-            folder = posixpath.commonpath([posixpath.dirname(name) for name in names])
-            listed = {
-                uri.removeprefix(f"gs://{bucket}/")
-                for uri in _gcs_names(self.storage, f"gs://{bucket}/{folder}")
-            }
-            if not names <= listed:
+        for uri in job.input_uris:
+            if uri.startswith("gs://"):
+                side = kept_uri(uri)
+                if side is None or not _gcs_exists(self.storage, side):
+                    return False
+            elif not any(
+                f.name.startswith(KEPT_PREFIX)
+                for f in self.bigquery.get_table(uri.removeprefix("bq://")).schema
+            ):
                 return False
-        tables = [uri.removeprefix("bq://") for uri in job.input_uris if not uri.startswith("gs://")]
-        return all(
-            any(f.name.startswith(KEPT_PREFIX) for f in self.bigquery.get_table(table).schema)
-            for table in tables
-        )
+        return True
 
     def input_requests(self, job: BatchJob, wanted: Container[str]) -> Iterator[Request]:
         """The requests of the job's input whose custom_id is in `wanted`, in input order."""
