@@ -7,6 +7,8 @@ tests/cli/test_exit_codes.py keeps the tables of README.md and docs/errors.md eq
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -153,6 +155,21 @@ def in_context(
             f"{doing}: {known.message}", status=known.status, where=where, hint=hint or known.hint
         )
     return known
+
+
+@contextmanager
+def remote_failures(doing: str, *, where: str | None = None, hint: str | None = None) -> Iterator[None]:
+    """Foreign failures inside the block become `in_context(exc, doing, where=, hint=)`; our own
+    errors and bugs (what translate does not know) propagate as they are."""
+    try:
+        yield
+    except ClaudeJobsError:
+        raise
+    except Exception as exc:
+        known = in_context(exc, doing, where=where, hint=hint)
+        if known is None:
+            raise
+        raise known from None
 
 
 def call_failed(exc: BaseException) -> bool:

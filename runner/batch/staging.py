@@ -28,7 +28,7 @@ import orjson
 
 from runner.batch.identity import JobKey
 from runner.batch.kept import kept_line
-from runner.errors import SpecError, in_context
+from runner.errors import SpecError, in_context, remote_failures
 from runner.records import Request
 
 SEGMENT_BYTES = 2 << 20  # one object of a job's input: one small multipart upload each
@@ -242,20 +242,15 @@ class _BigQueryPart:
         )
         self.spool.seek(0)
         try:
-            # No size=: a resumable upload (the BigQuery emulator refuses small multipart loads).
-            job = self.client.load_table_from_file(
-                self.spool, self.uri.removeprefix("bq://"), job_config=cfg, location=self.location
-            )
-            job.result()
-        except Exception as exc:
-            known = in_context(
-                exc,
+            with remote_failures(
                 f"loading the batch input table {self.uri} failed",
                 hint="the dataset must exist and be writable",
-            )
-            if known is None:
-                raise
-            raise known from None
+            ):
+                # No size=: a resumable upload (the BigQuery emulator refuses small multipart loads).
+                job = self.client.load_table_from_file(
+                    self.spool, self.uri.removeprefix("bq://"), job_config=cfg, location=self.location
+                )
+                job.result()
         finally:
             self.spool.close()
         return (self.uri,)

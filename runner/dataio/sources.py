@@ -15,11 +15,10 @@ import hashlib
 import io
 import itertools
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from runner.clients import Target
-from runner.errors import ClaudeJobsError, ConfigError, RemoteError, SpecError, in_context
+from runner.errors import ConfigError, RemoteError, SpecError, remote_failures
 from runner.paths import shown
 from runner.spec.model import SourceRef
 from runner.spec.row_parsers import CSV_FIELD_LIMIT, BadCsv, BadJson, csv_records, parse_json_line
@@ -177,22 +176,13 @@ def split_gs(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
-@contextmanager
 def google_errors(what: str, where: str | None = None, verb: str = "read"):
     """Google client failures inside the block become located errors naming `what`.
 
     Remote refusals are RemoteErrors (`cannot read gs://b/o: …`), credential problems the
     ConfigError `errors.translate` gives them; anything else is a bug and propagates as is.
     """
-    try:
-        yield
-    except ClaudeJobsError:
-        raise
-    except Exception as exc:
-        known = in_context(exc, f"cannot {verb} {what}", where=where)
-        if known is None:
-            raise
-        raise known from None
+    return remote_failures(f"cannot {verb} {what}", where=where)
 
 
 def missing_object(client, uri: str, where: str) -> SpecError:
@@ -306,7 +296,7 @@ class BigQueryRows(RowSource):
 
     def numbered(self) -> Iterator[tuple[int, dict[str, Any]]]:
         client = self._client()
-        try:
+        with remote_failures("BigQuery read failed", where=self.name):
             if self.ref.kind == "query":
                 rows = client.query(self.ref.uri, project=self.ref.project).result(page_size=BQ_PAGE)
             else:
@@ -321,13 +311,6 @@ class BigQueryRows(RowSource):
                     if isinstance(value, str):
                         record[column] = _decode_json(value, self.locate(n), column)
                 yield n, record
-        except ClaudeJobsError:
-            raise
-        except Exception as exc:
-            known = in_context(exc, "BigQuery read failed", where=self.name)
-            if known is None:
-                raise
-            raise known from None
 
     def locate(self, n: int) -> str:
         return f"{self.name}: row {n}"
