@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import urllib.request
 from contextlib import contextmanager
 
@@ -52,6 +53,15 @@ def _uses_a_module_fixture(item) -> bool:
     if info is None:
         return False
     return any(defs and defs[-1].scope == "module" for defs in info.name2fixturedefs.values())
+
+
+@pytest.fixture
+def dead_url():
+    """A loopback address nothing listens on (bound to a free port, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 
 import pytest
 
@@ -11,14 +10,8 @@ from runner.batch.jobs import JobApi, transient
 from runner.errors import RemoteError
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_an_unreachable_vertex_is_a_transient_remote_error_a_wait_polls_through(local_stack):
-    target = dataclasses.replace(local_stack, vertex_url=f"http://127.0.0.1:{_closed_port()}")
+def test_an_unreachable_vertex_is_a_transient_remote_error_a_wait_polls_through(local_stack, dead_url):
+    target = dataclasses.replace(local_stack, vertex_url=dead_url)
     api = JobApi.for_target(target, target.region)
     with pytest.raises(RemoteError) as err:
         api.get(f"projects/{target.project}/locations/{target.region}/batchPredictionJobs/1")

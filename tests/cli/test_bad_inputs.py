@@ -210,14 +210,12 @@ def test_a_project_without_credentials_is_exit_3_with_the_fix(cli, monkeypatch, 
     assert "gcloud auth application-default login" in errors[0]
 
 
-def test_credentials_that_cannot_reach_the_token_endpoint_are_exit_3_up_front(cli, monkeypatch, tmp_path):
-    with socket.socket() as sock:  # a loopback port with nothing listening
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def test_credentials_that_cannot_reach_the_token_endpoint_are_exit_3_up_front(
+    cli, monkeypatch, tmp_path, dead_url
+):
+    port = dead_url.rsplit(":", 1)[1]  # a loopback port with nothing listening
     _no_adc(monkeypatch, tmp_path)
-    monkeypatch.setenv(
-        "GOOGLE_APPLICATION_CREDENTIALS", str(_service_account(tmp_path, f"http://127.0.0.1:{port}/token"))
-    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(_service_account(tmp_path, f"{dead_url}/token")))
     code, _, errors = cli("plan", STREAM_SPEC, "--project", "my-project")
     assert code == EXIT_CONFIG
     assert len(errors) == 1

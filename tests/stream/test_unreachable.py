@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from contextlib import contextmanager
 
 import pytest
@@ -12,15 +11,6 @@ from runner.clients import Target
 from runner.errors import EXIT_REMOTE
 from runner.spec import load_spec
 from runner.stream import stream_status
-
-
-@pytest.fixture
-def dead_url():
-    """A loopback address nothing listens on (bound to a free port, then closed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
