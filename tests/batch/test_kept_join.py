@@ -28,16 +28,18 @@ def _line(custom_id: str) -> bytes:
     return orjson.dumps({"custom_id": custom_id, "response": {"content": []}, "status": ""})
 
 
-def _join(n: int, blocks, tmp_path, *, unknown: int = 0, missing: int = 0, estimate: int = 0):
-    """join_results over n expected ids whose outputs come shuffled, `missing` of them never written,
-    plus `unknown` output lines of ids never submitted, with `blocks` of kept lines."""
+def _outputs(n: int, *, missing: int, unknown: int) -> list[bytes]:
+    """Output lines of n expected ids, shuffled, `missing` of them never written, plus `unknown`
+    lines of ids never submitted."""
     order = [(i * 37) % n for i in range(n)]  # shuffled: outputs come in any order
-    lines = [_line(f"id-{i}") for i in order if i >= missing] + [
-        _line(f"unknown-{j}") for j in range(unknown)
-    ]
+    return [_line(f"id-{i}") for i in order if i >= missing] + [_line(f"unknown-{j}") for j in range(unknown)]
+
+
+def _join(n: int, blocks, tmp_path, *, unknown: int = 0, missing: int = 0, estimate: int = 0):
+    """join_results over `_outputs` with `blocks` of kept lines."""
     return list(
         join_results(
-            [keyed_lines(lines)],
+            [keyed_lines(_outputs(n, missing=missing, unknown=unknown))],
             lambda: (f"id-{i}".encode() for i in range(n)),
             estimate=estimate,
             workdir=str(tmp_path),
@@ -125,14 +127,10 @@ def _join_named_by_kept(n: int, blocks, tmp_path, *, missing: int = 0, unknown: 
         reads.append(1)
         return (f"id-{i}".encode() for i in range(n))
 
-    order = [(i * 37) % n for i in range(n)]
-    lines = [_line(f"id-{i}") for i in order if i >= missing] + [
-        _line(f"unknown-{j}") for j in range(unknown)
-    ]
     stats = JoinStats()
     rows = list(
         join_results(
-            [keyed_lines(lines)],
+            [keyed_lines(_outputs(n, missing=missing, unknown=unknown))],
             expected,
             workdir=str(tmp_path),
             stats=stats,
